@@ -1,0 +1,3 @@
+from cartatlas.cli import main
+
+main()

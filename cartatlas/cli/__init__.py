@@ -1,0 +1,47 @@
+"""The ``cartatlas`` command line.  It parses options and calls the Python API; nothing more.
+
+Each command group lives in its own module and is registered on ``app`` here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.logging import RichHandler
+
+from cartatlas.cli import common, data
+
+app = typer.Typer(
+    name="cartatlas",
+    help="Build a reproducible atlas of CAR cell-therapy clinical trials from registries and files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
+) -> None:
+    """Log to stderr through rich; data goes to stdout or files."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=common.err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+data.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except common.CliError as exc:
+        common.err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)

@@ -1,0 +1,65 @@
+"""Registry dates in their many spellings, read into ``datetime.date``.
+
+Registries give full dates ("2023-07-20", "May 11, 2018"), month dates
+("2016-01", "October 2014") and years.  A landscape counts by day, so a coarser
+date is placed on the first day of its period; the schema documents this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import lru_cache
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
+            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
+            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"), ("dec", "december"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+
+_ISO = re.compile(r"^(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?(?:[T ].*)?$")
+_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$")
+_MONTH_NAME = re.compile(r"^([A-Za-z]+)\.?\s+(?:(\d{1,2}),?\s+)?(\d{4})$")
+_DAY_MONTH_NAME = re.compile(r"^(\d{1,2})\s+([A-Za-z]+)\.?,?\s+(\d{4})$")
+
+
+def _make(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=65536)
+def parse_date(text: str | None) -> dt.date | None:
+    """Return the date a registry string means, or None when it means none.
+
+    Day-first numeric dates (``31/12/2019``) are what WHO ICTRP exports use;
+    ambiguous US-style numeric dates do not occur in the registries read here.
+    """
+    if not text:
+        return None
+    s = text.strip()
+    if not s or s.lower() in {"null", "none", "n/a", "na"}:
+        return None
+    m = _ISO.match(s)
+    if m:
+        year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
+        return _make(year, month, day)
+    m = _MONTH_NAME.match(s)
+    if m and m[1].lower() in _MONTHS:
+        return _make(int(m[3]), _MONTHS[m[1].lower()], int(m[2] or 1))
+    m = _DAY_MONTH_NAME.match(s)
+    if m and m[2].lower() in _MONTHS:
+        return _make(int(m[3]), _MONTHS[m[2].lower()], int(m[1]))
+    m = _DMY.match(s)
+    if m:
+        return _make(int(m[3]), int(m[2]), int(m[1]))
+    return None

@@ -1,0 +1,128 @@
+"""ClinicalTrials.gov JSON in all its shapes: API v2 and the classic API.
+
+Shapes read: a list of v2 studies, a single v2 study, a v2 page
+(``{"studies": [...]}``), JSON lines of any of those (streamed, so a file of
+any size reads in flat memory), and the classic API's ``FullStudiesResponse``
+(handled by ``classic``).  What a JSON object is decides how it is read; the
+file name plays no part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from cartatlas.model import RawRecord, Reject
+from cartatlas.normalise.ctgov import record_updated
+from cartatlas.sources.files import Input, Item, Reader, register_reader
+
+#: (recognises(obj), iterate(obj, source, locator)) for each JSON layout.
+JsonLayout = tuple[Callable[[Any], bool], Callable[[Any, str, str], Iterator[Item]]]
+JSON_LAYOUTS: list[JsonLayout] = []
+
+
+def v2_study_record(study: Any, source: str, locator: str, source_kind: str = "file") -> Item:
+    """A v2 study as a RawRecord, or a Reject saying why it cannot be one."""
+    if not isinstance(study, dict):
+        return Reject(source, locator, f"expected a study object, found {type(study).__name__}")
+    ps = study.get("protocolSection")
+    if not isinstance(ps, dict):
+        return Reject(source, locator, "study has no protocolSection")
+    ident = ps.get("identificationModule")
+    nct = ident.get("nctId") if isinstance(ident, dict) else None
+    if not isinstance(nct, str) or not nct.strip():
+        return Reject(source, locator, "record has no NCT id (protocolSection.identificationModule.nctId)")
+    try:
+        updated = record_updated(study)
+    except (AttributeError, TypeError):
+        return Reject(source, locator, "statusModule is malformed", nct.strip())
+    return RawRecord(
+        registry="ctgov",
+        record_id=nct.strip(),
+        format="ctgov_v2",
+        payload=study,
+        source=source,
+        locator=locator,
+        source_kind=source_kind,  # type: ignore[arg-type]
+        record_updated=updated,
+    )
+
+
+def _is_v2_study(obj: Any) -> bool:
+    return isinstance(obj, dict) and "protocolSection" in obj
+
+
+def _iter_v2_study(obj: Any, source: str, locator: str) -> Iterator[Item]:
+    yield v2_study_record(obj, source, locator)
+
+
+def _is_v2_page(obj: Any) -> bool:
+    return isinstance(obj, dict) and isinstance(obj.get("studies"), list)
+
+
+def _iter_v2_page(obj: Any, source: str, locator: str) -> Iterator[Item]:
+    prefix = f"{locator} " if locator else ""
+    for i, study in enumerate(obj["studies"]):
+        yield v2_study_record(study, source, f"{prefix}studies[{i}]")
+
+
+JSON_LAYOUTS.extend([(_is_v2_study, _iter_v2_study), (_is_v2_page, _iter_v2_page)])
+
+
+def iter_json_object(obj: Any, source: str, locator: str) -> Iterator[Item]:
+    """Records in one parsed JSON value, whatever its layout."""
+    if isinstance(obj, list):
+        prefix = f"{locator} " if locator else ""
+        for i, element in enumerate(obj):
+            yield from iter_json_object(element, source, f"{prefix}item {i}")
+        return
+    for recognises, iterate in JSON_LAYOUTS:
+        if recognises(obj):
+            yield from iterate(obj, source, locator)
+            return
+    keys = ", ".join(list(obj)[:5]) if isinstance(obj, dict) else type(obj).__name__
+    yield Reject(source, locator, f"JSON is not a known ClinicalTrials.gov layout (top-level: {keys})")
+
+
+def _claims(inp: Input) -> bool:
+    return inp.text_head(1)[:1] in ("{", "[")
+
+
+def _looks_like_jsonl(inp: Input) -> bool:
+    """True when the first line is a whole JSON value and more content follows."""
+    head = inp.head(1 << 20)
+    first, sep, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")
+    if not sep or not rest.strip():
+        return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _read(inp: Input) -> Iterator[Item]:
+    if _looks_like_jsonl(inp):
+        with inp.open() as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    yield Reject(inp.name, f"line {lineno}", f"invalid JSON: {exc}")
+                    continue
+                yield from iter_json_object(obj, inp.name, f"line {lineno}")
+        return
+    data = inp.read_all()
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield Reject(inp.name, "", f"invalid or truncated JSON: {exc}")
+        return
+    yield from iter_json_object(obj, inp.name, "")
+
+
+register_reader(Reader("ctgov-json", _claims, _read))

@@ -1,0 +1,168 @@
+"""Reading any supported file by its content, not its name.
+
+A path may be a file, a folder (read recursively, in name order), a gzip
+file, or a zip archive whose members are read as files in their own right;
+the bytes are then sniffed and handed to the first reader that claims them.
+Readers register themselves with ``register_reader`` so that a new registry
+plugs in without touching this module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+from pathlib import Path
+
+from cartatlas.model import RawRecord, Reject, Skipped
+
+log = logging.getLogger(__name__)
+
+Item = RawRecord | Reject | Skipped
+
+
+class Input:
+    """One logical file, read lazily so that large inputs stream.
+
+    ``head`` gives the first bytes for sniffing; ``open`` gives a fresh binary
+    stream over the whole (decompressed) content; ``read_all`` is for formats
+    that cannot be parsed incrementally (a JSON array, an XML document).
+    """
+
+    def __init__(self, name: str, opener: Callable[[], BinaryIO]) -> None:
+        self.name = name
+        self._opener = opener
+        self._head: bytes | None = None
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> Input:
+        return cls(name, lambda: io.BytesIO(data))
+
+    def open(self) -> BinaryIO:
+        return self._opener()
+
+    def head(self, n: int = 4096) -> bytes:
+        if self._head is None or len(self._head) < n:
+            with self.open() as fh:
+                self._head = fh.read(max(n, 4096))
+        return self._head[:n]
+
+    def text_head(self, n: int = 4096) -> str:
+        return self.head(n).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+
+    def read_all(self) -> bytes:
+        with self.open() as fh:
+            return fh.read()
+
+
+#: A reader: (claims(input) -> bool, read(input) -> records and rejects)
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    claims: Callable[[Input], bool]
+    read: Callable[[Input], Iterator[Item]]
+
+
+_READERS: list[Reader] = []
+
+
+def register_reader(reader: Reader) -> None:
+    _READERS.append(reader)
+
+
+def readers() -> list[Reader]:
+    _load_builtin_readers()
+    return list(_READERS)
+
+
+_loaded = False
+
+
+def _load_builtin_readers() -> None:
+    """Import reader modules once; each registers itself on import."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import cartatlas.sources.ctgov  # noqa: F401
+
+
+def iter_paths(paths: list[Path]) -> Iterator[tuple[Path, bool]]:
+    """(file, named explicitly) under the given paths, folders expanded recursively in sorted order.
+
+    A file found inside a folder that turns out to hold no records is skipped
+    with a note; a file the user named is expected to hold records.
+    """
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not child.name.startswith("."):
+                    yield child, False
+        else:
+            yield path, True
+
+
+def read_path(path: Path, *, strict: bool = True) -> Iterator[Item]:
+    """Records of one file; an unreadable file becomes a single Reject."""
+    if not path.exists():
+        yield Reject(str(path), "", "no such file")
+        return
+    yield from read_input(Input(str(path), lambda: open(path, "rb")), strict=strict)
+
+
+def read_input(inp: Input, *, strict: bool = True) -> Iterator[Item]:
+    """Unwrap compression and archives, then dispatch by content."""
+    try:
+        head = inp.head(8)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        yield Reject(inp.name, "", f"cannot read: {exc}")
+        return
+    if head[:2] == b"\x1f\x8b":
+        gz = Input(inp.name, lambda: gzip.open(inp.open(), "rb"))  # type: ignore[arg-type,return-value]
+        yield from read_input(gz, strict=strict)
+        return
+    if head[:4] == b"PK\x03\x04":
+        yield from _read_zip(inp)
+        return
+    for reader in readers():
+        try:
+            claimed = reader.claims(inp)
+        except Exception:  # a sniffer must never stop the import
+            claimed = False
+        if claimed:
+            log.debug("%s: read as %s", inp.name, reader.name)
+            try:
+                yield from reader.read(inp)
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                # e.g. a gzip stream cut short: the records before it were yielded already.
+                yield Reject(inp.name, "", f"file ends early or cannot be read further: {exc}")
+            return
+    text = inp.text_head(60).replace("\n", " ")
+    if strict:
+        yield Reject(inp.name, "", f"unrecognised format (starts with {text!r})")
+    else:
+        yield Skipped(inp.name, f"not a record file (starts with {text!r})")
+
+
+def _read_zip(inp: Input) -> Iterator[Item]:
+    try:
+        archive = zipfile.ZipFile(inp.open())
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        yield Reject(inp.name, "", f"broken zip archive: {exc}")
+        return
+    for member in sorted(members, key=lambda m: m.filename):
+        # Members of an archive are like files in a folder: a stray README is skipped.
+        yield from read_input(
+            Input(f"{inp.name}!{member.filename}", lambda m=member: archive.open(m)),  # type: ignore[misc]
+            strict=False,
+        )
+
+
+def read_paths(paths: list[Path]) -> Iterator[Item]:
+    for path, explicit in iter_paths(paths):
+        yield from read_path(path, strict=explicit)

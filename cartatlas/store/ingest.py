@@ -1,0 +1,298 @@
+"""Writing raw record versions and their normalised rows, batch by batch.
+
+Each batch is one transaction: its raw versions, the normalised rows they
+produce and the rejects found are committed together or not at all, so an
+interrupted import leaves whole batches behind and never half a record.
+
+Which version of a record is current: the one with the latest registry
+update date; on a tie, the richer format; then the latest stored.  Importing
+an old file after a fresh sync therefore adds its versions to the history but
+does not roll the normalised view back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial
+from cartatlas.normalise import format_spec
+from cartatlas.store.db import Store, now
+from cartatlas.store.schema import TRIAL_SCHEMA
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+
+_RAW_SCHEMA = pa.schema(
+    [
+        ("version_id", pa.int64()),
+        ("registry", pa.string()),
+        ("record_id", pa.string()),
+        ("content_hash", pa.string()),
+        ("format", pa.string()),
+        ("source_kind", pa.string()),
+        ("source", pa.string()),
+        ("locator", pa.string()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+        ("record_updated", pa.date32()),
+        ("run_id", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+
+
+def payload_text(record: RawRecord) -> str:
+    """The stored form of a payload: JSON with sorted keys, or the text itself."""
+    if isinstance(record.payload, str):
+        return record.payload
+    return orjson.dumps(record.payload, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def content_hash(format_name: str, text: str) -> str:
+    view = format_spec(format_name).hash_view(text)
+    return hashlib.sha256(view.encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    record: RawRecord
+    text: str
+    digest: str
+    rank: int
+    trial: Trial | None = None
+
+
+def _order_key(updated: Any, rank: int, version_id: int) -> tuple[Any, int, int]:
+    # None sorts first so that any dated version wins over an undated one.
+    return (updated.toordinal() if updated is not None else -1, rank, version_id)
+
+
+def _batches(items: Iterable[RawRecord | Reject | Skipped], size: int) -> Iterator[list[RawRecord | Reject]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def save_records(
+    store: Store,
+    items: Iterable[RawRecord | Reject | Skipped],
+    run_id: str,
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[ImportStats], None] | None = None,
+) -> ImportStats:
+    """Store new and changed versions, refresh normalised rows, log rejects.
+
+    ``items`` may interleave records and rejects (a reader reports a broken
+    record in place and goes on).  ``on_batch`` receives each batch's stats
+    after its commit, which is what a progress bar or a sync checkpoint needs.
+    """
+    total = ImportStats()
+    for chunk in _batches(items, batch_size):
+        stats = _save_batch(store, chunk, run_id)
+        total.add(stats)
+        if on_batch is not None:
+            on_batch(stats)
+    return total
+
+
+def _save_batch(store: Store, chunk: list[RawRecord | Reject | Skipped], run_id: str) -> ImportStats:
+    stats = ImportStats()
+    prepared: list[_Prepared] = []
+    for item in chunk:
+        if isinstance(item, Reject):
+            stats.rejects.append(item)
+            continue
+        if isinstance(item, Skipped):
+            stats.skipped.append(item)
+            continue
+        stats.seen += 1
+        try:
+            spec = format_spec(item.format)
+            text = payload_text(item)
+            prepared.append(_Prepared(item, text, content_hash(item.format, text), spec.rank))
+        except (TypeError, ValueError) as exc:
+            stats.rejects.append(Reject(item.source, item.locator, f"cannot serialise record: {exc}", item.record_id))
+
+    # Existing versions of the records in this batch, per (registry, id).
+    keys = {(p.record.registry, p.record.record_id) for p in prepared}
+    existing: dict[tuple[str, str], set[str]] = {}
+    current: dict[tuple[str, str], tuple[Any, int, int]] = {}
+    if keys:
+        rows = store.con.execute(
+            "SELECT r.registry, r.record_id, r.content_hash, r.record_updated, r.format, r.version_id "
+            "FROM raw_records r JOIN (SELECT UNNEST(?) AS registry, UNNEST(?) AS record_id) k "
+            "USING (registry, record_id)",
+            [[k[0] for k in keys], [k[1] for k in keys]],
+        ).fetchall()
+        for registry, record_id, digest, updated, fmt, version_id in rows:
+            key = (registry, record_id)
+            existing.setdefault(key, set()).add(digest)
+            order = _order_key(updated, format_spec(fmt).rank, version_id)
+            if key not in current or order > current[key]:
+                current[key] = order
+
+    new_rows: list[dict[str, Any]] = []
+    ids = _reserve_version_ids(store, len(prepared)) if prepared else iter(())
+    winners: dict[tuple[str, str], tuple[tuple[Any, int, int], _Prepared, int]] = {}
+    fetched_at = now()
+    for p in prepared:
+        rec = p.record
+        key = (rec.registry, rec.record_id)
+        seen_hashes = existing.setdefault(key, set())
+        if p.digest in seen_hashes:
+            stats.unchanged += 1
+            continue
+        try:
+            p.trial = format_spec(rec.format).to_trial(p.record.payload)
+        except Exception as exc:  # a normaliser bug must not lose the rest of the batch
+            stats.rejects.append(Reject(rec.source, rec.locator, f"cannot normalise: {exc!r}", rec.record_id))
+            continue
+        if p.trial["trial_id"] != rec.record_id:
+            stats.rejects.append(
+                Reject(rec.source, rec.locator, f"record id {p.trial['trial_id']} does not match {rec.record_id}",
+                       rec.record_id)
+            )
+            continue
+        if seen_hashes:
+            stats.changed += 1
+        else:
+            stats.new += 1
+        seen_hashes.add(p.digest)
+        version_id = next(ids)
+        new_rows.append(
+            {
+                "version_id": version_id,
+                "registry": rec.registry,
+                "record_id": rec.record_id,
+                "content_hash": p.digest,
+                "format": rec.format,
+                "source_kind": rec.source_kind,
+                "source": rec.source,
+                "locator": rec.locator,
+                "fetched_at": fetched_at,
+                "record_updated": rec.record_updated,
+                "run_id": run_id,
+                "payload": p.text,
+            }
+        )
+        order = _order_key(rec.record_updated, p.rank, version_id)
+        best = winners.get(key)
+        if order > current.get(key, (-2, 0, 0)) and (best is None or order > best[0]):
+            winners[key] = (order, p, version_id)
+
+    trial_rows: list[dict[str, Any]] = []
+    for _, p, version_id in winners.values():
+        assert p.trial is not None
+        row: dict[str, Any] = dict(p.trial)
+        row["version_id"] = version_id
+        row["content_hash"] = p.digest
+        trial_rows.append(row)
+
+    stats.rejected = len(stats.rejects)
+    _commit(store, run_id, new_rows, trial_rows, stats.rejects)
+    for r in stats.rejects:
+        log.debug("rejected %s", r)
+    return stats
+
+
+def _reserve_version_ids(store: Store, n: int) -> Iterator[int]:
+    rows = store.con.execute("SELECT nextval('version_seq') FROM range(?)", [n]).fetchall()
+    return iter(int(r[0]) for r in rows)
+
+
+def _commit(
+    store: Store,
+    run_id: str,
+    raw_rows: list[dict[str, Any]],
+    trial_rows: list[dict[str, Any]],
+    rejects: list[Reject],
+) -> None:
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if raw_rows:
+            raw_tbl = pa.Table.from_pylist(raw_rows, schema=_RAW_SCHEMA)
+            con.register("_raw_batch", raw_tbl)
+            con.execute("INSERT INTO raw_records BY NAME SELECT * FROM _raw_batch")
+            con.unregister("_raw_batch")
+        if trial_rows:
+            _upsert_trials(store, trial_rows)
+        store.save_rejects(run_id, rejects)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _upsert_trials(store: Store, trial_rows: list[dict[str, Any]]) -> None:
+    con = store.con
+    keys = pa.table({"registry": [r["registry"] for r in trial_rows], "trial_id": [r["trial_id"] for r in trial_rows]})
+    con.register("_trial_batch", keys)
+    con.execute(
+        "DELETE FROM trials WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _trial_batch)"
+    )
+    con.unregister("_trial_batch")
+    _insert_trials(store, trial_rows)
+
+
+def current_versions(store: Store) -> dict[tuple[str, str], int]:
+    """The version id shown as current for every stored record (see module doc)."""
+    best: dict[tuple[str, str], tuple[Any, int, int]] = {}
+    for registry, record_id, version_id, updated, fmt in store.con.execute(
+        "SELECT registry, record_id, version_id, record_updated, format FROM raw_records"
+    ).fetchall():
+        order = _order_key(updated, format_spec(fmt).rank, version_id)
+        key = (registry, record_id)
+        if key not in best or order > best[key]:
+            best[key] = order
+    return {key: order[2] for key, order in best.items()}
+
+
+def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
+    """Re-normalise every record from its current raw version.
+
+    Run after a migration of derived tables or an upgrade of the normaliser;
+    the raw history is read, never changed.  One transaction, so readers see
+    the old table or the new one.
+    """
+    con = store.con
+    version_ids = sorted(current_versions(store).values())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM trials")
+        for start in range(0, len(version_ids), batch_size):
+            chunk = version_ids[start : start + batch_size]
+            rows = con.execute(
+                "SELECT version_id, content_hash, format, payload FROM raw_records "
+                "WHERE version_id IN (SELECT UNNEST(?))",
+                [chunk],
+            ).fetchall()
+            out: list[dict[str, Any]] = []
+            for version_id, digest, fmt, payload in rows:
+                spec = format_spec(fmt)
+                trial: dict[str, Any] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+                trial["version_id"] = version_id
+                trial["content_hash"] = digest
+                out.append(trial)
+            _insert_trials(store, out)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(version_ids)
+
+
+def _insert_trials(store: Store, rows: list[dict[str, Any]]) -> None:
+    tbl = pa.Table.from_pylist(rows, schema=TRIAL_SCHEMA)
+    store.con.register("_trial_batch", tbl)
+    store.con.execute("INSERT INTO trials BY NAME SELECT * FROM _trial_batch")
+    store.con.unregister("_trial_batch")

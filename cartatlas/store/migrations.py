@@ -1,0 +1,129 @@
+"""Versioned schema migrations, each recorded in ``schema_migrations``.
+
+Two kinds of table live in a cartatlas database.  Raw tables (raw_records,
+runs, rejects, sync_state) are the source of truth and only ever change by
+additive, hand-written migrations.  Derived tables (trials and the views over
+it) can always be rebuilt from the raw versions, so a migration that changes
+them simply recreates them and asks for a rebuild; an old database therefore
+never needs a lossy conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from cartatlas.store.schema import trials_ddl
+
+RAW_DDL = """
+CREATE SEQUENCE IF NOT EXISTS version_seq START 1;
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,            -- import | sync | rebuild
+    registry VARCHAR,
+    source VARCHAR,                   -- file paths, or the API base URL
+    params JSON,                      -- query, since, options as given
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    status VARCHAR NOT NULL,          -- running | ok | partial | failed | interrupted
+    seen BIGINT DEFAULT 0,
+    new BIGINT DEFAULT 0,
+    changed BIGINT DEFAULT 0,
+    unchanged BIGINT DEFAULT 0,
+    rejected BIGINT DEFAULT 0,
+    cartatlas_version VARCHAR
+);
+CREATE TABLE raw_records (
+    version_id BIGINT PRIMARY KEY,
+    registry VARCHAR NOT NULL,
+    record_id VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,          -- ctgov_v2 | ctgov_classic | ctgov_xml | ctgov_csv | ...
+    source_kind VARCHAR NOT NULL,     -- api | file | bulk
+    source VARCHAR NOT NULL,          -- file path or request URL
+    locator VARCHAR,                  -- line, member, index or page within the source
+    fetched_at TIMESTAMPTZ NOT NULL,
+    record_updated DATE,              -- the registry's own last-update date
+    run_id VARCHAR NOT NULL,
+    payload VARCHAR NOT NULL          -- the record as received (JSON text, XML text, CSV row as JSON)
+);
+CREATE UNIQUE INDEX raw_records_identity ON raw_records (registry, record_id, content_hash);
+CREATE TABLE rejects (
+    run_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    locator VARCHAR,
+    record_id VARCHAR,
+    problem VARCHAR NOT NULL,
+    logged_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE sync_state (
+    sync_key VARCHAR PRIMARY KEY,     -- registry + query: one checkpoint per query
+    registry VARCHAR NOT NULL,
+    query VARCHAR NOT NULL,
+    since DATE,                       -- lower bound of LastUpdatePostDate for this pass
+    page_token VARCHAR,               -- next page to ask for; NULL at the start of a pass
+    pages_done BIGINT DEFAULT 0,
+    records_done BIGINT DEFAULT 0,
+    total BIGINT,
+    status VARCHAR NOT NULL,          -- running | done
+    run_id VARCHAR,
+    pass_started_at TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ,
+    last_success_at TIMESTAMPTZ,      -- when the last complete pass finished
+    last_success_from DATE            -- the registry date that pass started from
+);
+"""
+
+DERIVED_VIEWS = """
+CREATE OR REPLACE VIEW trial_sites AS
+    SELECT registry, trial_id, site_no, UNNEST(site) FROM (
+        SELECT registry, trial_id, UNNEST(sites) AS site, generate_subscripts(sites, 1) AS site_no
+        FROM trials);
+CREATE OR REPLACE VIEW trial_countries AS
+    SELECT DISTINCT registry, trial_id, UNNEST(countries) AS country_code FROM trials;
+CREATE OR REPLACE VIEW trial_interventions AS
+    SELECT registry, trial_id, intervention_no, UNNEST(iv) FROM (
+        SELECT registry, trial_id, UNNEST(interventions) AS iv,
+               generate_subscripts(interventions, 1) AS intervention_no
+        FROM trials);
+CREATE OR REPLACE VIEW trial_secondary_ids AS
+    SELECT registry, trial_id, UNNEST(sid) FROM (
+        SELECT registry, trial_id, UNNEST(secondary_ids) AS sid FROM trials);
+CREATE OR REPLACE VIEW record_versions AS
+    SELECT registry, record_id, version_id,
+           ROW_NUMBER() OVER (PARTITION BY registry, record_id ORDER BY version_id) AS version_no,
+           content_hash, format, source_kind, source, locator, fetched_at, record_updated, run_id
+    FROM raw_records;
+"""
+
+
+def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP TABLE IF EXISTS trials CASCADE")
+    con.execute(trials_ddl())
+    con.execute(DERIVED_VIEWS)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[duckdb.DuckDBPyConnection], None]
+    #: True when derived tables must be rebuilt from raw records afterwards.
+    rebuild: bool = False
+
+
+def _sql(script: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def run(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(script)
+
+    return run
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "raw record store, runs, rejects, sync checkpoints", _sql(RAW_DDL)),
+    Migration(2, "normalised trials table and its views", _create_derived, rebuild=True),
+]
+
+LATEST_VERSION = MIGRATIONS[-1].version
