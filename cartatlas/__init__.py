@@ -8,6 +8,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from cartatlas.api import Atlas, import_files, open  # noqa: E402
+from cartatlas.api import Atlas, import_files, open
 
 __all__ = ["Atlas", "__version__", "import_files", "open"]

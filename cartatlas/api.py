@@ -93,15 +93,11 @@ class Atlas:
 
     def versions(self, record_id: str) -> pd.DataFrame:
         """Every stored version of one record, oldest first, without payloads."""
-        return self.sql(
-            "SELECT * FROM record_versions WHERE record_id = ? ORDER BY version_id", [record_id]
-        )
+        return self.sql("SELECT * FROM record_versions WHERE record_id = ? ORDER BY version_id", [record_id])
 
     def raw(self, version_id: int) -> Any:
         """The payload of one stored version, exactly as it is kept."""
-        row = self.store.con.execute(
-            "SELECT payload FROM raw_records WHERE version_id = ?", [version_id]
-        ).fetchone()
+        row = self.store.con.execute("SELECT payload FROM raw_records WHERE version_id = ?", [version_id]).fetchone()
         return None if row is None else row[0]
 
     def summary(self) -> dict[str, Any]:
@@ -111,7 +107,7 @@ class Atlas:
         return export_trials(self.store, fmt, Path(out))
 
 
-def open(path: str | Path | None = None, *, read_only: bool = False) -> Atlas:  # noqa: A001
+def open(path: str | Path | None = None, *, read_only: bool = False) -> Atlas:
     """Open (or create) a cartatlas database; default ``$CARTATLAS_DB`` or ./cartatlas.duckdb."""
     return Atlas(Store.open(path, read_only=read_only))
 

@@ -125,9 +125,7 @@ def build_cmd(
 
 def export_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced atomically).")],
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")
-    ] = "csv",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
     db: DbOption = None,
 ) -> None:
     """Export the normalised trials, one row (or JSON object) per trial, trial_id and registry first."""

@@ -7,17 +7,18 @@ country spelling is a one-line change to a CSV here.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from importlib import resources
 
 
 def read_table(name: str) -> Iterator[dict[str, str]]:
     """Yield the rows of a knowledge CSV, refusing rows that lack a source note."""
-    with resources.files(__name__).joinpath(name).open(encoding="utf-8", newline="") as fh:
-        for lineno, row in enumerate(csv.DictReader(fh), start=2):
-            if "source" in row and not (row["source"] or "").strip():
-                raise ValueError(f"knowledge/{name} line {lineno}: entry has no source note")
-            yield row
+    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    for lineno, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+        if "source" in row and not (row["source"] or "").strip():
+            raise ValueError(f"knowledge/{name} line {lineno}: entry has no source note")
+        yield row
 
 
 def knowledge_version() -> str:

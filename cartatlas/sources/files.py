@@ -15,8 +15,8 @@ import logging
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 from pathlib import Path
+from typing import IO, cast
 
 from cartatlas.model import RawRecord, Reject, Skipped
 
@@ -33,7 +33,7 @@ class Input:
     that cannot be parsed incrementally (a JSON array, an XML document).
     """
 
-    def __init__(self, name: str, opener: Callable[[], BinaryIO]) -> None:
+    def __init__(self, name: str, opener: Callable[[], IO[bytes]]) -> None:
         self.name = name
         self._opener = opener
         self._head: bytes | None = None
@@ -42,7 +42,7 @@ class Input:
     def from_bytes(cls, name: str, data: bytes) -> Input:
         return cls(name, lambda: io.BytesIO(data))
 
-    def open(self) -> BinaryIO:
+    def open(self) -> IO[bytes]:
         return self._opener()
 
     def head(self, n: int = 4096) -> bytes:
@@ -111,7 +111,8 @@ def read_path(path: Path, *, strict: bool = True) -> Iterator[Item]:
     if not path.exists():
         yield Reject(str(path), "", "no such file")
         return
-    yield from read_input(Input(str(path), lambda: open(path, "rb")), strict=strict)
+    opener = lambda: open(path, "rb")  # noqa: E731, SIM115  (Input closes what it opens)
+    yield from read_input(Input(str(path), opener), strict=strict)
 
 
 def read_input(inp: Input, *, strict: bool = True) -> Iterator[Item]:
@@ -122,7 +123,7 @@ def read_input(inp: Input, *, strict: bool = True) -> Iterator[Item]:
         yield Reject(inp.name, "", f"cannot read: {exc}")
         return
     if head[:2] == b"\x1f\x8b":
-        gz = Input(inp.name, lambda: gzip.open(inp.open(), "rb"))  # type: ignore[arg-type,return-value]
+        gz = Input(inp.name, lambda: cast(IO[bytes], gzip.GzipFile(fileobj=inp.open(), mode="rb")))
         yield from read_input(gz, strict=strict)
         return
     if head[:4] == b"PK\x03\x04":

@@ -31,7 +31,7 @@ def _flat(field: pa.Field) -> str:
     if pa.types.is_list(t) and pa.types.is_string(t.value_type):
         return f"array_to_string({name}, '; ') AS \"{field.name}\""
     if pa.types.is_list(t) or pa.types.is_struct(t):
-        return f"CAST(to_json({name}) AS VARCHAR) AS \"{field.name}\""
+        return f'CAST(to_json({name}) AS VARCHAR) AS "{field.name}"'
     return f'{name} AS "{field.name}"'
 
 

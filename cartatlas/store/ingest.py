@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -75,7 +75,7 @@ def _order_key(updated: Any, rank: int, version_id: int) -> tuple[Any, int, int]
     return (updated.toordinal() if updated is not None else -1, rank, version_id)
 
 
-def _batches(items: Iterable[RawRecord | Reject | Skipped], size: int) -> Iterator[list[RawRecord | Reject]]:
+def _batches(items: Iterable[RawRecord | Reject | Skipped], size: int) -> Iterator[list[RawRecord | Reject | Skipped]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
@@ -104,7 +104,7 @@ def save_records(
     return total
 
 
-def _save_batch(store: Store, chunk: list[RawRecord | Reject | Skipped], run_id: str) -> ImportStats:
+def _save_batch(store: Store, chunk: Sequence[RawRecord | Reject | Skipped], run_id: str) -> ImportStats:
     stats = ImportStats()
     prepared: list[_Prepared] = []
     for item in chunk:
@@ -158,8 +158,12 @@ def _save_batch(store: Store, chunk: list[RawRecord | Reject | Skipped], run_id:
             continue
         if p.trial["trial_id"] != rec.record_id:
             stats.rejects.append(
-                Reject(rec.source, rec.locator, f"record id {p.trial['trial_id']} does not match {rec.record_id}",
-                       rec.record_id)
+                Reject(
+                    rec.source,
+                    rec.locator,
+                    f"record id {p.trial['trial_id']} does not match {rec.record_id}",
+                    rec.record_id,
+                )
             )
             continue
         if seen_hashes:
@@ -237,9 +241,7 @@ def _upsert_trials(store: Store, trial_rows: list[dict[str, Any]]) -> None:
     con = store.con
     keys = pa.table({"registry": [r["registry"] for r in trial_rows], "trial_id": [r["trial_id"] for r in trial_rows]})
     con.register("_trial_batch", keys)
-    con.execute(
-        "DELETE FROM trials WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _trial_batch)"
-    )
+    con.execute("DELETE FROM trials WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _trial_batch)")
     con.unregister("_trial_batch")
     _insert_trials(store, trial_rows)
 

@@ -15,12 +15,8 @@ _strs = pa.list_(pa.string())
 
 SECONDARY_ID = pa.struct([("id", _str), ("type", _str), ("domain", _str), ("registry", _str)])
 SPONSOR = pa.struct([("name", _str), ("sponsor_class", _str)])
-INTERVENTION = pa.struct(
-    [("type", _str), ("name", _str), ("other_names", _strs), ("description", _str)]
-)
-ARM_GROUP = pa.struct(
-    [("label", _str), ("type", _str), ("description", _str), ("intervention_names", _strs)]
-)
+INTERVENTION = pa.struct([("type", _str), ("name", _str), ("other_names", _strs), ("description", _str)])
+ARM_GROUP = pa.struct([("label", _str), ("type", _str), ("description", _str), ("intervention_names", _strs)])
 SITE = pa.struct(
     [
         ("facility", _str),
