@@ -152,10 +152,17 @@ def versions_cmd(
         df = atlas.versions(record_id)
     if df.empty:
         raise CliError(f"no stored record {record_id}")
-    table = Table(*[str(c) for c in df.columns if c not in ("registry", "record_id")])
+    table = Table("#", "version id", "registry updated", "fetched", "format", "from", "hash")
     for row in df.itertuples(index=False):
-        values = row._asdict()
-        table.add_row(*[str(v) for k, v in values.items() if k not in ("registry", "record_id")])
+        table.add_row(
+            str(row.version_no),
+            str(row.version_id),
+            str(row.record_updated or "-"),
+            f"{row.fetched_at:%Y-%m-%d %H:%M}",
+            str(row.format),
+            f"{row.source_kind}: {Path(str(row.source)).name} {row.locator or ''}".strip(),
+            str(row.content_hash)[:12],
+        )
     out_console.print(table)
 
 
