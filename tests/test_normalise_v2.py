@@ -72,7 +72,7 @@ def test_sites_keep_taiwan_apart_from_china(lbs007: dict[str, Any]) -> None:
     assert first["country"] == "Australia" and first["country_code"] == "AU"
     assert first["status"] == "RECRUITING"
     assert first["lat"] == pytest.approx(-34.424) and first["lon"] == pytest.approx(150.89345)
-    taiwan = [s for s in t["sites"] if s["city"] == "Taipei"][0]
+    taiwan = next(s for s in t["sites"] if s["city"] == "Taipei")
     assert taiwan["country"] == "Taiwan" and taiwan["country_code"] == "TW"
     assert t["countries"] == ["AU", "TW"]
 
