@@ -144,11 +144,11 @@ def test_batches_commit_independently(atlas: cartatlas.Atlas, monkeypatch: pytes
     calls = {"n": 0}
     real = ingest._upsert_trials
 
-    def flaky(store: Store, rows: list[dict[str, Any]]) -> None:
+    def flaky(store: Store, rows: list[dict[str, Any]], replaced: list[tuple[str, str]]) -> None:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("crash")
-        real(store, rows)
+        real(store, rows, replaced)
 
     monkeypatch.setattr(ingest, "_upsert_trials", flaky)
     monkeypatch.setattr(ingest, "BATCH_SIZE", 10)

@@ -8,6 +8,7 @@ so a field is interpreted in exactly one place.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from cartatlas.model import ArmGroup, Intervention, SecondaryId, Site, Sponsor, Trial
@@ -23,19 +24,15 @@ def _s(value: Any) -> str | None:
     """A clean string or None: registries pad, and some write empty strings."""
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
+    if value.__class__ is not str:
+        value = str(value)
+    return value.strip() or None
 
 
 def _strs(values: Any) -> list[str]:
     if not values:
         return []
-    out = []
-    for v in values:
-        t = _s(v)
-        if t is not None:
-            out.append(t)
-    return out
+    return [t for v in values if (t := _s(v)) is not None]
 
 
 def _date_of(struct: Any) -> Any:
@@ -48,8 +45,15 @@ def _date_of(struct: Any) -> Any:
 
 def _enum(value: Any) -> str | None:
     """Enum-like values in the API v2 spelling (RECRUITING, NOT_YET_RECRUITING...)."""
-    text = _s(value)
-    if text is None:
+    if value is None:
+        return None
+    return _enum_text(value if value.__class__ is str else str(value))
+
+
+@lru_cache(maxsize=4096)
+def _enum_text(value: str) -> str | None:
+    text = value.strip()
+    if not text:
         return None
     return text.upper().replace(",", "").replace(" ", "_").replace("-", "_")
 
@@ -64,8 +68,10 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
+    if value is None or value.__class__ is float:
+        return value
     try:
-        return None if value is None or value == "" else float(value)
+        return None if value == "" else float(value)
     except (TypeError, ValueError):
         return None
 
@@ -95,23 +101,25 @@ def _secondary_ids(ident: dict[str, Any]) -> list[SecondaryId]:
 
 
 def _sites(locations: Any) -> tuple[list[Site], list[str]]:
+    # Hot loop (a trial can list hundreds of sites): kept flat on purpose.
     sites: list[Site] = []
     codes: list[str] = []
     for loc in locations or ():
-        country, code = normalise_country(loc.get("country"))
-        geo = loc.get("geoPoint") or _EMPTY
+        get = loc.get
+        country, code = normalise_country(get("country"))
+        geo = get("geoPoint") or _EMPTY
         sites.append(
-            Site(
-                facility=_s(loc.get("facility")),
-                city=_s(loc.get("city")),
-                state=_s(loc.get("state")),
-                country=country,
-                country_code=code,
-                zip=_s(loc.get("zip")),
-                status=_enum(loc.get("status")),
-                lat=_float(geo.get("lat")),
-                lon=_float(geo.get("lon")),
-            )
+            {
+                "facility": _s(get("facility")),
+                "city": _s(get("city")),
+                "state": _s(get("state")),
+                "country": country,
+                "country_code": code,
+                "zip": _s(get("zip")),
+                "status": _enum(get("status")),
+                "lat": _float(geo.get("lat")),
+                "lon": _float(geo.get("lon")),
+            }
         )
         if code and code not in codes:
             codes.append(code)

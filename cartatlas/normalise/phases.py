@@ -45,6 +45,11 @@ def normalise_phases(values: Iterable[str | None]) -> list[str]:
     Unrecognised spellings yield nothing rather than a guess; the raw record
     keeps the original for a curator.
     """
+    return list(_normalise_tuple(tuple(values)))
+
+
+@lru_cache(maxsize=4096)
+def _normalise_tuple(values: tuple[str | None, ...]) -> tuple[str, ...]:
     found: set[str] = set()
     for value in values:
         if value:
@@ -52,4 +57,4 @@ def normalise_phases(values: Iterable[str | None]) -> list[str]:
                 found.update(_parse_one(part))
     if len(found) > 1:
         found.discard("NA")
-    return [p for p in PHASES if p in found]
+    return tuple(p for p in PHASES if p in found)

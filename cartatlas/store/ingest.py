@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -94,17 +95,43 @@ def save_records(
     ``items`` may interleave records and rejects (a reader reports a broken
     record in place and goes on).  ``on_batch`` receives each batch's stats
     after its commit, which is what a progress bar or a sync checkpoint needs.
+
+    Batch N is committed on a writer thread while batch N+1 is read, parsed
+    and normalised (DuckDB releases the GIL while it writes).  The next batch
+    only consults the database after the previous commit has finished, so
+    version decisions always see every earlier batch.
     """
     total = ImportStats()
-    for chunk in _batches(items, batch_size):
-        stats = _save_batch(store, chunk, run_id)
-        total.add(stats)
-        if on_batch is not None:
-            on_batch(stats)
+    pending: tuple[Future[None], ImportStats] | None = None
+
+    def settle() -> None:
+        nonlocal pending
+        if pending is not None:
+            future, done = pending
+            pending = None
+            future.result()
+            total.add(done)
+            if on_batch is not None:
+                on_batch(done)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
+        try:
+            for chunk in _batches(items, batch_size):
+                prepared, stats = _prepare(chunk)
+                settle()
+                plan = _plan(store, prepared, stats, run_id)
+                pending = (writer.submit(_commit, store, run_id, *plan, stats.rejects), stats)
+            settle()
+        except BaseException:
+            # Let an in-flight commit finish (or roll back) before the error propagates.
+            if pending is not None:
+                pending[0].exception()
+            raise
     return total
 
 
-def _save_batch(store: Store, chunk: Sequence[RawRecord | Reject | Skipped], run_id: str) -> ImportStats:
+def _prepare(chunk: Sequence[RawRecord | Reject | Skipped]) -> tuple[list[_Prepared], ImportStats]:
+    """Serialise, hash and normalise a batch: all the CPU work that needs no database."""
     stats = ImportStats()
     prepared: list[_Prepared] = []
     for item in chunk:
@@ -118,11 +145,27 @@ def _save_batch(store: Store, chunk: Sequence[RawRecord | Reject | Skipped], run
         try:
             spec = format_spec(item.format)
             text = payload_text(item)
-            prepared.append(_Prepared(item, text, content_hash(item.format, text), spec.rank))
+            p = _Prepared(item, text, content_hash(item.format, text), spec.rank)
         except (TypeError, ValueError) as exc:
             stats.rejects.append(Reject(item.source, item.locator, f"cannot serialise record: {exc}", item.record_id))
+            continue
+        try:
+            p.trial = spec.to_trial(item.payload)
+        except Exception as exc:  # a normaliser bug must not lose the rest of the batch
+            stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
+            continue
+        if p.trial["trial_id"] != item.record_id:
+            problem = f"record id {p.trial['trial_id']} does not match {item.record_id}"
+            stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
+            continue
+        prepared.append(p)
+    return prepared, stats
 
-    # Existing versions of the records in this batch, per (registry, id).
+
+def _plan(
+    store: Store, prepared: list[_Prepared], stats: ImportStats, run_id: str
+) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+    """Decide which prepared records are new versions and which become current."""
     keys = {(p.record.registry, p.record.record_id) for p in prepared}
     existing: dict[tuple[str, str], set[str]] = {}
     current: dict[tuple[str, str], tuple[Any, int, int]] = {}
@@ -140,7 +183,7 @@ def _save_batch(store: Store, chunk: Sequence[RawRecord | Reject | Skipped], run
             if key not in current or order > current[key]:
                 current[key] = order
 
-    new_rows: list[dict[str, Any]] = []
+    new_rows: dict[str, list[Any]] = {name: [] for name in _RAW_SCHEMA.names}
     ids = _reserve_version_ids(store, len(prepared)) if prepared else iter(())
     winners: dict[tuple[str, str], tuple[tuple[Any, int, int], _Prepared, int]] = {}
     fetched_at = now()
@@ -151,43 +194,28 @@ def _save_batch(store: Store, chunk: Sequence[RawRecord | Reject | Skipped], run
         if p.digest in seen_hashes:
             stats.unchanged += 1
             continue
-        try:
-            p.trial = format_spec(rec.format).to_trial(p.record.payload)
-        except Exception as exc:  # a normaliser bug must not lose the rest of the batch
-            stats.rejects.append(Reject(rec.source, rec.locator, f"cannot normalise: {exc!r}", rec.record_id))
-            continue
-        if p.trial["trial_id"] != rec.record_id:
-            stats.rejects.append(
-                Reject(
-                    rec.source,
-                    rec.locator,
-                    f"record id {p.trial['trial_id']} does not match {rec.record_id}",
-                    rec.record_id,
-                )
-            )
-            continue
         if seen_hashes:
             stats.changed += 1
         else:
             stats.new += 1
         seen_hashes.add(p.digest)
         version_id = next(ids)
-        new_rows.append(
-            {
-                "version_id": version_id,
-                "registry": rec.registry,
-                "record_id": rec.record_id,
-                "content_hash": p.digest,
-                "format": rec.format,
-                "source_kind": rec.source_kind,
-                "source": rec.source,
-                "locator": rec.locator,
-                "fetched_at": fetched_at,
-                "record_updated": rec.record_updated,
-                "run_id": run_id,
-                "payload": p.text,
-            }
+        values = (
+            version_id,
+            rec.registry,
+            rec.record_id,
+            p.digest,
+            rec.format,
+            rec.source_kind,
+            rec.source,
+            rec.locator,
+            fetched_at,
+            rec.record_updated,
+            run_id,
+            p.text,
         )
+        for column, value in zip(_RAW_SCHEMA.names, values, strict=True):
+            new_rows[column].append(value)
         order = _order_key(rec.record_updated, p.rank, version_id)
         best = winners.get(key)
         if order > current.get(key, (-2, 0, 0)) and (best is None or order > best[0]):
@@ -200,36 +228,43 @@ def _save_batch(store: Store, chunk: Sequence[RawRecord | Reject | Skipped], run
         row["version_id"] = version_id
         row["content_hash"] = p.digest
         trial_rows.append(row)
-
     stats.rejected = len(stats.rejects)
-    _commit(store, run_id, new_rows, trial_rows, stats.rejects)
     for r in stats.rejects:
         log.debug("rejected %s", r)
-    return stats
+    return new_rows, trial_rows, [key for key in winners if key in current]
 
 
 def _reserve_version_ids(store: Store, n: int) -> Iterator[int]:
-    rows = store.con.execute("SELECT nextval('version_seq') FROM range(?)", [n]).fetchall()
-    return iter(int(r[0]) for r in rows)
+    """Version ids continue from the largest stored one.
+
+    DuckDB allows one writer per file, and the batch that uses these ids
+    commits before the next batch asks, so max()+1 is race-free here and far
+    cheaper than drawing n values from a sequence.
+    """
+    row = store.con.execute("SELECT coalesce(max(version_id), 0) FROM raw_records").fetchone()
+    start = int(row[0]) + 1 if row else 1
+    return iter(range(start, start + n))
 
 
 def _commit(
     store: Store,
     run_id: str,
-    raw_rows: list[dict[str, Any]],
+    raw_columns: dict[str, list[Any]],
     trial_rows: list[dict[str, Any]],
+    replaced: list[tuple[str, str]],
     rejects: list[Reject],
 ) -> None:
+    """One transaction per batch: raw versions, normalised rows and rejects together."""
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
-        if raw_rows:
-            raw_tbl = pa.Table.from_pylist(raw_rows, schema=_RAW_SCHEMA)
+        if raw_columns["version_id"]:
+            raw_tbl = pa.Table.from_pydict(raw_columns, schema=_RAW_SCHEMA)
             con.register("_raw_batch", raw_tbl)
             con.execute("INSERT INTO raw_records BY NAME SELECT * FROM _raw_batch")
             con.unregister("_raw_batch")
         if trial_rows:
-            _upsert_trials(store, trial_rows)
+            _upsert_trials(store, trial_rows, replaced)
         store.save_rejects(run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
@@ -237,12 +272,14 @@ def _commit(
         raise
 
 
-def _upsert_trials(store: Store, trial_rows: list[dict[str, Any]]) -> None:
+def _upsert_trials(store: Store, trial_rows: list[dict[str, Any]], replaced: list[tuple[str, str]]) -> None:
+    """Replace the rows of records seen before; insert the rest."""
     con = store.con
-    keys = pa.table({"registry": [r["registry"] for r in trial_rows], "trial_id": [r["trial_id"] for r in trial_rows]})
-    con.register("_trial_batch", keys)
-    con.execute("DELETE FROM trials WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _trial_batch)")
-    con.unregister("_trial_batch")
+    if replaced:
+        keys = pa.table({"registry": [k[0] for k in replaced], "trial_id": [k[1] for k in replaced]})
+        con.register("_trial_keys", keys)
+        con.execute("DELETE FROM trials WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _trial_keys)")
+        con.unregister("_trial_keys")
     _insert_trials(store, trial_rows)
 
 

@@ -18,7 +18,6 @@ import duckdb
 from cartatlas.store.schema import trials_ddl
 
 RAW_DDL = """
-CREATE SEQUENCE IF NOT EXISTS version_seq START 1;
 CREATE TABLE runs (
     run_id VARCHAR PRIMARY KEY,
     kind VARCHAR NOT NULL,            -- import | sync | rebuild
@@ -49,7 +48,7 @@ CREATE TABLE raw_records (
     run_id VARCHAR NOT NULL,
     payload VARCHAR NOT NULL          -- the record as received (JSON text, XML text, CSV row as JSON)
 );
-CREATE UNIQUE INDEX raw_records_identity ON raw_records (registry, record_id, content_hash);
+
 CREATE TABLE rejects (
     run_id VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
