@@ -129,7 +129,7 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ingest, "_upsert_trials", boom)
+    monkeypatch.setattr(ingest, "_upsert", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         atlas.import_files([LEUKEMIA])
     assert atlas.sql("SELECT count(*) AS n FROM raw_records")["n"][0] == 0
@@ -142,15 +142,15 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(
 def test_batches_commit_independently(atlas: cartatlas.Atlas, monkeypatch: pytest.MonkeyPatch) -> None:
     """With small batches, a crash in batch 3 keeps batches 1-2 whole and adds nothing of batch 3."""
     calls = {"n": 0}
-    real = ingest._upsert_trials
+    real = ingest._upsert
 
-    def flaky(store: Store, rows: list[dict[str, Any]], replaced: list[tuple[str, str]]) -> None:
+    def flaky(store: Store, group: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("crash")
-        real(store, rows, replaced)
+        real(store, group)
 
-    monkeypatch.setattr(ingest, "_upsert_trials", flaky)
+    monkeypatch.setattr(ingest, "_upsert", flaky)
     monkeypatch.setattr(ingest, "BATCH_SIZE", 10)
     monkeypatch.setattr(ingest.save_records, "__kwdefaults__", {"batch_size": 10, "on_batch": None})
     with pytest.raises(RuntimeError):

@@ -13,8 +13,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from cartatlas.model import Trial
 from cartatlas.normalise.ctgov import normalise_ctgov
+from cartatlas.store.schema import TRIAL_SCHEMA
+
+
+@dataclass(frozen=True)
+class DerivedTable:
+    """Where a format's normalised rows go: the table, its Arrow schema, and its id column.
+
+    Trials go to ``trials`` keyed by (registry, trial_id); other record kinds
+    (publications) declare their own table so the store needs no special case.
+    """
+
+    name: str
+    schema: pa.Schema
+    id_column: str
+
+
+TRIALS = DerivedTable("trials", TRIAL_SCHEMA, "trial_id")
 
 
 @dataclass(frozen=True)
@@ -24,9 +43,19 @@ class FormatSpec:
     rank: int
     #: Payload is JSON (dict) rather than text (XML).
     is_json: bool
+    #: The normaliser: payload -> one row of ``target`` (a Trial for trial formats).
     to_trial: Callable[[Any], Trial]
     #: What of the payload text counts for "same content" (drops volatile download stamps).
     hash_view: Callable[[str], str] = lambda text: text
+    target: DerivedTable = TRIALS
+
+
+def derived_tables() -> list[DerivedTable]:
+    """Every table some registered format normalises into."""
+    seen: dict[str, DerivedTable] = {}
+    for spec in _FORMATS.values():
+        seen.setdefault(spec.target.name, spec.target)
+    return list(seen.values())
 
 
 _FORMATS: dict[str, FormatSpec] = {}

@@ -16,7 +16,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -24,9 +24,8 @@ import orjson
 import pyarrow as pa
 
 from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial
-from cartatlas.normalise import format_spec
+from cartatlas.normalise import DerivedTable, derived_tables, format_spec
 from cartatlas.store.db import Store, now
-from cartatlas.store.schema import TRIAL_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +67,7 @@ class _Prepared:
     text: str
     digest: str
     rank: int
+    target: DerivedTable
     trial: Trial | None = None
 
 
@@ -145,7 +145,7 @@ def _prepare(chunk: Sequence[RawRecord | Reject | Skipped]) -> tuple[list[_Prepa
         try:
             spec = format_spec(item.format)
             text = payload_text(item)
-            p = _Prepared(item, text, content_hash(item.format, text), spec.rank)
+            p = _Prepared(item, text, content_hash(item.format, text), spec.rank, spec.target)
         except (TypeError, ValueError) as exc:
             stats.rejects.append(Reject(item.source, item.locator, f"cannot serialise record: {exc}", item.record_id))
             continue
@@ -154,17 +154,27 @@ def _prepare(chunk: Sequence[RawRecord | Reject | Skipped]) -> tuple[list[_Prepa
         except Exception as exc:  # a normaliser bug must not lose the rest of the batch
             stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
             continue
-        if p.trial["trial_id"] != item.record_id:
-            problem = f"record id {p.trial['trial_id']} does not match {item.record_id}"
+        row_id = p.trial[spec.target.id_column]  # type: ignore[literal-required]
+        if row_id != item.record_id:
+            problem = f"record id {row_id} does not match {item.record_id}"
             stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
             continue
         prepared.append(p)
     return prepared, stats
 
 
+@dataclass(slots=True)
+class _Derived:
+    """Normalised rows bound for one derived table, and which of them replace a stored row."""
+
+    table: DerivedTable
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+
+
 def _plan(
     store: Store, prepared: list[_Prepared], stats: ImportStats, run_id: str
-) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[tuple[str, str]]]:
+) -> tuple[dict[str, list[Any]], list[_Derived]]:
     """Decide which prepared records are new versions and which become current."""
     keys = {(p.record.registry, p.record.record_id) for p in prepared}
     existing: dict[tuple[str, str], set[str]] = {}
@@ -221,17 +231,20 @@ def _plan(
         if order > current.get(key, (-2, 0, 0)) and (best is None or order > best[0]):
             winners[key] = (order, p, version_id)
 
-    trial_rows: list[dict[str, Any]] = []
-    for _, p, version_id in winners.values():
+    derived: dict[str, _Derived] = {}
+    for key, (_, p, version_id) in winners.items():
         assert p.trial is not None
         row: dict[str, Any] = dict(p.trial)
         row["version_id"] = version_id
         row["content_hash"] = p.digest
-        trial_rows.append(row)
+        group = derived.setdefault(p.target.name, _Derived(p.target))
+        group.rows.append(row)
+        if key in current:
+            group.replaced.append(key)
     stats.rejected = len(stats.rejects)
     for r in stats.rejects:
         log.debug("rejected %s", r)
-    return new_rows, trial_rows, [key for key in winners if key in current]
+    return new_rows, list(derived.values())
 
 
 def _reserve_version_ids(store: Store, n: int) -> Iterator[int]:
@@ -250,8 +263,7 @@ def _commit(
     store: Store,
     run_id: str,
     raw_columns: dict[str, list[Any]],
-    trial_rows: list[dict[str, Any]],
-    replaced: list[tuple[str, str]],
+    derived: list[_Derived],
     rejects: list[Reject],
 ) -> None:
     """One transaction per batch: raw versions, normalised rows and rejects together."""
@@ -263,8 +275,8 @@ def _commit(
             con.register("_raw_batch", raw_tbl)
             con.execute("INSERT INTO raw_records BY NAME SELECT * FROM _raw_batch")
             con.unregister("_raw_batch")
-        if trial_rows:
-            _upsert_trials(store, trial_rows, replaced)
+        for group in derived:
+            _upsert(store, group)
         store.save_rejects(run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
@@ -272,15 +284,16 @@ def _commit(
         raise
 
 
-def _upsert_trials(store: Store, trial_rows: list[dict[str, Any]], replaced: list[tuple[str, str]]) -> None:
+def _upsert(store: Store, group: _Derived) -> None:
     """Replace the rows of records seen before; insert the rest."""
     con = store.con
-    if replaced:
-        keys = pa.table({"registry": [k[0] for k in replaced], "trial_id": [k[1] for k in replaced]})
-        con.register("_trial_keys", keys)
-        con.execute("DELETE FROM trials WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _trial_keys)")
-        con.unregister("_trial_keys")
-    _insert_trials(store, trial_rows)
+    table, id_column = group.table.name, group.table.id_column
+    if group.replaced:
+        keys = pa.table({"registry": [k[0] for k in group.replaced], "id": [k[1] for k in group.replaced]})
+        con.register("_replaced_keys", keys)
+        con.execute(f"DELETE FROM {table} WHERE (registry, {id_column}) IN (SELECT (registry, id) FROM _replaced_keys)")
+        con.unregister("_replaced_keys")
+    _insert(store, group.table, group.rows)
 
 
 def current_versions(store: Store) -> dict[tuple[str, str], int]:
@@ -301,13 +314,14 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
 
     Run after a migration of derived tables or an upgrade of the normaliser;
     the raw history is read, never changed.  One transaction, so readers see
-    the old table or the new one.
+    the old tables or the new ones.
     """
     con = store.con
     version_ids = sorted(current_versions(store).values())
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM trials")
+        for table in derived_tables():
+            con.execute(f"DELETE FROM {table.name}")
         for start in range(0, len(version_ids), batch_size):
             chunk = version_ids[start : start + batch_size]
             rows = con.execute(
@@ -315,14 +329,15 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
                 "WHERE version_id IN (SELECT UNNEST(?))",
                 [chunk],
             ).fetchall()
-            out: list[dict[str, Any]] = []
+            out: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
             for version_id, digest, fmt, payload in rows:
                 spec = format_spec(fmt)
-                trial: dict[str, Any] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
-                trial["version_id"] = version_id
-                trial["content_hash"] = digest
-                out.append(trial)
-            _insert_trials(store, out)
+                row: dict[str, Any] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+                row["version_id"] = version_id
+                row["content_hash"] = digest
+                out.setdefault(spec.target.name, (spec.target, []))[1].append(row)
+            for table, table_rows in out.values():
+                _insert(store, table, table_rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -330,8 +345,8 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
     return len(version_ids)
 
 
-def _insert_trials(store: Store, rows: list[dict[str, Any]]) -> None:
-    tbl = pa.Table.from_pylist(rows, schema=TRIAL_SCHEMA)
-    store.con.register("_trial_batch", tbl)
-    store.con.execute("INSERT INTO trials BY NAME SELECT * FROM _trial_batch")
-    store.con.unregister("_trial_batch")
+def _insert(store: Store, table: DerivedTable, rows: list[dict[str, Any]]) -> None:
+    tbl = pa.Table.from_pylist(rows, schema=table.schema)
+    store.con.register("_derived_batch", tbl)
+    store.con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM _derived_batch")
+    store.con.unregister("_derived_batch")
