@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 
 from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial
-from cartatlas.normalise import DerivedTable, derived_tables, format_spec
+from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
 from cartatlas.store.db import Store, now
 
 log = logging.getLogger(__name__)
