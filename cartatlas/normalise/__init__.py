@@ -1,5 +1,22 @@
 """Turning raw registry records into normalised rows (the middle of the pipeline)."""
 
-from cartatlas.normalise.formats import FormatSpec, format_spec, known_formats, register_format
+from cartatlas.normalise import ctgov_legacy  # noqa: F401  (registers the older ClinicalTrials.gov formats)
+from cartatlas.normalise.formats import (
+    TRIALS,
+    DerivedTable,
+    FormatSpec,
+    derived_tables,
+    format_spec,
+    known_formats,
+    register_format,
+)
 
-__all__ = ["FormatSpec", "format_spec", "known_formats", "register_format"]
+__all__ = [
+    "TRIALS",
+    "DerivedTable",
+    "FormatSpec",
+    "derived_tables",
+    "format_spec",
+    "known_formats",
+    "register_format",
+]
