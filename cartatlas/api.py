@@ -8,9 +8,10 @@ between a notebook and a terminal.
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,6 +20,9 @@ from cartatlas.sources.files import iter_paths, read_path
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
 from cartatlas.store.ingest import rebuild, save_records
+
+if TYPE_CHECKING:
+    from cartatlas.sources.ctgov.api import CtgovClient, SyncPlan, SyncProgress
 
 
 class Atlas:
@@ -64,6 +68,78 @@ class Atlas:
             raise
         finally:
             self.store.finish_run(run_id, stats, status)
+        return stats
+
+    def sync_ctgov(
+        self,
+        query: str | None = None,
+        since: dt.date | None = None,
+        full: bool = False,
+        *,
+        base_url: str | None = None,
+        rate: float | None = None,
+        max_retries: int | None = None,
+        page_size: int | None = None,
+        client: CtgovClient | None = None,
+        on_plan: Callable[[SyncPlan], None] | None = None,
+        on_page: Callable[[SyncProgress, ImportStats], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> ImportStats:
+        """Harvest ClinicalTrials.gov API v2 into the database, resuming any interrupted pass.
+
+        Without ``since`` or ``full``, asks only for records updated since the
+        last complete pass of the same query began (less a few days); the
+        first pass of a query is full.  ``client`` replaces the HTTP client
+        built from ``base_url``, ``rate``, ``max_retries`` and ``page_size``.
+        """
+        # Imported here so that ``import cartatlas`` does not pull in the HTTP stack.
+        from cartatlas.sources.ctgov import api as ctgov_api
+        from cartatlas.store import sync_state
+
+        now = clock or ctgov_api.utc_now
+        the_query = sync_state.normalise_query(query or ctgov_api.DEFAULT_QUERY)
+        state = sync_state.load(self.store, ctgov_api.REGISTRY, the_query)
+        plan = ctgov_api.plan_sync(state, the_query, since, full)
+        if on_plan is not None:
+            on_plan(plan)
+        own_client = client is None
+        if client is None:
+            options: dict[str, Any] = {"base_url": base_url or ctgov_api.DEFAULT_BASE_URL}
+            if rate is not None:
+                options["rate"] = rate
+            if max_retries is not None:
+                options["max_retries"] = max_retries
+            if page_size is not None:
+                options["page_size"] = page_size
+            client = ctgov_api.CtgovClient(**options)
+        params = {
+            "query": the_query,
+            "since": plan.since,
+            "full": full,
+            "resume": plan.resume is not None,
+            "plan": plan.reason,
+            "page_size": client.page_size,
+            "rate": client.rate,
+        }
+        run_id = self.store.start_run("sync", ctgov_api.REGISTRY, client.base_url, params)
+        stats = ImportStats()
+
+        def count(progress: SyncProgress, page_stats: ImportStats) -> None:
+            stats.add(page_stats)
+            if on_page is not None:
+                on_page(progress, page_stats)
+
+        status = "failed"
+        try:
+            ctgov_api.harvest(self.store, client, run_id, plan, on_page=count, clock=now)
+            status = "partial" if stats.rejected else "ok"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.store.finish_run(run_id, stats, status)
+            if own_client:
+                client.close()
         return stats
 
     def rebuild(self) -> int:

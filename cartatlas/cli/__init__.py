@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.logging import RichHandler
 
-from cartatlas.cli import common, data
+from cartatlas.cli import common, data, sync
 
 app = typer.Typer(
     name="cartatlas",
@@ -37,6 +37,7 @@ def _root(
 
 
 data.register(app)
+sync.register(app)
 
 
 def main() -> None:

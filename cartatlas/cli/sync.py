@@ -1,0 +1,149 @@
+"""Commands that harvest live registry APIs: ``sync ctgov``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, progress
+from cartatlas.cli.data import _report_stats
+from cartatlas.model import ImportStats
+from cartatlas.sources.ctgov.api import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE,
+    MAX_PAGE_SIZE,
+    SINCE_OVERLAP_DAYS,
+    ApiError,
+    SyncPlan,
+    SyncProgress,
+)
+
+sync_app = typer.Typer(
+    help="Harvest registry APIs into the database (polite, resumable, incremental).",
+    no_args_is_help=True,
+)
+
+#: The status a shell gives a command stopped by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _parse_since(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--since {value!r}: expected a date as YYYY-MM-DD") from None
+
+
+@sync_app.command("ctgov")
+def ctgov_cmd(
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            "-q",
+            help="Essie expression for query.term (default: an OR of CAR-T, CAR-NK, CAAR-T, CAR-Treg, CAR-M "
+            "and 'chimeric antigen receptor' phrases).",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only records whose last update was posted on or after this date (YYYY-MM-DD). "
+            f"Default: since the last complete pass of the same query began, less {SINCE_OVERLAP_DAYS} days."
+        ),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Ask for every record of the query, not only updates.")] = False,
+    rate: Annotated[
+        float, typer.Option(help="Requests per second (ClinicalTrials.gov tolerates about 0.8).", min=0.001)
+    ] = DEFAULT_RATE,
+    max_retries: Annotated[
+        int, typer.Option(help="Attempts per page after the first before giving up (the checkpoint is kept).", min=0)
+    ] = DEFAULT_MAX_RETRIES,
+    base_url: Annotated[
+        str, typer.Option(help="API v2 root (point it at a test server or a mirror).")
+    ] = DEFAULT_BASE_URL,
+    page_size: Annotated[
+        int, typer.Option(help="Records per page (the API allows up to 1000).", min=1, max=MAX_PAGE_SIZE)
+    ] = MAX_PAGE_SIZE,
+    db: DbOption = None,
+) -> None:
+    """Harvest ClinicalTrials.gov API v2 into the database.
+
+    Each page is committed and checkpointed before the next is asked for: an
+    interrupted sync (Ctrl-C, lost connection, killed process) continues from
+    its last page when the same command is run again.  Exit status 1 when any
+    record was rejected, 2 when the API could not be used, 130 on Ctrl-C.
+    """
+    if full and since is not None:
+        raise CliError("--full and --since exclude each other")
+    since_date = _parse_since(since)
+    stats = ImportStats()
+    # The pass's progress object, once the first page is in: what to say when the run stops.
+    last: list[SyncProgress] = []
+    with open_atlas(db) as atlas, progress() as bar:
+        task = bar.add_task("sync ctgov", total=None)
+
+        def on_plan(plan: SyncPlan) -> None:
+            err_console.print(f"sync ctgov: {plan.reason}", highlight=False)
+            if plan.resume is not None:
+                bar.update(task, completed=plan.resume.records_done, total=plan.resume.total)
+
+        def on_page(prog: SyncProgress, page_stats: ImportStats) -> None:
+            stats.add(page_stats)
+            if not last:
+                last.append(prog)
+            bar.update(task, completed=prog.records_done, total=prog.total, description=f"page {prog.pages_done}")
+
+        try:
+            atlas.sync_ctgov(
+                query,
+                since_date,
+                full,
+                base_url=base_url,
+                rate=rate,
+                max_retries=max_retries,
+                page_size=page_size,
+                on_plan=on_plan,
+                on_page=on_page,
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            _report_stats(stats, label="sync ctgov (interrupted)")
+            err_console.print(
+                "interrupted: every page saved so far is kept; run the same command again to resume " + _where(last),
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except ApiError as exc:
+            bar.stop()
+            _report_stats(stats, label="sync ctgov (stopped)")
+            raise CliError(
+                f"{exc}\nPages saved so far are kept; run the same command again to resume {_where(last)}"
+            ) from exc
+    prog = last[0] if last else None
+    _report_stats(stats, label="sync ctgov")
+    if prog is not None:
+        for note in prog.notes:
+            err_console.print(f"  note: {note}", highlight=False)
+        err_console.print(
+            f"  pass complete: {prog.pages_done:,} pages, {prog.records_done:,} records"
+            + (f" (server counted {prog.total:,})" if prog.total is not None else ""),
+            highlight=False,
+        )
+    if stats.rejected:
+        raise typer.Exit(1)
+
+
+def _where(last: list[SyncProgress]) -> str:
+    if last:
+        return f"from page {last[0].pages_done + 1}."
+    return "from its last checkpoint."
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sync_app, name="sync")

@@ -1,0 +1,517 @@
+"""ClinicalTrials.gov API v2: a polite, resumable, incremental harvest.
+
+``CtgovClient`` asks ``/studies`` for one page at a time and survives what a
+long harvest meets on the way: throttling (429 with ``Retry-After``), server
+errors, dropped connections, bodies cut short, proxy error pages instead of
+JSON.  It spaces its requests to a fixed rate, far under the ~50 requests a
+minute the registry tolerates from one address, because a harvest of the whole
+CAR landscape is a few pages and nothing is gained by hurrying.
+
+``harvest`` walks the pages of one query into the store and checkpoints after
+every committed page in ``sync_state`` (see ``cartatlas.store.sync_state``), so
+that an interrupted harvest continues where it stopped and an incremental one
+asks only for records updated since the last complete pass began.
+
+Clock, sleep and random source are parameters so that tests can replay faults
+deterministically without waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from cartatlas import __version__
+from cartatlas.model import ImportStats
+from cartatlas.sources.ctgov.json_files import v2_study_record
+from cartatlas.sources.files import Item
+from cartatlas.store import sync_state
+from cartatlas.store.db import Store
+from cartatlas.store.ingest import save_records
+
+log = logging.getLogger(__name__)
+
+REGISTRY = "ctgov"
+DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
+#: The API's own ceiling for pageSize.
+MAX_PAGE_SIZE = 1000
+#: Requests per second; the registry tolerates about 50 a minute (0.83/s) per address.
+DEFAULT_RATE = 0.5
+DOCUMENTED_RATE = 50 / 60
+DEFAULT_MAX_RETRIES = 6
+#: Days subtracted from the start of the last complete pass when counting an incremental one from it:
+#: LastUpdatePostDate is a US date and is posted with some lag, so a margin costs little and misses nothing.
+SINCE_OVERLAP_DAYS = 3
+#: Statuses worth asking again: throttling, and the server or a proxy in front of it failing.
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: Names under which CAR-based cell therapies are registered.  Each is a phrase
+#: search, so "CAR T" also finds "CAR T-cell" and "CAR T cells".
+DEFAULT_TERMS: tuple[str, ...] = (
+    "chimeric antigen receptor",
+    "CAR-T",
+    "CAR T",
+    "CART",
+    "CAR-NK",
+    "CAR NK",
+    "CAR-NKT",
+    "CAR-iNKT",
+    "CAAR-T",
+    "CAR-Treg",
+    "CAR Treg",
+    "CAR-M",
+    "CAR macrophage",
+)
+
+
+def essie_or(terms: tuple[str, ...] | list[str]) -> str:
+    """An Essie OR of quoted phrases; quotes inside a term would end the phrase, so they are dropped."""
+    phrases = []
+    for term in terms:
+        clean = " ".join(term.replace('"', " ").split())
+        if clean:
+            phrases.append(f'"{clean}"')
+    if not phrases:
+        raise ValueError("no search terms")
+    return " OR ".join(phrases)
+
+
+DEFAULT_QUERY = essie_or(DEFAULT_TERMS)
+
+
+def since_filter(since: dt.date) -> str:
+    """The Essie filter for records whose last update was posted on or after ``since``."""
+    return f"AREA[LastUpdatePostDate]RANGE[{since.isoformat()},MAX]"
+
+
+# -- errors --------------------------------------------------------------------------
+
+
+class ApiError(RuntimeError):
+    """The registry API could not be used; the message says what it answered."""
+
+
+class RetriesExhausted(ApiError):
+    """A request kept failing in ways worth retrying until the retry budget ran out."""
+
+
+class PageTokenRejected(ApiError):
+    """The server refused a page token (they expire); the pass has to start again."""
+
+
+# -- the client ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of ``/studies`` as received."""
+
+    studies: list[Any]
+    next_page_token: str | None
+    total_count: int | None
+    #: The request URL, page token included: where the records came from.
+    url: str
+    page_token: str | None
+
+
+@dataclass(slots=True)
+class _Problem:
+    """Why an attempt failed, and how long the server asked us to wait (if it did)."""
+
+    text: str
+    retry_after: float | None = None
+
+
+def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def user_agent() -> str:
+    return f"cartatlas/{__version__} (CAR cell-therapy trial atlas; python-httpx/{httpx.__version__})"
+
+
+class CtgovClient:
+    """A ClinicalTrials.gov API v2 client that paces itself and retries what is worth retrying.
+
+    ``rate`` is requests per second over every attempt, retries included.
+    ``max_retries`` bounds the attempts per page (1 + max_retries); waits grow
+    exponentially from ``backoff_base`` up to ``backoff_max`` with jitter, or
+    follow ``Retry-After`` up to ``max_wait``.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        rate: float = DEFAULT_RATE,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        page_size: int = MAX_PAGE_SIZE,
+        timeout: float = 60.0,
+        backoff_base: float = 2.0,
+        backoff_max: float = 120.0,
+        max_wait: float = 600.0,
+        max_pages: int = 10_000,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive (requests per second), not {rate}")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+        if max_retries < 0:
+            raise ValueError(f"max retries cannot be negative ({max_retries})")
+        if rate > DOCUMENTED_RATE and base_url.rstrip("/") == DEFAULT_BASE_URL:
+            log.warning(
+                "rate %.2f requests/s is above what ClinicalTrials.gov tolerates (about %.2f/s); expect throttling",
+                rate,
+                DOCUMENTED_RATE,
+            )
+        self.base_url = base_url.rstrip("/")
+        self.rate = rate
+        self.max_retries = max_retries
+        self.page_size = page_size
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_wait = max_wait
+        self.max_pages = max_pages
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+        self._last_request: float | None = None
+        #: Every wait the client chose, in seconds, for the log and for tests.
+        self.waits: list[float] = []
+        self.requests_made = 0
+        self._http = httpx.Client(
+            headers={"User-Agent": user_agent(), "Accept": "application/json"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+            transport=transport,
+            follow_redirects=True,
+        )
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CtgovClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------
+
+    def studies_params(
+        self, query: str, since: dt.date | None, page_token: str | None, *, count_total: bool
+    ) -> dict[str, str]:
+        params = {"format": "json", "query.term": query, "pageSize": str(self.page_size)}
+        if since is not None:
+            params["filter.advanced"] = since_filter(since)
+        if count_total:
+            params["countTotal"] = "true"
+        if page_token:
+            params["pageToken"] = page_token
+        return params
+
+    def fetch_page(
+        self, query: str, since: dt.date | None = None, page_token: str | None = None, *, count_total: bool = False
+    ) -> Page:
+        """One page, retried until it arrives whole or the retry budget is spent."""
+        url = f"{self.base_url}/studies"
+        params = self.studies_params(query, since, page_token, count_total=count_total)
+        problems: list[_Problem] = []
+        for attempt in range(self.max_retries + 1):
+            if problems:
+                last = problems[-1]
+                delay = self._retry_delay(attempt, last)
+                log.warning(
+                    "ClinicalTrials.gov: %s; retry %d of %d in %.1fs", last.text, attempt, self.max_retries, delay
+                )
+                self._wait(delay)
+            self._pace()
+            outcome = self._attempt(url, params, page_token)
+            if isinstance(outcome, Page):
+                return outcome
+            problems.append(outcome)
+        shown = "; ".join(p.text for p in problems[-3:])
+        raise RetriesExhausted(
+            f"{url}: no usable answer after {self.max_retries + 1} attempts (last: {shown})",
+        )
+
+    def _attempt(self, url: str, params: dict[str, str], page_token: str | None) -> Page | _Problem:
+        self.requests_made += 1
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TimeoutException as exc:
+            return _Problem(f"timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return _Problem(f"network error ({type(exc).__name__}: {exc})")
+        request_url = str(response.request.url)
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
+            return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
+        if status >= 500:
+            return _Problem(f"HTTP {status}")
+        if status == 400 and page_token:
+            raise PageTokenRejected(f"{request_url}: the server refused the page token: {_excerpt(response.text)}")
+        if status != 200:
+            raise ApiError(f"{request_url}: HTTP {status}: {_excerpt(response.text)}")
+        return self._parse(response.content, request_url, page_token, response.headers.get("content-type", ""))
+
+    def _parse(self, body: bytes, url: str, page_token: str | None, content_type: str) -> Page | _Problem:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _Problem(f"invalid or truncated JSON ({len(body):,} bytes, {content_type or 'no type'}: {exc})")
+        if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
+            keys = ", ".join(list(data)[:5]) if isinstance(data, dict) else type(data).__name__
+            return _Problem(f"JSON is not a page of studies (top level: {keys})")
+        token = data.get("nextPageToken")
+        total = data.get("totalCount")
+        if token is not None and (not isinstance(token, str) or not token):
+            return _Problem(f"nextPageToken is not a string: {token!r}")
+        if total is not None and not isinstance(total, int):
+            return _Problem(f"totalCount is not a number: {total!r}")
+        return Page(studies=data["studies"], next_page_token=token, total_count=total, url=url, page_token=page_token)
+
+    def _retry_delay(self, attempt: int, problem: _Problem) -> float:
+        if problem.retry_after is not None:
+            return min(problem.retry_after, self.max_wait)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        # Jitter in the upper half: spreads clients out without ever retrying at once.
+        return ceiling * (0.5 + self._rng.random() / 2)
+
+    def _pace(self) -> None:
+        interval = 1.0 / self.rate
+        if self._last_request is not None:
+            remaining = self._last_request + interval - self._monotonic()
+            if remaining > 0:
+                self._wait(remaining)
+        self._last_request = self._monotonic()
+
+    def _wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self._sleep(seconds)
+
+    def fetch_pages(
+        self, query: str | None = None, since: dt.date | None = None, page_token: str | None = None
+    ) -> Iterator[Page]:
+        """Every page of a query, from ``page_token`` (or the first page) to the last.
+
+        The first page of a pass asks for the total count.  Bounded by
+        ``max_pages`` and by a check that the server does not send a token
+        already seen, so a confused server cannot keep a harvest going forever.
+        """
+        query = query or DEFAULT_QUERY
+        seen: set[str] = set()
+        token = page_token
+        for _ in range(self.max_pages):
+            page = self.fetch_page(query, since, token, count_total=token is None)
+            yield page
+            token = page.next_page_token
+            if token is None:
+                return
+            if token in seen:
+                raise ApiError(f"{page.url}: the server sent page token {token!r} twice; stopping")
+            seen.add(token)
+        raise ApiError(f"stopped after {self.max_pages:,} pages without reaching the last one")
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def page_records(page: Page, page_no: int) -> list[Item]:
+    """The records of one page, stored with the request URL as their source."""
+    return [
+        v2_study_record(study, page.url, f"page {page_no} studies[{i}]", source_kind="api")
+        for i, study in enumerate(page.studies)
+    ]
+
+
+# -- the harvest --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SyncProgress:
+    """Where a pass stands, for progress bars and the closing message."""
+
+    query: str
+    since: dt.date | None
+    resumed: bool
+    pages_done: int = 0
+    records_done: int = 0
+    total: int | None = None
+    restarts: int = 0
+    done: bool = False
+    #: Set when the pass continues from another run's checkpoint or starts again.
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SyncPlan:
+    """What this run will do: resume a pass, or begin one (full or since a date)."""
+
+    query: str
+    since: dt.date | None
+    resume: sync_state.SyncState | None
+    reason: str
+
+
+def plan_sync(
+    state: sync_state.SyncState | None,
+    query: str,
+    since: dt.date | None,
+    full: bool,
+) -> SyncPlan:
+    """Decide between resuming and starting, and from which date.
+
+    An interrupted pass is resumed unless the caller asks for a different one
+    (another ``since``, or ``full`` when it was incremental).  A new pass
+    without an explicit date counts from the start of the last complete pass,
+    less ``SINCE_OVERLAP_DAYS``: records posted while that pass ran are asked
+    for again rather than missed.
+    """
+    if full and since is not None:
+        raise ValueError("a full pass and a since date exclude each other")
+    if state is not None and state.running:
+        wanted_matches = (full and state.since is None) or (since is not None and since == state.since)
+        if wanted_matches or (not full and since is None):
+            where = f"page {state.pages_done + 1}" + (
+                f" ({state.records_done:,} of {state.total:,} records done)" if state.total is not None else ""
+            )
+            return SyncPlan(query, state.since, state, f"resuming the interrupted pass at {where}")
+    if full:
+        return SyncPlan(query, None, None, "full pass")
+    if since is not None:
+        return SyncPlan(query, since, None, f"records updated since {since}")
+    if state is not None and state.last_success_at is not None and state.pass_started_at is not None:
+        auto = state.pass_started_at.astimezone(dt.UTC).date() - dt.timedelta(days=SINCE_OVERLAP_DAYS)
+        return SyncPlan(
+            query,
+            auto,
+            None,
+            f"records updated since {auto} (last complete pass began {state.pass_started_at:%Y-%m-%d %H:%M} UTC, "
+            f"less {SINCE_OVERLAP_DAYS} days)",
+        )
+    return SyncPlan(query, None, None, "full pass (no earlier complete pass of this query)")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+#: How often one run starts its pass again after refused page tokens before giving up.
+MAX_RESTARTS = 2
+
+
+def harvest(
+    store: Store,
+    client: CtgovClient,
+    run_id: str,
+    plan: SyncPlan,
+    *,
+    on_page: Callable[[SyncProgress, ImportStats], None] | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> tuple[ImportStats, SyncProgress]:
+    """Walk a pass into the store, checkpointing after each committed page.
+
+    The stats cover this run only; ``SyncProgress`` covers the whole pass,
+    including pages committed by the runs it resumes.
+    """
+    previous = sync_state.load(store, REGISTRY, plan.query)
+    if plan.resume is not None and previous is not None and previous.running:
+        state = previous
+        sync_state.resume_pass(store, state, run_id, clock())
+    else:
+        state = sync_state.begin_pass(store, REGISTRY, plan.query, plan.since, run_id, clock(), previous)
+    progress = SyncProgress(
+        query=state.query,
+        since=state.since,
+        resumed=plan.resume is not None,
+        pages_done=state.pages_done,
+        records_done=state.records_done,
+        total=state.total,
+    )
+    stats = ImportStats()
+    while True:
+        try:
+            for page in client.fetch_pages(state.query, state.since, state.page_token):
+                page_no = progress.pages_done + 1
+                page_stats = save_records(store, page_records(page, page_no), run_id, batch_size=MAX_PAGE_SIZE)
+                stats.add(page_stats)
+                progress.pages_done = page_no
+                progress.records_done += len(page.studies)
+                if page.total_count is not None:
+                    progress.total = page.total_count
+                sync_state.checkpoint(
+                    store,
+                    state,
+                    page_token=page.next_page_token,
+                    pages_done=progress.pages_done,
+                    records_done=progress.records_done,
+                    total=progress.total,
+                    at=clock(),
+                )
+                log.info(
+                    "page %d: %d records (%s of %s)",
+                    page_no,
+                    len(page.studies),
+                    f"{progress.records_done:,}",
+                    "?" if progress.total is None else f"{progress.total:,}",
+                )
+                if on_page is not None:
+                    on_page(progress, page_stats)
+        except PageTokenRejected as exc:
+            if progress.restarts >= MAX_RESTARTS:
+                raise ApiError(f"{exc}; the pass was already restarted {progress.restarts} times, giving up") from exc
+            progress.restarts += 1
+            note = (
+                f"the server refused the page token for page {progress.pages_done + 1} (tokens expire); "
+                "starting the pass again from the first page"
+            )
+            log.warning("%s", note)
+            progress.notes.append(note)
+            sync_state.restart_pass(store, state, clock())
+            progress.pages_done = progress.records_done = 0
+            progress.total = None
+            continue
+        break
+    if progress.total is not None and progress.records_done != progress.total:
+        log.info(
+            "the pass read %d records where the server counted %d at its start (the registry changed meanwhile)",
+            progress.records_done,
+            progress.total,
+        )
+    sync_state.finish_pass(store, state, clock())
+    progress.done = True
+    return stats, progress
