@@ -1,0 +1,116 @@
+"""The screening engine: one pure function from a normalised trial to its classification.
+
+The knowledge base is compiled once per process; after that ``classify_trial``
+does no I/O, so it is safe to call from any thread and gives the same answer
+for the same trial and the same classifier version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from cartatlas.classify import disease, platform, relation, source, targets
+from cartatlas.classify.context import Context, build_context
+from cartatlas.classify.knowledge import Knowledge, knowledge
+from cartatlas.classify.types import Classification, Evidence
+from cartatlas.knowledge import knowledge_version
+from cartatlas.model import Trial
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever a rule changes what it decides; the knowledge stamp is added at run time.
+CLASSIFIER_VERSION = "1.0.0"
+_SCORE = {"high": 1.0, "medium": 0.6, "low": 0.3}
+
+
+def classifier_version() -> str:
+    """Rules version plus a stamp of the knowledge files, for provenance in every output row."""
+    return f"{CLASSIFIER_VERSION}+kb.{_kb_stamp()}"
+
+
+_STAMP: str | None = None
+
+
+def _kb_stamp() -> str:
+    global _STAMP
+    if _STAMP is None:
+        _STAMP = knowledge_version()
+    return _STAMP
+
+
+def classify_trial(trial: Trial, kb: Knowledge | None = None) -> Classification:
+    """Classify one trial; never raises on odd or missing text fields."""
+    kb = kb if kb is not None else knowledge()
+    ctx = build_context(trial, kb)
+    rel, rel_conf = relation.decide(ctx)
+    if rel == "therapy":
+        chosen = ctx.positive()
+    elif rel in ("follow_up", "ancillary"):
+        chosen = list(ctx.mentions)
+    else:
+        chosen = []
+    plats = platform.decide(ctx, rel, chosen)
+    tgts, strategy = targets.decide(ctx, rel, chosen)
+    entities, branch = disease.decide(ctx, [t for t in tgts if t != "unknown"])
+    prod_source = source.decide_source(ctx, rel, chosen, plats)
+    combos = source.decide_combinations(ctx, rel, chosen)
+    products = []
+    for m in chosen:
+        if m.product is not None and m.product.name not in products:
+            products.append(m.product.name)
+    label, score = _confidence(ctx, rel, rel_conf, tgts, branch)
+    return Classification(
+        trial_id=str(trial.get("trial_id") or ""),
+        registry=str(trial.get("registry") or ""),
+        relation=rel,
+        platforms=plats,
+        targets=tgts,
+        target_strategy=strategy,
+        branch=branch,
+        disease_entity=entities,
+        product_source=prod_source,
+        combinations=combos,
+        products=products,
+        confidence=label,
+        confidence_score=score,
+        flags=list(ctx.flags),
+        evidence=_dedup(ctx.evidence),
+        classifier_version=classifier_version(),
+    )
+
+
+def _confidence(ctx: Context, rel: str, rel_conf: str, tgts: list[str], branch: str) -> tuple[str, float]:
+    """Weakest link of relation, target and disease evidence (issue 3: confidence where rules disagree or found little)."""
+    score = _SCORE[rel_conf]
+    if rel in ("therapy", "follow_up"):
+        if tgts == ["unknown"] or "targets:from-marker" in ctx.flags:
+            score = min(score, 0.6)
+        if "unknown-strategy" in ctx.flags and len(tgts) > 1:
+            score = min(score, 0.8)
+        if branch == "unknown":
+            score = min(score, 0.5)
+        if any(f.startswith("conflict:") for f in ctx.flags):
+            score = min(score, 0.5)
+        if "default:platform" in ctx.flags:
+            score = min(score, 0.8)
+    label = "high" if score >= 0.8 else "medium" if score >= 0.5 else "low"
+    return label, round(score, 2)
+
+
+def _dedup(evidence: list[Evidence]) -> list[Evidence]:
+    seen: set[tuple[str, str, str, str, str]] = set()
+    out: list[Evidence] = []
+    for ev in evidence:
+        key = (ev["decision"], ev["value"], ev["field"], ev["text"], ev["rule"])
+        if key not in seen:
+            seen.add(key)
+            out.append(ev)
+    return out
+
+
+def classify_many(trials: Iterable[Trial]) -> Iterator[Classification]:
+    """Classify a stream of trials lazily (nothing is held beyond the current trial)."""
+    kb = knowledge()
+    for trial in trials:
+        yield classify_trial(trial, kb)

@@ -1,0 +1,171 @@
+"""Relation rules: is a CAR product the studied intervention, the subject of follow-up, the setting, or absent?
+
+The rules read a record the way a curator does: an intervention or title that
+names a CAR product is the strongest sign of a CAR therapy trial; a CAR product
+named only as a history or a setting ("after CAR-T", "patients receiving
+CAR-T") makes the trial ancillary when it is about something given around the
+CAR, and none when the CAR words are only in the eligibility criteria or in
+another meaning of "CAR".
+"""
+
+from __future__ import annotations
+
+from cartatlas.classify.context import POSITIVE, Context, Mention
+from cartatlas.classify.text import (
+    ARM,
+    CONDITION,
+    INTERVENTION,
+    INTERVENTION_DESC,
+    KEYWORD,
+    STRONG_ROLES,
+    SUMMARY,
+    TITLE,
+    Hit,
+)
+
+D = "relation"
+
+
+def decide(ctx: Context) -> tuple[str, str]:
+    """The relation and its confidence label."""
+    mentions = ctx.mentions
+    if not mentions:
+        return _no_car(ctx), "high"
+    positive = [m for m in mentions if m.effect == POSITIVE]
+    strong = [m for m in positive if m.hit.seg.role in STRONG_ROLES or m.hit.seg.role == INTERVENTION_DESC]
+    others = [m for m in mentions if m.effect != POSITIVE]
+
+    follow = _follow_up(ctx, strong)
+    if follow is not None:
+        return follow
+    if strong:
+        return _strong(ctx, strong, others)
+    if positive:
+        return _text_only(ctx, positive, others)
+    return _setting_only(ctx, others)
+
+
+def _evidence_mention(ctx: Context, value: str, m: Mention, rule: str) -> None:
+    ctx.add(D, value, rule + (f"[{m.effect}:{m.cue}]" if m.cue else ""), m.hit)
+
+
+def _no_car(ctx: Context) -> str:
+    for h in ctx.of("non_car")[:3]:
+        ctx.add(D, "none", "relation.non_car_product", h)
+    for h in ctx.of("other_meaning")[:3]:
+        ctx.add(D, "none", "relation.other_meaning_of_car", h)
+    if ctx.eligibility_car:
+        ctx.add(D, "none", "relation.car_only_in_eligibility", field="eligibility_criteria", text=ctx.eligibility_car)
+        ctx.flag("car-words-present")
+    if not ctx.evidence:
+        ctx.add(D, "none", "relation.no_car_product")
+    return "none"
+
+
+def _follow_up(ctx: Context, strong: list[Mention]) -> tuple[str, str] | None:
+    cues = [h for h in ctx.of("follow_up") if h.seg.role in (TITLE, INTERVENTION, ARM)]
+    if not cues and not strong:
+        cues = [h for h in ctx.of("follow_up") if h.seg.role == SUMMARY]
+    if cues:
+        ctx.add(D, "follow_up", "relation.long_term_follow_up", cues[0])
+        _evidence_mention(ctx, "follow_up", ctx.mentions[0], "relation.car_product_followed")
+        return "follow_up", "high" if cues[0].seg.role == TITLE else "medium"
+    study_type = (ctx.trial.get("study_type") or "").upper()
+    observational = study_type == "OBSERVATIONAL"
+    obs_cues = [h for h in ctx.of("observational") if h.seg.role in (TITLE, INTERVENTION)]
+    if not observational and not obs_cues:
+        return None
+    if obs_cues:
+        ctx.add(D, "follow_up", "relation.observational_design", obs_cues[0])
+    else:
+        ctx.add(D, "follow_up", "relation.observational_study_type", field="study_type", text=study_type)
+    topic = [h for h in ctx.of("ancillary") if h.seg.role == TITLE]
+    if topic:
+        ctx.add(D, "ancillary", "relation.observational_about_ancillary_topic", topic[0])
+        return "ancillary", "medium"
+    _evidence_mention(ctx, "follow_up", ctx.mentions[0], "relation.car_product_followed")
+    return "follow_up", "medium" if obs_cues else "high"
+
+
+def _is_car_intervention(ctx: Context, group: int) -> bool:
+    return any(m.hit.seg.group == group and m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC) for m in ctx.mentions)
+
+
+def _non_car_drugs(ctx: Context) -> list[str]:
+    """Names of listed interventions that are neither CAR products nor routine lymphodepletion/procedures."""
+    out: list[str] = []
+    routine = {"lymphodepletion", "procedure", "supportive"}
+    for i, iv in enumerate(ctx.trial.get("interventions") or []):
+        if not isinstance(iv, dict) or _is_car_intervention(ctx, i):
+            continue
+        name = iv.get("name") or ""
+        kinds = {h.entry.value for h in ctx.of("combo") if h.seg.field == f"interventions[{i}].name"}
+        if kinds and kinds <= routine:
+            continue
+        out.append(name)
+    return out
+
+
+def _strong(ctx: Context, strong: list[Mention], others: list[Mention]) -> tuple[str, str]:
+    title_mentions = [m for m in ctx.mentions if m.hit.seg.role == TITLE]
+    title_positive = [m for m in title_mentions if m.effect == POSITIVE]
+    title_topic = [h for h in ctx.of("ancillary") if h.seg.role == TITLE]
+    iv_positive = [m for m in strong if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC, ARM)]
+    if title_mentions and not title_positive and (title_topic or _non_car_drugs(ctx)):
+        # "Anakinra to prevent CRS in patients receiving axi-cel": the CAR is listed but is the setting.
+        m = title_mentions[0]
+        _evidence_mention(ctx, "ancillary", m, "relation.title_names_car_as_setting")
+        if title_topic:
+            ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
+        return "ancillary", "medium"
+    if not title_mentions and title_topic and iv_positive and _non_car_drugs(ctx):
+        ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
+        _evidence_mention(ctx, "ancillary", iv_positive[0], "relation.car_listed_as_background")
+        return "ancillary", "low"
+    interventions = ctx.trial.get("interventions") or []
+    if not iv_positive and interventions:
+        drugs = _non_car_drugs(ctx)
+        if drugs:
+            # "Brexucabtagene autoleucel plus dasatinib" with dasatinib the only listed intervention.
+            _evidence_mention(ctx, "ancillary", strong[0], "relation.car_in_title_not_among_interventions")
+            ctx.add(D, "ancillary", "relation.studied_intervention_is_not_car", field="interventions", text=drugs[0])
+            return "ancillary", "medium"
+    best = iv_positive[0] if iv_positive else strong[0]
+    rule = "relation.car_in_intervention" if iv_positive else "relation.car_in_title"
+    _evidence_mention(ctx, "therapy", best, rule)
+    if best.product is not None:
+        ctx.add(D, "therapy", "relation.named_car_product", best.hit)
+    if others and not iv_positive and any(m.hit.seg.role == TITLE for m in others):
+        ctx.flag("conflict:relation")
+        return "therapy", "medium"
+    return "therapy", "high"
+
+
+def _text_only(ctx: Context, positive: list[Mention], others: list[Mention]) -> tuple[str, str]:
+    title_topic = [h for h in ctx.of("ancillary") if h.seg.role == TITLE]
+    title_setting = [m for m in others if m.hit.seg.role in (TITLE, INTERVENTION, ARM)]
+    if title_setting or title_topic:
+        if title_setting:
+            _evidence_mention(ctx, "ancillary", title_setting[0], "relation.title_names_car_as_setting")
+        if title_topic:
+            ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
+        ctx.flag("conflict:relation")
+        return "ancillary", "low"
+    m = positive[0]
+    role = m.hit.seg.role
+    _evidence_mention(ctx, "therapy", m, "relation.car_in_" + role)
+    ctx.flag("relation:car-only-in-" + role)
+    return "therapy", "medium" if role in (SUMMARY, "description") else "low"
+
+
+def _setting_only(ctx: Context, others: list[Mention]) -> tuple[str, str]:
+    visible = [m for m in others if m.hit.seg.role in (TITLE, INTERVENTION, ARM, CONDITION, KEYWORD)]
+    ctx.flag("car-words-present")
+    if visible:
+        _evidence_mention(ctx, "ancillary", visible[0], "relation.car_named_as_history_or_setting")
+        topic: list[Hit] = [h for h in ctx.of("ancillary") if h.seg.role in (TITLE, INTERVENTION, CONDITION)]
+        if topic:
+            ctx.add(D, "ancillary", "relation.topic_around_car", topic[0])
+        return "ancillary", "high" if visible[0].hit.seg.role == TITLE else "medium"
+    _evidence_mention(ctx, "none", others[0], "relation.car_only_as_history_in_text")
+    return "none", "medium"

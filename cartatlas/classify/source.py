@@ -1,0 +1,125 @@
+"""Product-source and combination rules.
+
+"Allogeneic" and "autologous" are common words in CAR trials for another
+reason: stem-cell transplantation.  A source word therefore counts only when it
+qualifies the CAR product (in the CAR intervention, or right before the CAR
+term) and is not followed by transplant words.  Leukapheresis of the patient
+means autologous cells; a CAR-NK product is allogeneic unless stated
+otherwise, as NK products almost always come from donors, cord blood or lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cartatlas.classify.context import Context, Mention
+from cartatlas.classify.text import INTERVENTION, INTERVENTION_DESC, PROSE_ROLES, TITLE, Hit, sentence_bounds
+
+_TRANSPLANT_AFTER = re.compile(
+    r"^[\s/]*(?:hematopoietic|haematopoietic|stem|hsct|sct|hct|bmt|bone marrow|marrow|transplant\w*|graft|"
+    r"lymphocyte infusion|donor lymphocyte|serum|cd34|移植|造血)"
+)
+_WITH_BEFORE = re.compile(
+    r"(?:bridg\w* to|followed by|combined with|combination with|plus|and|then|sequential|consolidat\w*|with|before|联合)"
+    r"\s*(?:\w+\s*){0,3}$"
+)
+_HISTORY_BEFORE = re.compile(
+    r"(?:after|post|following|relapse\w*|prior|history|previous\w*|failed|undergone|received)\s*(?:\w+\s*){0,3}$"
+)
+_NOT_A_DRUG = re.compile(r"^(?:dose|level|arm|cohort|group|part|phase|stage|treatment|experimental|control)\b")
+_SOURCE_RANK = {"in-vivo": 0, "allogeneic": 1, "autologous": 2}
+
+
+def decide_source(ctx: Context, relation: str, chosen: list[Mention], platforms: list[str]) -> str:
+    D = "product_source"
+    if relation == "none" or not chosen:
+        return "unknown"
+    if "in-vivo-CAR" in platforms:
+        ctx.add(D, "in-vivo", "source.in_vivo_platform", field="platforms", text="in-vivo-CAR")
+        return "in-vivo"
+    votes: dict[str, list[tuple[int, Hit]]] = {}
+    for m in chosen:
+        if m.product is not None and m.product.product_source in _SOURCE_RANK:
+            votes.setdefault(m.product.product_source, []).append((0, m.hit))
+    car_groups = {m.hit.seg.group for m in chosen if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC)}
+    for h in ctx.of("source"):
+        if _TRANSPLANT_AFTER.match(h.seg.norm[h.end : h.end + 24]):
+            continue
+        weight = _attached(h, chosen, car_groups)
+        if weight is not None:
+            votes.setdefault(h.entry.value, []).append((weight, h))
+    if votes:
+        ranked = sorted(votes.items(), key=lambda kv: (min(w for w, _ in kv[1]), -len(kv[1]), _SOURCE_RANK[kv[0]]))
+        value, support = ranked[0]
+        if len(ranked) > 1 and min(w for w, _ in ranked[1][1]) == min(w for w, _ in support):
+            ctx.flag("conflict:product_source")
+        w, hit = min(support, key=lambda x: x[0])
+        ctx.add(D, value, "source.named_product" if w == 0 and hit.entry.kind == "product" else "source.stated", hit)
+        return value
+    for h in ctx.of("combo"):
+        if h.entry.value == "procedure" and "apheresis" in h.seg.norm[h.start : h.end]:
+            ctx.add(D, "autologous", "source.patient_leukapheresis", h)
+            ctx.flag("source:from-leukapheresis")
+            return "autologous"
+    if "CAR-NK" in platforms:
+        ctx.add(D, "allogeneic", "source.car_nk_default_allogeneic", field="platforms", text="CAR-NK")
+        ctx.flag("default:product_source")
+        return "allogeneic"
+    ctx.add(D, "unknown", "source.not_stated")
+    return "unknown"
+
+
+def _attached(h: Hit, chosen: list[Mention], car_groups: set[int]) -> int | None:
+    """Weight of a source word (lower is stronger), or None when it does not qualify the CAR product."""
+    if h.seg.role in (INTERVENTION, INTERVENTION_DESC) and h.seg.group in car_groups:
+        return 1
+    same = [m for m in chosen if m.hit.seg is h.seg]
+    if not same:
+        return None
+    if h.seg.role == TITLE:
+        return 1
+    lo, hi = sentence_bounds(h.seg, h.start)
+    for m in same:
+        if lo <= m.hit.start < hi and -40 <= m.hit.start - h.end <= 60:
+            return 2
+    return None
+
+
+def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> list[str]:
+    D = "combinations"
+    if relation != "therapy":
+        return []
+    found: set[str] = set()
+    car_groups = {m.hit.seg.group for m in chosen if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC)}
+    iv_names: dict[int, list[Hit]] = {}
+    for h in ctx.of("combo"):
+        if h.seg.role == INTERVENTION:
+            iv_names.setdefault(h.seg.group, []).append(h)
+    for i, iv in enumerate(ctx.trial.get("interventions") or []):
+        if not isinstance(iv, dict) or i in car_groups:
+            continue
+        kinds = iv_names.get(i, [])
+        if not kinds:
+            itype = (iv.get("type") or "").upper()
+            if iv.get("name") and itype in ("", "DRUG", "BIOLOGICAL", "COMBINATION_PRODUCT") and not _NOT_A_DRUG.search(
+                iv["name"].lower()
+            ):
+                field = f"interventions[{i}].name"
+                ctx.add(D, "other-drug", "combination.other_listed_intervention", field=field, text=iv["name"])
+                found.add("other-drug")
+            continue
+        for h in kinds:
+            if h.entry.value in ("HSCT", "checkpoint-inhibitor", "radiotherapy") and h.entry.value not in found:
+                found.add(h.entry.value)
+                ctx.add(D, h.entry.value, "combination.listed_intervention", h)
+    # "CAR-T bridging to allo-HSCT", "CAR-T combined with PD-1 antibody" in the title or summary.
+    for h in ctx.of("combo"):
+        if h.entry.value not in ("HSCT", "checkpoint-inhibitor") or h.entry.value in found:
+            continue
+        if h.seg.role not in (TITLE, *PROSE_ROLES) or not any(m.hit.seg is h.seg for m in chosen):
+            continue
+        before = h.seg.norm[max(0, h.start - 40) : h.start]
+        if _WITH_BEFORE.search(before) and not _HISTORY_BEFORE.search(before):
+            found.add(h.entry.value)
+            ctx.add(D, h.entry.value, "combination.stated_with_car", h)
+    return [c for c in ("HSCT", "checkpoint-inhibitor", "radiotherapy", "other-drug") if c in found]

@@ -1,0 +1,270 @@
+"""Reading a trial's text: which fields, in which role, and every vocabulary hit in them.
+
+A curator weighs a CAR mention in an intervention name differently from one in
+the eligibility criteria, so each piece of text becomes a ``Segment`` tagged
+with its role, and each vocabulary match a ``Hit`` that knows its segment.
+Eligibility text is never scanned for positive evidence: it only says who may
+enrol (often "no prior CAR-T"), not what is given.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cartatlas.classify.knowledge import ASCII_ALNUM, Entry, Knowledge, display_key, display_text, normalise_display
+from cartatlas.model import Trial
+
+#: Segment roles, strongest evidence first.
+TITLE, INTERVENTION, INTERVENTION_DESC, ARM, ARM_DESC = "title", "intervention", "intervention_desc", "arm", "arm_desc"
+SUMMARY, DESCRIPTION, CONDITION, KEYWORD, OUTCOME, ELIGIBILITY = (
+    "summary",
+    "description",
+    "condition",
+    "keyword",
+    "outcome",
+    "eligibility",
+)
+STRONG_ROLES = frozenset({TITLE, INTERVENTION, ARM})
+PRODUCT_ROLES = frozenset({TITLE, INTERVENTION, INTERVENTION_DESC, ARM, ARM_DESC})
+PROSE_ROLES = frozenset({SUMMARY, DESCRIPTION, INTERVENTION_DESC, ARM_DESC, OUTCOME})
+
+_ELIGIBILITY_HEAD = re.compile(
+    r"(?:inclusion criteria|exclusion criteria|eligibility criteria|key inclusion|key exclusion|"
+    r"入选标准|纳入标准|排除标准)"
+)
+_CLAUSE_END = re.compile(r"[.;:!?\n。；：！？]")
+#: Eligibility is not scanned; this cheap check only reports that CAR words are there.
+CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ ]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
+
+
+@dataclass(slots=True)
+class Segment:
+    field: str
+    role: str
+    #: Intervention or arm index (for "same intervention" reasoning); -1 elsewhere.
+    group: int
+    disp: str
+    norm: str
+
+
+@dataclass(slots=True)
+class Hit:
+    entry: Entry
+    start: int
+    end: int
+    seg: Segment
+
+    @property
+    def text(self) -> str:
+        return self.seg.disp[self.start : self.end]
+
+    @property
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @property
+    def value(self) -> str:
+        return self.entry.value
+
+
+def _segment(out: list[Segment], field: str, role: str, group: int, text: Any) -> None:
+    if not text or not isinstance(text, str):
+        return
+    disp = display_text(text)
+    if not disp:
+        return
+    norm = normalise_display(disp)
+    if role in (SUMMARY, DESCRIPTION):
+        m = _ELIGIBILITY_HEAD.search(norm)
+        if m is not None:
+            if m.start() > 0:
+                out.append(Segment(field, role, group, disp[: m.start()], norm[: m.start()]))
+            out.append(Segment(field, ELIGIBILITY, group, disp[m.start() :], norm[m.start() :]))
+            return
+    out.append(Segment(field, role, group, disp, norm))
+
+
+def build_segments(trial: Trial) -> list[Segment]:
+    """Every text of the trial in its role; tolerant of missing or malformed fields."""
+    out: list[Segment] = []
+    get = trial.get
+    _segment(out, "brief_title", TITLE, -1, get("brief_title"))
+    _segment(out, "official_title", TITLE, -1, get("official_title"))
+    _segment(out, "acronym", TITLE, -1, get("acronym"))
+    for i, iv in enumerate(get("interventions") or []):
+        if not isinstance(iv, dict):
+            continue
+        _segment(out, f"interventions[{i}].name", INTERVENTION, i, iv.get("name"))
+        for j, other in enumerate(iv.get("other_names") or []):
+            _segment(out, f"interventions[{i}].other_names[{j}]", INTERVENTION, i, other)
+        _segment(out, f"interventions[{i}].description", INTERVENTION_DESC, i, iv.get("description"))
+    for i, arm in enumerate(get("arm_groups") or []):
+        if not isinstance(arm, dict):
+            continue
+        _segment(out, f"arm_groups[{i}].label", ARM, i, arm.get("label"))
+        _segment(out, f"arm_groups[{i}].description", ARM_DESC, i, arm.get("description"))
+    _segment(out, "brief_summary", SUMMARY, -1, get("brief_summary"))
+    _segment(out, "detailed_description", DESCRIPTION, -1, get("detailed_description"))
+    conditions = [c for c in (get("conditions") or []) if isinstance(c, str)]
+    _segment(out, "conditions", CONDITION, -1, " | ".join(conditions))
+    keywords = [k for k in (get("keywords") or []) if isinstance(k, str)]
+    _segment(out, "keywords", KEYWORD, -1, " | ".join(keywords))
+    outcomes = [o for o in (get("primary_outcomes") or []) if isinstance(o, str)]
+    _segment(out, "primary_outcomes", OUTCOME, -1, " | ".join(outcomes))
+    _segment(out, "eligibility_criteria", ELIGIBILITY, -1, get("eligibility_criteria"))
+    return out
+
+
+# Glued spellings that no fixed vocabulary can list: CART19, CAR-T19, UCART123, 4SCAR19/22, CAR-20/19-T, eCAR, cCAR.
+_GLUED_CAR = re.compile(
+    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)[a-z]?"
+    r"(?![a-z0-9])(?! ?(?:days?|d|weeks?|wks?|months?|hours?|h|mg|ml|kg|x|%|patients|subjects|years?|cases)(?![a-z]))"
+)
+_NOT_CAR_WORDS = frozenset({"scar", "oscar", "vicar", "nascar", "escar", "sidecar", "minicar", "autocar"})
+# CAR construct notation: 19-28z, 4H11-28z, iCasp9M28z, BBζ, CD28-zeta.
+_CONSTRUCT = re.compile(r"(?<![a-z])[a-z0-9]{0,8}?(?:28|bb|41bb|4 1bb|137) ?(?:z|ζ|zeta)(?![a-z])")
+# Older records describe CAR-T cells without the word CAR: "T cells genetically targeted to CD19".
+_ENGINEERED = re.compile(
+    r"(?:genetically|gene) ?(?:modified|engineered|targeted|redirected|transduced|manipulated) (?:autologous |allogeneic |"
+    r"human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)|(?:t|nk) ?(?:cells?|lymphocytes) (?:genetically )?"
+    r"(?:targeted|redirected|engineered|modified) to (?:target|the|recogni[sz]e|express)|(?<![a-z])(?:targeted|redirected) "
+    r"(?:autologous )?t ?cells"
+)
+
+# CD19/22, CD19/20/22: the numbers after a slash are CD antigens too.
+_CD_SLASH = re.compile(r"(?<![a-z0-9])cd ?\d{1,3}[a-z]?(?P<more>(?:/(?:cd)? ?\d{1,3}[a-z]?)+)(?![0-9])")
+# An INN with the CAR stem -cabtagene that the product table does not list yet.
+_CABTAGENE = re.compile(r"(?<![a-z])([a-z]+cabtagene)(?: [a-z]+leucel)?(?![a-z])")
+
+GLUED_CAR = Entry("car", "", "car", None, "glued")
+GLUED_CART = Entry("car", "CAR-T", "car", None, "glued")
+INN_CAR = Entry("car", "CAR-T", "car", None, "inn_stem")
+CONSTRUCT_CAR = Entry("car", "", "car", None, "construct")
+ENGINEERED = Entry("engineered", "", "car", None, "engineered_cells")
+
+
+def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
+    symbol = kb.cd_numbers.get(number.lstrip("0") or "0")
+    if symbol is None or not kb.is_target_symbol(symbol):
+        return None
+    return Entry("antigen", symbol, "antigen", None, "glued")
+
+
+def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
+    """All vocabulary hits in one segment, word-bounded, with shorter hits inside longer ones of the same family dropped."""
+    norm = seg.norm
+    n = len(norm)
+    hits: list[Hit] = []
+    for end, (klen, check_left, check_right, entries) in kb.automaton.iter(norm):
+        start = end - klen + 1
+        if check_left and start > 0 and norm[start - 1] in ASCII_ALNUM:
+            continue
+        if check_right and end + 1 < n and norm[end + 1] in ASCII_ALNUM:
+            continue
+        shown: str | None = None
+        for entry in entries:
+            if entry.exact is not None:
+                if shown is None:
+                    shown = display_key(seg.disp[start : end + 1])
+                if shown not in entry.exact:
+                    continue
+            hits.append(Hit(entry, start, end + 1, seg))
+    if "car" in norm:
+        for m in _GLUED_CAR.finditer(norm):
+            prefix, number = m.group("prefix"), m.group("n")
+            if prefix:
+                if prefix + "car" in _NOT_CAR_WORDS or (prefix.isdigit() and prefix != "4"):
+                    continue
+            elif number is None or (not m.group("t") and m.group("sep")):
+                continue
+            numbers = [number, *[x for x in m.group("more").split("/") if x]] if number else []
+            hits.append(Hit(GLUED_CART if m.group("t") or prefix == "u" else GLUED_CAR, m.start(), m.end(), seg))
+            for x in numbers:
+                entry = _antigen_entry(kb, x)
+                if entry is not None:
+                    hits.append(Hit(entry, m.start("n"), m.end(), seg))
+            if prefix in ("u", "uni"):
+                hits.append(Hit(Entry("source", "allogeneic", "source", None, "glued"), m.start(), m.end(), seg))
+    if "z" in norm or "ζ" in norm:
+        for m in _CONSTRUCT.finditer(norm):
+            hits.append(Hit(CONSTRUCT_CAR, m.start(), m.end(), seg))
+    if "t cell" in norm or "lymphocytes" in norm or "nk cell" in norm:
+        for m in _ENGINEERED.finditer(norm):
+            hits.append(Hit(ENGINEERED, m.start(), m.end(), seg))
+    if "cd" in norm and "/" in norm:
+        for m in _CD_SLASH.finditer(norm):
+            for x in m.group("more").split("/"):
+                x = x.replace("cd", "").strip()
+                entry = _antigen_entry(kb, x) if x else None
+                if entry is not None:
+                    hits.append(Hit(entry, m.start("more"), m.end(), seg))
+    if "cabtagene" in norm:
+        for m in _CABTAGENE.finditer(norm):
+            hits.append(Hit(INN_CAR, m.start(), m.end(), seg))
+    if len(hits) > 1:
+        hits = _drop_contained(hits)
+    return hits
+
+
+def _drop_contained(hits: list[Hit]) -> list[Hit]:
+    hits.sort(key=lambda h: (h.start, h.start - h.end))
+    reach: dict[str, tuple[int, int]] = {}
+    kept: list[Hit] = []
+    for h in hits:
+        fam = h.entry.family
+        best = reach.get(fam)
+        if best is not None and h.end <= best[1] and (best[0], best[1]) != (h.start, h.end):
+            continue
+        kept.append(h)
+        if best is None or h.end > best[1]:
+            reach[fam] = (h.start, h.end)
+    return kept
+
+
+def clause_before(seg: Segment, pos: int, width: int = 90) -> str:
+    """The text before ``pos`` back to the start of its clause (at most ``width`` characters)."""
+    lo = max(0, pos - width)
+    window = seg.norm[lo:pos]
+    cut = max(window.rfind(c) for c in ".;:!?\n。；：,(")
+    return window[cut + 1 :] if cut >= 0 else window
+
+
+def clause_after(seg: Segment, pos: int, width: int = 60) -> str:
+    window = seg.norm[pos : pos + width]
+    m = _CLAUSE_END.search(window)
+    return window[: m.start()] if m else window
+
+
+def sentence_bounds(seg: Segment, pos: int) -> tuple[int, int]:
+    """The sentence around ``pos`` (short segments such as titles are one sentence)."""
+    if seg.role not in PROSE_ROLES:
+        return 0, len(seg.norm)
+    norm = seg.norm
+    lo = max(norm.rfind(". ", 0, pos), norm.rfind("\n", 0, pos), norm.rfind("。", 0, pos), norm.rfind("; ", 0, pos))
+    m = re.compile(r"\. |\n|。|; ").search(norm, pos)
+    hi = m.start() if m else len(norm)
+    return (lo + 1 if lo >= 0 else 0), hi
+
+
+_LINKER = re.compile(r"target|direct|against|specific|recogni|redirect|bind|express|靶向|anti|for the|to the")
+_GAP_BREAK = re.compile(r"[.;:!?\n。；]")
+
+
+def adjacent(a: Hit, m: Hit) -> bool:
+    """Whether an antigen hit is grammatically attached to a CAR mention in the same text."""
+    if a.seg is not m.seg:
+        return False
+    norm = a.seg.norm
+    if a.start >= m.start and a.end <= m.end:
+        return True
+    if a.end <= m.start:
+        gap = norm[a.end : m.start]
+        return len(gap) <= 32 and len(gap.split()) <= 4 and not _GAP_BREAK.search(gap)
+    if a.start >= m.end:
+        gap = norm[m.end : a.start]
+        if len(gap) > 48 or _GAP_BREAK.search(gap):
+            return False
+        return not gap.strip(" /()-,:") or (len(gap.split()) <= 6 and bool(_LINKER.search(gap)))
+    return False
