@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 
 from cartatlas.model import ImportStats
@@ -133,6 +134,10 @@ class Atlas:
         try:
             ctgov_api.harvest(self.store, client, run_id, plan, on_page=count, clock=now)
             status = "partial" if stats.rejected else "ok"
+        except duckdb.InterruptException as exc:
+            # Ctrl-C while DuckDB was writing surfaces as DuckDB's own exception.
+            status = "interrupted"
+            raise KeyboardInterrupt from exc
         except KeyboardInterrupt:
             status = "interrupted"
             raise

@@ -130,6 +130,11 @@ class Fault:
         return cls("slow", seconds=seconds)
 
     @classmethod
+    def trickle(cls, seconds: float) -> Fault:
+        """The whole answer, but dribbled out in small pieces over ``seconds``."""
+        return cls("trickle", seconds=seconds)
+
+    @classmethod
     def expired_token(cls) -> Fault:
         """400 as for an expired page token."""
         return cls("expired", 400)
@@ -271,7 +276,7 @@ class ReplayServer:
             fault = self.faults.get(self._count)
             if fault is None and self.fault_from is not None and self._count >= self.fault_from[0]:
                 fault = self.fault_from[1]
-            if fault is not None and fault.kind == "slow":
+            if fault is not None and fault.kind in ("slow", "trickle"):
                 self._release.clear()
             entry.fault = fault.kind if fault else None
             return entry, fault
@@ -361,6 +366,9 @@ class _Handler(BaseHTTPRequestHandler):
             entry.returned = 0
             self._send(200, body[: len(body) // 2], "application/json")
             return
+        if fault is not None and fault.kind == "trickle":
+            self._trickle(body, min(fault.seconds, MAX_HOLD))
+            return
         if fault is not None and fault.kind == "reset":
             entry.returned = 0
             self.send_response(200)
@@ -375,6 +383,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(200, body, "application/json")
+
+    def _trickle(self, body: bytes, seconds: float, pieces: int = 50) -> None:
+        step = -(-len(body) // pieces)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for start in range(0, len(body), step):
+                self.wfile.write(body[start : start + step])
+                self.wfile.flush()
+                if self.replay._release.wait(seconds / pieces):
+                    break
+            else:
+                return
+            self.wfile.write(body[start + step :])
+        except OSError:
+            self.close_connection = True
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         try:

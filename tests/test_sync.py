@@ -246,6 +246,18 @@ def test_slow_response_past_the_timeout_is_retried(
     assert versions(atlas) == subset_reference
 
 
+def test_a_response_trickling_past_its_deadline_is_retried(
+    subset_server: ReplayServer, atlas: cartatlas.Atlas, subset_reference: set[tuple[str, str]]
+) -> None:
+    # Every wait for bytes is short, so only the whole-response deadline can stop this one.
+    subset_server.faults = {2: Fault.trickle(MAX_SLOW)}
+    client = make_client(subset_server, FakeClock(), timeout=2.0, max_request_seconds=0.3)
+    atlas.sync_ctgov(client=client)
+    subset_server.release()
+    assert len(subset_server.study_requests()) == 4
+    assert versions(atlas) == subset_reference
+
+
 def test_backoff_grows_exponentially_with_jitter(subset_server: ReplayServer, atlas: cartatlas.Atlas) -> None:
     subset_server.faults = {2: Fault.error(503), 3: Fault.error(500), 4: Fault.error(502)}
     client = make_client(subset_server, FakeClock(), rate=1000.0, backoff_base=2.0)

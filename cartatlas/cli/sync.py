@@ -131,8 +131,8 @@ def ctgov_cmd(
         for note in prog.notes:
             err_console.print(f"  note: {note}", highlight=False)
         err_console.print(
-            f"  pass complete: {prog.pages_done:,} pages, {prog.records_done:,} records"
-            + (f" (server counted {prog.total:,})" if prog.total is not None else ""),
+            f"  pass complete: {prog.pages_done:,} page{'s' if prog.pages_done != 1 else ''}, "
+            f"{prog.records_done:,} records" + (f" (server counted {prog.total:,})" if prog.total is not None else ""),
             highlight=False,
         )
     if stats.rejected:

@@ -159,7 +159,9 @@ class CtgovClient:
     ``rate`` is requests per second over every attempt, retries included.
     ``max_retries`` bounds the attempts per page (1 + max_retries); waits grow
     exponentially from ``backoff_base`` up to ``backoff_max`` with jitter, or
-    follow ``Retry-After`` up to ``max_wait``.
+    follow ``Retry-After`` up to ``max_wait``.  Each attempt is bounded by
+    ``timeout`` per network wait and ``max_request_seconds`` in all, and a
+    walk through pages by ``max_pages``: no loop here can run unbounded.
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class CtgovClient:
         backoff_max: float = 120.0,
         max_wait: float = 600.0,
         max_pages: int = 10_000,
+        max_request_seconds: float = 600.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -200,6 +203,7 @@ class CtgovClient:
         self.backoff_max = backoff_max
         self.max_wait = max_wait
         self.max_pages = max_pages
+        self.max_request_seconds = max_request_seconds
         self._sleep = sleep
         self._monotonic = monotonic
         self._wall_clock = wall_clock
@@ -260,31 +264,37 @@ class CtgovClient:
             if isinstance(outcome, Page):
                 return outcome
             problems.append(outcome)
-        shown = "; ".join(p.text for p in problems[-3:])
+        shown = "; ".join(dict.fromkeys(p.text for p in problems[-3:]))
         raise RetriesExhausted(
             f"{url}: no usable answer after {self.max_retries + 1} attempts (last: {shown})",
         )
 
     def _attempt(self, url: str, params: dict[str, str], page_token: str | None) -> Page | _Problem:
         self.requests_made += 1
+        # httpx's timeout bounds each wait for bytes, not the whole body: a server
+        # trickling a page could hold a harvest forever without this deadline.
+        deadline = time.monotonic() + self.max_request_seconds
         try:
-            response = self._http.get(url, params=params)
+            with self._http.stream("GET", url, params=params) as response:
+                request_url = str(response.request.url)
+                status = response.status_code
+                if status in RETRY_STATUSES:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
+                    return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
+                if status >= 500:
+                    return _Problem(f"HTTP {status}")
+                body = b"".join(_read_until(response, deadline))
+        except _TooSlow:
+            return _Problem(f"the response took longer than {self.max_request_seconds:.0f}s")
         except httpx.TimeoutException as exc:
             return _Problem(f"timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
             return _Problem(f"network error ({type(exc).__name__}: {exc})")
-        request_url = str(response.request.url)
-        status = response.status_code
-        if status in RETRY_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-            return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
-        if status >= 500:
-            return _Problem(f"HTTP {status}")
         if status == 400 and page_token:
-            raise PageTokenRejected(f"{request_url}: the server refused the page token: {_excerpt(response.text)}")
+            raise PageTokenRejected(f"{request_url}: the server refused the page token: {_excerpt(body)}")
         if status != 200:
-            raise ApiError(f"{request_url}: HTTP {status}: {_excerpt(response.text)}")
-        return self._parse(response.content, request_url, page_token, response.headers.get("content-type", ""))
+            raise ApiError(f"{request_url}: HTTP {status}: {_excerpt(body)}")
+        return self._parse(body, request_url, page_token, response.headers.get("content-type", ""))
 
     def _parse(self, body: bytes, url: str, page_token: str | None, content_type: str) -> Page | _Problem:
         try:
@@ -345,8 +355,19 @@ class CtgovClient:
         raise ApiError(f"stopped after {self.max_pages:,} pages without reaching the last one")
 
 
-def _excerpt(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+class _TooSlow(Exception):
+    """A response body still arriving at its deadline."""
+
+
+def _read_until(response: httpx.Response, deadline: float) -> Iterator[bytes]:
+    for chunk in response.iter_bytes():
+        yield chunk
+        if time.monotonic() > deadline:
+            raise _TooSlow
+
+
+def _excerpt(body: bytes, limit: int = 300) -> str:
+    text = " ".join(body.decode("utf-8", "replace").split())
     return text if len(text) <= limit else text[:limit] + "..."
 
 
