@@ -397,6 +397,24 @@ def test_incremental_sync_asks_only_for_updates_and_adds_only_changed_versions(
     assert json.loads(runs[-1])["since"] == "2026-08-29"
 
 
+def test_a_query_of_ones_own_has_its_own_checkpoint(subset_server: ReplayServer, atlas: cartatlas.Atlas) -> None:
+    own = '"CAR-NK"   OR "CAR NK"'
+    subset_server.faults = {2: Fault.error(503)}
+    with pytest.raises(RetriesExhausted):
+        atlas.sync_ctgov(query=own, client=make_client(subset_server, FakeClock(), max_retries=0))
+    assert subset_server.study_requests()[0].params["query.term"] == '"CAR-NK" OR "CAR NK"'
+    # The default query neither resumes nor disturbs the other query's interrupted pass.
+    atlas.sync_ctgov(client=make_client(subset_server, FakeClock()))
+    assert state_of(atlas).status == "done"
+    mine = state_of(atlas, own)
+    assert mine.status == "running" and mine.pages_done == 1
+    before = len(subset_server.requests)
+    atlas.sync_ctgov(query=own, client=make_client(subset_server, FakeClock()))
+    resumed = subset_server.study_requests()[before:]
+    assert len(resumed) == 2 and resumed[0].params["pageToken"] == mine.page_token
+    assert state_of(atlas, own).status == "done"
+
+
 def test_plan_resumes_an_interrupted_pass_unless_another_is_asked_for() -> None:
     started = dt.datetime(2026, 9, 1, 23, 0, tzinfo=dt.UTC)
     state = sync_state.SyncState(
