@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 TableReader = Callable[[str], Iterable[dict[str, str]]]
 
 _DASHES = str.maketrans(
-    {c: " " for c in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_"} | {"\u2019": "'", "\u2018": "'"}
+    {c: " " for c in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_\t\n\r\f\v\u00a0\u2009\u200a\u3000"}
+    | {"\u2019": "'", "\u2018": "'"}
 )
+#: For the automaton only: every ASCII mark becomes a space, so that word boundaries are spaces.
+_MARKS = str.maketrans({c: " " for c in "!\"#$%&'()*+,./:;<=>?@[\\]^`{|}~"})
 _WS = re.compile(r"\s+")
 ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
@@ -50,8 +53,21 @@ def normalise_display(disp: str) -> str:
     return low.translate(_DASHES)
 
 
+def match_form(norm: str) -> str:
+    """What the automaton scans: the normalised text with marks as spaces, padded by one space each side."""
+    return " " + norm.translate(_MARKS) + " "
+
+
 def normalise_term(term: str) -> str:
     return _WS.sub(" ", term.lower().translate(_DASHES)).strip()
+
+
+def automaton_key(term: str) -> str:
+    """A term as the automaton stores it: marks as spaces, padded where its edge is a letter or digit."""
+    key = normalise_term(term).translate(_MARKS).strip()
+    if not key:
+        return ""
+    return (" " if key[0] in ASCII_ALNUM else "") + key + (" " if key[-1] in ASCII_ALNUM else "")
 
 
 def split_list(value: str | None) -> list[str]:
@@ -88,6 +104,8 @@ class Product:
     platform: str
     product_source: str
     developer: str
+    #: Approved (marketed) products are often the standard-of-care setting of a trial, not its subject.
+    approved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +159,8 @@ class _Builder:
         exact: bool = False,
         car_glued: bool = False,
     ) -> None:
-        key = normalise_term(term)
-        if not key:
+        key = automaton_key(term)
+        if not key.strip():
             return
         family = _FAMILY.get(kind, kind)
         entry = Entry(kind, value, family, frozenset({display_key(term)}) if exact else None, table, car_glued)
@@ -159,9 +177,10 @@ class _Builder:
     def automaton(self) -> Any:
         auto = ahocorasick.Automaton()
         for key, entries in self.keys.items():
-            check_left = key[0] in ASCII_ALNUM
-            check_right = key[-1] in ASCII_ALNUM
-            auto.add_word(key, (len(key), check_left, check_right, tuple(entries)))
+            # Offsets of the term inside the padded key, to map a match back to the segment text.
+            lead = 1 if key[0] == " " else 0
+            trail = 1 if key[-1] == " " else 0
+            auto.add_word(key, (len(key), lead, trail, tuple(entries)))
         auto.make_automaton()
         return auto
 
@@ -227,6 +246,7 @@ def load_knowledge(reader: TableReader = read_table) -> Knowledge:
             (row.get("platform") or "").strip(),
             (row.get("product_source") or "unknown").strip() or "unknown",
             (row.get("developer") or "").strip(),
+            (row.get("status") or "").strip() == "approved",
         )
         unknown = [t for t in product.targets if t not in antigens]
         if unknown:

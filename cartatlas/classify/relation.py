@@ -10,6 +10,8 @@ another meaning of "CAR".
 
 from __future__ import annotations
 
+import re
+
 from cartatlas.classify.context import POSITIVE, Context, Mention
 from cartatlas.classify.text import (
     ARM,
@@ -64,7 +66,7 @@ def _no_car(ctx: Context) -> str:
 
 def _follow_up(ctx: Context, strong: list[Mention]) -> tuple[str, str] | None:
     cues = [h for h in ctx.of("follow_up") if h.seg.role in (TITLE, INTERVENTION, ARM)]
-    if not cues and not strong:
+    if not cues and not any(m.effect == POSITIVE for m in ctx.mentions):
         cues = [h for h in ctx.of("follow_up") if h.seg.role == SUMMARY]
     if cues:
         ctx.add(D, "follow_up", "relation.long_term_follow_up", cues[0])
@@ -74,6 +76,8 @@ def _follow_up(ctx: Context, strong: list[Mention]) -> tuple[str, str] | None:
     observational = study_type == "OBSERVATIONAL"
     obs_cues = [h for h in ctx.of("observational") if h.seg.role in (TITLE, INTERVENTION)]
     if not observational and not obs_cues:
+        return None
+    if not strong and not any(m.effect == POSITIVE or m.hit.seg.role in (TITLE, INTERVENTION) for m in ctx.mentions):
         return None
     if obs_cues:
         ctx.add(D, "follow_up", "relation.observational_design", obs_cues[0])
@@ -91,18 +95,29 @@ def _is_car_intervention(ctx: Context, group: int) -> bool:
     return any(m.hit.seg.group == group and m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC) for m in ctx.mentions)
 
 
-def _non_car_drugs(ctx: Context) -> list[str]:
-    """Names of listed interventions that are neither CAR products nor routine lymphodepletion/procedures."""
+_INN_DRUG = re.compile(
+    r"(?:mab|nib|ciclib|lisib|parib|zomib|tide|platin|taxel|rubicin|domide|stat|tinib|asone|olone|leukin|cept|"
+    r"sertib|rafenib|limus|citabine|arabine|trexate|mustine|cillin|mycin|vudine|azole)(?![a-z])"
+)
+
+
+def _recognised_drugs(ctx: Context) -> list[str]:
+    """Listed interventions that are recognisably something other than a CAR product.
+
+    Opaque code names ("GC022", "GAP T cells", "Dose Level 1") are not counted: in a trial whose
+    title names a CAR product they are that product under another name.
+    """
     out: list[str] = []
-    routine = {"lymphodepletion", "procedure", "supportive"}
     for i, iv in enumerate(ctx.trial.get("interventions") or []):
         if not isinstance(iv, dict) or _is_car_intervention(ctx, i):
             continue
         name = iv.get("name") or ""
-        kinds = {h.entry.value for h in ctx.of("combo") if h.seg.field == f"interventions[{i}].name"}
-        if kinds and kinds <= routine:
+        field = f"interventions[{i}].name"
+        kinds = {h.entry.value for h in ctx.of("combo") if h.seg.field == field}
+        if kinds & {"lymphodepletion", "procedure"}:
             continue
-        out.append(name)
+        if kinds or any(h.seg.field == field for h in ctx.of("ancillary")) or _INN_DRUG.search(name.lower()):
+            out.append(name)
     return out
 
 
@@ -111,34 +126,47 @@ def _strong(ctx: Context, strong: list[Mention], others: list[Mention]) -> tuple
     title_positive = [m for m in title_mentions if m.effect == POSITIVE]
     title_topic = [h for h in ctx.of("ancillary") if h.seg.role == TITLE]
     iv_positive = [m for m in strong if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC, ARM)]
-    if title_mentions and not title_positive and (title_topic or _non_car_drugs(ctx)):
-        # "Anakinra to prevent CRS in patients receiving axi-cel": the CAR is listed but is the setting.
-        m = title_mentions[0]
-        _evidence_mention(ctx, "ancillary", m, "relation.title_names_car_as_setting")
+    investigational = [m for m in iv_positive if m.product is None or not m.product.approved]
+    if investigational:
+        # An investigational CAR product is given within the protocol, whatever else is studied with it.
+        _evidence_mention(ctx, "therapy", investigational[0], "relation.car_in_intervention")
+        return _therapy(ctx, investigational[0], others, "high")
+    drugs = _recognised_drugs(ctx)
+    if title_mentions and not title_positive and (title_topic or drugs):
+        # "Anakinra to prevent CRS in patients receiving axi-cel": the CAR product is the setting.
+        _evidence_mention(ctx, "ancillary", title_mentions[0], "relation.title_names_car_as_setting")
         if title_topic:
             ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
         return "ancillary", "medium"
-    if not title_mentions and title_topic and iv_positive and _non_car_drugs(ctx):
+    if not iv_positive and drugs and (
+        title_topic or not title_positive or all(m.product is not None and m.product.approved for m in title_positive)
+    ):
+        # "Brexucabtagene autoleucel plus dasatinib" listing only dasatinib: an approved CAR is the standard of care.
+        m = title_positive[0] if title_positive else strong[0]
+        _evidence_mention(ctx, "ancillary", m, "relation.approved_car_as_standard_of_care")
+        ctx.add(D, "ancillary", "relation.studied_intervention_is_not_car", field="interventions", text=drugs[0])
+        return "ancillary", "medium"
+    if iv_positive and not title_positive and title_topic and drugs:
+        # "Itacitinib to prevent CRS" listing Yescarta: an approved CAR product given as standard of care.
         ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
-        _evidence_mention(ctx, "ancillary", iv_positive[0], "relation.car_listed_as_background")
-        return "ancillary", "low"
-    interventions = ctx.trial.get("interventions") or []
-    if not iv_positive and interventions:
-        drugs = _non_car_drugs(ctx)
-        if drugs:
-            # "Brexucabtagene autoleucel plus dasatinib" with dasatinib the only listed intervention.
-            _evidence_mention(ctx, "ancillary", strong[0], "relation.car_in_title_not_among_interventions")
-            ctx.add(D, "ancillary", "relation.studied_intervention_is_not_car", field="interventions", text=drugs[0])
-            return "ancillary", "medium"
+        _evidence_mention(ctx, "ancillary", iv_positive[0], "relation.approved_car_as_standard_of_care")
+        return "ancillary", "medium"
     best = iv_positive[0] if iv_positive else strong[0]
     rule = "relation.car_in_intervention" if iv_positive else "relation.car_in_title"
     _evidence_mention(ctx, "therapy", best, rule)
+    conf = "high" if iv_positive or not others else "medium"
+    return _therapy(ctx, best, others, conf)
+
+
+def _therapy(ctx: Context, best: Mention, others: list[Mention], conf: str) -> tuple[str, str]:
     if best.product is not None:
         ctx.add(D, "therapy", "relation.named_car_product", best.hit)
-    if others and not iv_positive and any(m.hit.seg.role == TITLE for m in others):
+    if any(m.hit.seg.role == TITLE for m in others) and not any(
+        m.hit.seg.role == TITLE and m.effect == POSITIVE for m in ctx.mentions
+    ):
         ctx.flag("conflict:relation")
-        return "therapy", "medium"
-    return "therapy", "high"
+        conf = "medium"
+    return "therapy", conf
 
 
 def _text_only(ctx: Context, positive: list[Mention], others: list[Mention]) -> tuple[str, str]:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cartatlas.classify.knowledge import ASCII_ALNUM, Entry, Knowledge, display_key, display_text, normalise_display
+from cartatlas.classify.knowledge import Entry, Knowledge, display_key, match_form, normalise_display
 from cartatlas.model import Trial
 
 #: Segment roles, strongest evidence first.
@@ -36,7 +36,7 @@ _ELIGIBILITY_HEAD = re.compile(
 )
 _CLAUSE_END = re.compile(r"[.;:!?\n。；：！？]")
 #: Eligibility is not scanned; this cheap check only reports that CAR words are there.
-CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ ]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
+CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ -]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
 
 
 @dataclass(slots=True)
@@ -72,8 +72,11 @@ class Hit:
 def _segment(out: list[Segment], field: str, role: str, group: int, text: Any) -> None:
     if not text or not isinstance(text, str):
         return
-    disp = display_text(text)
+    disp = text.strip()
     if not disp:
+        return
+    if role == ELIGIBILITY:
+        out.append(Segment(field, role, group, disp, disp.lower()))
         return
     norm = normalise_display(disp)
     if role in (SUMMARY, DESCRIPTION):
@@ -119,7 +122,7 @@ def build_segments(trial: Trial) -> list[Segment]:
 
 # Glued spellings that no fixed vocabulary can list: CART19, CAR-T19, UCART123, 4SCAR19/22, CAR-20/19-T, eCAR, cCAR.
 _GLUED_CAR = re.compile(
-    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)[a-z]?"
+    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)(?:[a-z]\d{0,2})?"
     r"(?![a-z0-9])(?! ?(?:days?|d|weeks?|wks?|months?|hours?|h|mg|ml|kg|x|%|patients|subjects|years?|cases)(?![a-z]))"
 )
 _NOT_CAR_WORDS = frozenset({"scar", "oscar", "vicar", "nascar", "escar", "sidecar", "minicar", "autocar"})
@@ -155,22 +158,20 @@ def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
 def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
     """All vocabulary hits in one segment, word-bounded, with shorter hits inside longer ones of the same family dropped."""
     norm = seg.norm
-    n = len(norm)
     hits: list[Hit] = []
-    for end, (klen, check_left, check_right, entries) in kb.automaton.iter(norm):
-        start = end - klen + 1
-        if check_left and start > 0 and norm[start - 1] in ASCII_ALNUM:
-            continue
-        if check_right and end + 1 < n and norm[end + 1] in ASCII_ALNUM:
-            continue
+    # The match form is padded by one space: a key ending at index ``end`` spans the segment
+    # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
+    for end, (klen, lead, trail, entries) in kb.automaton.iter(match_form(norm)):
+        start = end - klen + lead
+        stop = end + 1 - trail - 1
         shown: str | None = None
         for entry in entries:
             if entry.exact is not None:
                 if shown is None:
-                    shown = display_key(seg.disp[start : end + 1])
+                    shown = display_key(seg.disp[start : stop])
                 if shown not in entry.exact:
                     continue
-            hits.append(Hit(entry, start, end + 1, seg))
+            hits.append(Hit(entry, start, stop, seg))
     if "car" in norm:
         for m in _GLUED_CAR.finditer(norm):
             prefix, number = m.group("prefix"), m.group("n")
@@ -261,6 +262,8 @@ def adjacent(a: Hit, m: Hit) -> bool:
         return True
     if a.end <= m.start:
         gap = norm[a.end : m.start]
+        if len(gap) <= 3 and not gap.strip(" ./+-"):
+            return True
         return len(gap) <= 32 and len(gap.split()) <= 4 and not _GAP_BREAK.search(gap)
     if a.start >= m.end:
         gap = norm[m.end : a.start]
