@@ -144,7 +144,12 @@ def _strategy(ctx: Context, targets: list[str], chosen: list[Mention], found: di
     if len(singles) >= 2 and len(set().union(*singles)) >= 2:
         ctx.add("target_strategy", "co-administered", "strategy.separate_car_interventions", field="interventions")
         return "co-administered"
-    # "CD19/CD22 CAR-T": antigens joined by a slash inside one product phrase.
+    # "CD19/CD22 CAR-T", "4SCAR19/22": antigens joined by a slash inside one product phrase.
+    spans = [(id(h.seg), h.start) for h in (s.hit if isinstance(s, Mention) else s for s in found.values())]
+    if len(spans) != len(set(spans)):
+        ctx.add("target_strategy", "multi-specific-CAR", "strategy.joined_antigens", field="targets", text="/".join(targets))
+        ctx.flag("strategy:from-joined-antigens")
+        return "multi-specific-CAR"
     for src in found.values():
         hit = src.hit if isinstance(src, Mention) else src
         tail = hit.seg.norm[hit.end : hit.end + 3]
