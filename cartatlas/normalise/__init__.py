@@ -1,6 +1,9 @@
 """Turning raw registry records into normalised rows (the middle of the pipeline)."""
 
-from cartatlas.normalise import ctgov_legacy  # noqa: F401  (registers the older ClinicalTrials.gov formats)
+from cartatlas.normalise import (
+    ctgov_legacy,  # noqa: F401  (registers the older ClinicalTrials.gov formats)
+    pubmed,  # noqa: F401  (registers pubmed_xml, normalised into publications)
+)
 from cartatlas.normalise.formats import (
     TRIALS,
     DerivedTable,

@@ -89,6 +89,7 @@ def _load_builtin_readers() -> None:
         return
     _loaded = True
     import cartatlas.sources.ctgov  # noqa: F401
+    from cartatlas.sources import pubmed  # noqa: F401
 
 
 def iter_paths(paths: list[Path]) -> Iterator[tuple[Path, bool]]:

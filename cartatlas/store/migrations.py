@@ -104,6 +104,17 @@ def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DERIVED_VIEWS)
 
 
+def _create_publications(con: duckdb.DuckDBPyConnection) -> None:
+    """PubMed articles (issue 6): both tables are derived, so a re-run recreates them."""
+    from cartatlas.publications.schema import LINKS_DDL, VIEWS, publications_ddl
+
+    con.execute("DROP TABLE IF EXISTS publication_links")
+    con.execute("DROP TABLE IF EXISTS publications CASCADE")
+    con.execute(publications_ddl())
+    con.execute(LINKS_DDL)
+    con.execute(VIEWS)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -123,6 +134,7 @@ def _sql(script: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
 MIGRATIONS: list[Migration] = [
     Migration(1, "raw record store, runs, rejects, sync checkpoints", _sql(RAW_DDL)),
     Migration(2, "normalised trials table and its views", _create_derived, rebuild=True),
+    Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version
