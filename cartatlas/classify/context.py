@@ -32,7 +32,40 @@ POSITIVE, PRIOR, SETTING, TOXICITY = "positive", "prior", "setting", "toxicity"
 MENTION_KINDS = frozenset({"car", "caar", "product"})
 #: Words after a bare "CAR" that make it a chimeric antigen receptor, not another CAR.
 _CELL_WORDS = frozenset(
-    ["t", "ts", "nk", "nkt", "treg", "tregs", "m", "cells", "cell", "modified", "engineered", "transduced", "expressing", "construct", "constructs", "vector", "gene", "genes", "positive", "redirected", "therapy", "therapies", "product", "products", "based", "transgene", "expression", "lymphocytes", "macrophages", "gammadelta", "γδ", "γδt"]
+    [
+        "t",
+        "ts",
+        "nk",
+        "nkt",
+        "treg",
+        "tregs",
+        "m",
+        "cells",
+        "cell",
+        "modified",
+        "engineered",
+        "transduced",
+        "expressing",
+        "construct",
+        "constructs",
+        "vector",
+        "gene",
+        "genes",
+        "positive",
+        "redirected",
+        "therapy",
+        "therapies",
+        "product",
+        "products",
+        "based",
+        "transgene",
+        "expression",
+        "lymphocytes",
+        "macrophages",
+        "gammadelta",
+        "γδ",
+        "γδt",
+    ]
 )
 #: Filler after a history cue that turns it back into an administration ("after ... will receive CAR-T").
 _GIVING = re.compile(r"(?<![a-z])(?:will|shall|be|receive|receives|infus\w*|administ\w*|given|inject\w*|then)(?![a-z])")
@@ -73,7 +106,9 @@ class Context:
             out.extend(self.by_kind.get(k, []))
         return out
 
-    def add(self, decision: str, value: str, rule: str, hit: Hit | None = None, *, field: str = "", text: str = "") -> None:
+    def add(
+        self, decision: str, value: str, rule: str, hit: Hit | None = None, *, field: str = "", text: str = ""
+    ) -> None:
         self.evidence.append(
             Evidence(
                 decision=decision,
@@ -120,7 +155,9 @@ def _mentions(ctx: Context) -> list[Mention]:
         if kb.is_target_symbol(h.entry.value):
             antigens_by_seg.setdefault(id(h.seg), []).append(h)
     full_name_segs = {id(h.seg) for h in ctx.of("car") if "chimeric" in h.seg.norm[h.start : h.end]}
-    tcr = any("tcr" in h.seg.norm[h.start : h.end] or "receptor" in h.seg.norm[h.start : h.end] for h in ctx.of("non_car"))
+    tcr = any(
+        "tcr" in h.seg.norm[h.start : h.end] or "receptor" in h.seg.norm[h.start : h.end] for h in ctx.of("non_car")
+    )
     out: list[Mention] = []
     for h in ctx.hits:
         kind = h.entry.kind

@@ -81,7 +81,7 @@ def classify_trial(trial: Trial, kb: Knowledge | None = None) -> Classification:
 
 
 def _confidence(ctx: Context, rel: str, rel_conf: str, tgts: list[str], branch: str) -> tuple[str, float]:
-    """Weakest link of relation, target and disease evidence (issue 3: confidence where rules disagree or found little)."""
+    """Weakest link of relation, target and disease evidence (issue 3: where rules disagree or found little)."""
     score = _SCORE[rel_conf]
     if rel in ("therapy", "follow_up"):
         if tgts == ["unknown"] or "targets:from-marker" in ctx.flags:

@@ -15,11 +15,12 @@ evaluable and is skipped, not counted as an error.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,16 @@ from cartatlas.knowledge import read_table
 #: Fields compared as sets (micro-averaged over trial x item pairs); the others are single labels.
 SET_FIELDS = ("platforms", "targets", "disease_entity")
 SINGLE_FIELDS = ("landscape", "relation", "target_strategy", "branch", "product_source")
-FIELDS = ("landscape", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity", "product_source")
+FIELDS = (
+    "landscape",
+    "relation",
+    "platforms",
+    "targets",
+    "target_strategy",
+    "branch",
+    "disease_entity",
+    "product_source",
+)
 
 Label = dict[str, Any]
 
@@ -60,7 +70,9 @@ def _antigen(kb: Knowledge, text: str, pmap: Mapping[tuple[str, str], list[tuple
     return None
 
 
-def _peer_target(kb: Knowledge, value: str, pmap: Mapping[tuple[str, str], list[tuple[str, str]]], label: Label) -> None:
+def _peer_target(
+    kb: Knowledge, value: str, pmap: Mapping[tuple[str, str], list[tuple[str, str]]], label: Label
+) -> None:
     mapped = pmap.get(("TargetCategory", value))
     if mapped:
         for fld, val in mapped:
@@ -84,7 +96,9 @@ def _peer_target(kb: Knowledge, value: str, pmap: Mapping[tuple[str, str], list[
         label["targets"] = set(symbols)
 
 
-def peer_row_to_label(row: Mapping[str, str], kb: Knowledge, pmap: Mapping[tuple[str, str], list[tuple[str, str]]]) -> Label:
+def peer_row_to_label(
+    row: Mapping[str, str], kb: Knowledge, pmap: Mapping[tuple[str, str], list[tuple[str, str]]]
+) -> Label:
     """One row of a peer monitor's CSV as cartatlas labels (only the evaluable fields)."""
     label: Label = {"trial_id": row["NCTId"].strip(), "landscape": "yes"}
     for peer_field in ("Branch", "Scope", "ProductType", "Modality", "DiseaseEntity"):
@@ -165,7 +179,7 @@ class FieldScore:
     tp: int = 0
     fp: int = 0
     fn: int = 0
-    per_class: dict[str, list[int]] = field(default_factory=dict)
+    per_class: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
     @property
     def precision(self) -> float:
@@ -250,7 +264,9 @@ def evaluate(labels: Iterable[Label], classifications: Mapping[str, Classificati
                 s.exact += 1
             else:
                 disagreements.append(
-                    Disagreement(label["trial_id"], fld, _fmt(pred), _fmt(truth), _evidence_for(c, fld), label.get("note", ""))
+                    Disagreement(
+                        label["trial_id"], fld, _fmt(pred), _fmt(truth), _evidence_for(c, fld), label.get("note", "")
+                    )
                 )
     for fld in SINGLE_FIELDS:
         s = scores[fld]

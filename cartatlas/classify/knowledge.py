@@ -180,7 +180,7 @@ class _Builder:
             # Offsets of the term inside the padded key, to map a match back to the segment text.
             lead = 1 if key[0] == " " else 0
             trail = 1 if key[-1] == " " else 0
-            auto.add_word(key, (len(key), lead, trail, tuple(entries)))
+            auto.add_word(key, (len(key), lead, trail, tuple(entries), key.isascii()))
         auto.make_automaton()
         return auto
 

@@ -138,8 +138,14 @@ def _strong(ctx: Context, strong: list[Mention], others: list[Mention]) -> tuple
         if title_topic:
             ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
         return "ancillary", "medium"
-    if not iv_positive and drugs and (
-        title_topic or not title_positive or all(m.product is not None and m.product.approved for m in title_positive)
+    if (
+        not iv_positive
+        and drugs
+        and (
+            title_topic
+            or not title_positive
+            or all(m.product is not None and m.product.approved for m in title_positive)
+        )
     ):
         # "Brexucabtagene autoleucel plus dasatinib" listing only dasatinib: an approved CAR is the standard of care.
         m = title_positive[0] if title_positive else strong[0]

@@ -20,7 +20,8 @@ _TRANSPLANT_AFTER = re.compile(
     r"lymphocyte infusion|donor lymphocyte|serum|cd34|移植|造血)"
 )
 _WITH_BEFORE = re.compile(
-    r"(?:bridg\w* to|followed by|combined with|combination with|plus|and|then|sequential|consolidat\w*|with|before|联合)"
+    r"(?:bridg\w* to|followed by|combined with|combination with|plus|and|then|sequential|consolidat\w*|with|"
+    r"before|联合)"
     r"\s*(?:\w+\s*){0,3}$"
 )
 _HISTORY_BEFORE = re.compile(
@@ -101,8 +102,10 @@ def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> l
         kinds = iv_names.get(i, [])
         if not kinds:
             itype = (iv.get("type") or "").upper()
-            if iv.get("name") and itype in ("", "DRUG", "BIOLOGICAL", "COMBINATION_PRODUCT") and not _NOT_A_DRUG.search(
-                iv["name"].lower()
+            if (
+                iv.get("name")
+                and itype in ("", "DRUG", "BIOLOGICAL", "COMBINATION_PRODUCT")
+                and not _NOT_A_DRUG.search(iv["name"].lower())
             ):
                 field = f"interventions[{i}].name"
                 ctx.add(D, "other-drug", "combination.other_listed_intervention", field=field, text=iv["name"])

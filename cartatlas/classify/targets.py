@@ -42,7 +42,9 @@ _STRONG_ROLES = frozenset({TITLE, INTERVENTION, INTERVENTION_DESC, ARM, ARM_DESC
 
 def _negated(a: Hit) -> bool:
     norm = a.seg.norm
-    return bool(_NEGATED_AFTER.match(norm[a.end : a.end + 20]) or _NEGATED_BEFORE.search(norm[max(0, a.start - 14) : a.start]))
+    return bool(
+        _NEGATED_AFTER.match(norm[a.end : a.end + 20]) or _NEGATED_BEFORE.search(norm[max(0, a.start - 14) : a.start])
+    )
 
 
 def _marker(a: Hit) -> bool:
@@ -124,7 +126,9 @@ def _strategy(ctx: Context, targets: list[str], chosen: list[Mention], found: di
                 continue
             lo, hi = sentence_bounds(h.seg, h.start) if h.seg.role in PROSE_ROLES else (0, len(h.seg.norm))
             near = {
-                a.entry.value for a in ctx.of("antigen") if a.seg is h.seg and lo <= a.start < hi and a.entry.value in wanted
+                a.entry.value
+                for a in ctx.of("antigen")
+                if a.seg is h.seg and lo <= a.start < hi and a.entry.value in wanted
             }
             has_car = any(m.hit.seg is h.seg and lo <= m.hit.start < hi for m in chosen)
             if len(near) >= 2 or (has_car and h.seg.role in (TITLE, INTERVENTION)):
@@ -147,7 +151,9 @@ def _strategy(ctx: Context, targets: list[str], chosen: list[Mention], found: di
     # "CD19/CD22 CAR-T", "4SCAR19/22": antigens joined by a slash inside one product phrase.
     spans = [(id(h.seg), h.start) for h in (s.hit if isinstance(s, Mention) else s for s in found.values())]
     if len(spans) != len(set(spans)):
-        ctx.add("target_strategy", "multi-specific-CAR", "strategy.joined_antigens", field="targets", text="/".join(targets))
+        ctx.add(
+            "target_strategy", "multi-specific-CAR", "strategy.joined_antigens", field="targets", text="/".join(targets)
+        )
         ctx.flag("strategy:from-joined-antigens")
         return "multi-specific-CAR"
     for src in found.values():

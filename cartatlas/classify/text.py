@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cartatlas.classify.knowledge import Entry, Knowledge, display_key, match_form, normalise_display
 from cartatlas.model import Trial
@@ -34,6 +34,7 @@ _ELIGIBILITY_HEAD = re.compile(
     r"(?:inclusion criteria|exclusion criteria|eligibility criteria|key inclusion|key exclusion|"
     r"入选标准|纳入标准|排除标准)"
 )
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _CLAUSE_END = re.compile(r"[.;:!?\n。；：！？]")
 #: Eligibility is not scanned; this cheap check only reports that CAR words are there.
 CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ -]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
@@ -92,7 +93,8 @@ def _segment(out: list[Segment], field: str, role: str, group: int, text: Any) -
 def build_segments(trial: Trial) -> list[Segment]:
     """Every text of the trial in its role; tolerant of missing or malformed fields."""
     out: list[Segment] = []
-    get = trial.get
+    record = cast(dict[str, Any], trial)
+    get = record.get
     _segment(out, "brief_title", TITLE, -1, get("brief_title"))
     _segment(out, "official_title", TITLE, -1, get("official_title"))
     _segment(out, "acronym", TITLE, -1, get("acronym"))
@@ -122,17 +124,20 @@ def build_segments(trial: Trial) -> list[Segment]:
 
 # Glued spellings that no fixed vocabulary can list: CART19, CAR-T19, UCART123, 4SCAR19/22, CAR-20/19-T, eCAR, cCAR.
 _GLUED_CAR = re.compile(
-    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)(?:[a-z]\d{0,2})?"
-    r"(?![a-z0-9])(?! ?(?:days?|d|weeks?|wks?|months?|hours?|h|mg|ml|kg|x|%|patients|subjects|years?|cases)(?![a-z]))"
+    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)"
+    r"(?:[a-z]\d{0,2})?(?![a-z0-9])"
+    r"(?! ?(?:days?|d|weeks?|wks?|months?|hours?|h|mg|ml|kg|x|%|patients|subjects|years?|cases)(?![a-z]))"
 )
 _NOT_CAR_WORDS = frozenset({"scar", "oscar", "vicar", "nascar", "escar", "sidecar", "minicar", "autocar"})
 # CAR construct notation: 19-28z, 4H11-28z, iCasp9M28z, BBζ, CD28-zeta.
 _CONSTRUCT = re.compile(r"(?<![a-z])[a-z0-9]{0,8}?(?:28|bb|41bb|4 1bb|137) ?(?:z|ζ|zeta)(?![a-z])")
 # Older records describe CAR-T cells without the word CAR: "T cells genetically targeted to CD19".
 _ENGINEERED = re.compile(
-    r"(?:genetically|gene) ?(?:modified|engineered|targeted|redirected|transduced|manipulated) (?:autologous |allogeneic |"
-    r"human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)|(?:t|nk) ?(?:cells?|lymphocytes) (?:genetically )?"
-    r"(?:targeted|redirected|engineered|modified) to (?:target|the|recogni[sz]e|express)|(?<![a-z])(?:targeted|redirected) "
+    r"(?:genetically|gene) ?(?:modified|engineered|targeted|redirected|transduced|manipulated) "
+    r"(?:autologous |allogeneic |human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)|"
+    r"(?:t|nk) ?(?:cells?|lymphocytes) "
+    r"(?:genetically )?(?:targeted|redirected|engineered|modified) to (?:target|the|recogni[sz]e|express)|"
+    r"(?<![a-z])(?:targeted|redirected) "
     r"(?:autologous )?t ?cells"
 )
 
@@ -156,22 +161,31 @@ def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
 
 
 def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
-    """All vocabulary hits in one segment, word-bounded, with shorter hits inside longer ones of the same family dropped."""
+    """All vocabulary hits in one segment, word-bounded; shorter hits inside longer ones of a family are dropped."""
     norm = seg.norm
     hits: list[Hit] = []
     # The match form is padded by one space: a key ending at index ``end`` spans the segment
     # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
-    for end, (klen, lead, trail, entries) in kb.automaton.iter(match_form(norm)):
-        start = end - klen + lead
-        stop = end + 1 - trail - 1
-        shown: str | None = None
-        for entry in entries:
-            if entry.exact is not None:
-                if shown is None:
-                    shown = display_key(seg.disp[start : stop])
-                if shown not in entry.exact:
-                    continue
-            hits.append(Hit(entry, start, stop, seg))
+    form = match_form(norm)
+    passes: list[tuple[str, bool | None]] = [(form, None)]
+    if not form.isascii():
+        # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
+        # where every non-ASCII character is blanked, and only non-ASCII terms in the first.
+        passes = [(form, False), (_NON_ASCII.sub(" ", form), True)]
+    for text, ascii_pass in passes:
+        for end, (klen, lead, trail, entries, ascii_key) in kb.automaton.iter(text):
+            if ascii_pass is not None and ascii_key != ascii_pass:
+                continue
+            start = end - klen + lead
+            stop = end - trail
+            shown: str | None = None
+            for entry in entries:
+                if entry.exact is not None:
+                    if shown is None:
+                        shown = display_key(seg.disp[start:stop])
+                    if shown not in entry.exact:
+                        continue
+                hits.append(Hit(entry, start, stop, seg))
     if "car" in norm:
         for m in _GLUED_CAR.finditer(norm):
             prefix, number = m.group("prefix"), m.group("n")

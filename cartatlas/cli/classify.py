@@ -70,7 +70,9 @@ def classify_cmd(
 
 
 def evaluate_cmd(
-    labels: Annotated[Path, typer.Option("--labels", help="Labels: cartatlas CSV, a peer monitor CSV, or llm_overrides.json.")],
+    labels: Annotated[
+        Path, typer.Option("--labels", help="Labels: cartatlas CSV, a peer monitor CSV, or llm_overrides.json.")
+    ],
     paths: Annotated[list[Path] | None, typer.Argument(help="Records to classify (files or folders).")] = None,
     disagreements: Annotated[
         Path | None, typer.Option("--disagreements", help="Write every disagreement to this CSV.")
@@ -106,16 +108,16 @@ def evaluate_cmd(
             for cls, c in sorted(s.per_class.items(), key=lambda kv: -(kv[1][0] + kv[1][2]))[:5]
             for p, r, f in [class_f1(c)]
         )
-        table.add_row(fld, str(s.n), f"{s.accuracy:.3f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", classes)
+        table.add_row(
+            fld, str(s.n), f"{s.accuracy:.3f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", classes
+        )
     out_console.print(table)
     by_field: dict[str, int] = {}
     for d in report.disagreements:
         by_field[d.field] = by_field.get(d.field, 0) + 1
         if by_field[d.field] <= show:
-            out_console.print(
-                f"  [yellow]{d.field}[/] {d.trial_id}: cartatlas={d.ours!r} labels={d.theirs!r}  [dim]{d.evidence[:160]}[/]",
-                highlight=False,
-            )
+            line = f"  [yellow]{d.field}[/] {d.trial_id}: cartatlas={d.ours!r} labels={d.theirs!r}"
+            out_console.print(f"{line}  [dim]{d.evidence[:160]}[/]", highlight=False)
     if disagreements is not None:
         write_disagreements(report, disagreements)
         err_console.print(f"wrote {len(report.disagreements):,} disagreements to {disagreements}")

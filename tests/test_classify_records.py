@@ -1,0 +1,163 @@
+"""Screening of real registry records, with answers worked out by reading each record.
+
+Sample data is read in place from ../shared/data (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from cartatlas.classify import Classification, classify_trial
+from cartatlas.model import Trial
+from cartatlas.normalise import format_spec
+
+DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+RECON = DATA / "ctgov" / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"
+LEUKEMIA = DATA / "ctgov" / "api_v2" / "leukemia_query_100.json"
+LEGACY_CSV = DATA / "ctgov" / "website_csv" / "legacy_site_b_cell_query_2018.csv"
+
+
+def _to_trial(study: dict[str, Any]) -> Trial:
+    return format_spec("ctgov_v2").to_trial(study)
+
+
+@lru_cache(maxsize=1)
+def recon() -> dict[str, Classification]:
+    out = {}
+    with gzip.open(RECON, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            c = classify_trial(_to_trial(json.loads(line)))
+            out[c["trial_id"]] = c
+    return out
+
+
+@lru_cache(maxsize=1)
+def leukemia() -> dict[str, Classification]:
+    studies = json.loads(LEUKEMIA.read_text(encoding="utf-8"))
+    return {c["trial_id"]: c for c in (classify_trial(_to_trial(s)) for s in studies)}
+
+
+def legacy_csv_trial(row: dict[str, str]) -> Trial:
+    """The 2018 website CSV row as a Trial-like dict (title, conditions, interventions only)."""
+    names = [part.split(":", 1)[-1].strip() for part in (row.get("Interventions") or "").split("|") if part.strip()]
+    record = {
+        "trial_id": row["NCT Number"],
+        "registry": "ctgov",
+        "brief_title": row["Title"],
+        "acronym": row.get("Acronym") or None,
+        "conditions": [c for c in (row.get("Conditions") or "").split("|") if c],
+        "interventions": [{"type": None, "name": n, "other_names": [], "description": None} for n in names],
+        "arm_groups": [],
+        "keywords": [],
+        "primary_outcomes": [o for o in (row.get("Outcome Measures") or "").split("|") if o],
+        "study_type": (row.get("Study Type") or "").upper() or None,
+    }
+    return cast(Trial, record)
+
+
+# -- the 2,587 monitor records ------------------------------------------------------------------
+
+# (NCT id, relation, targets, extra checks) decided by reading the record text.
+RECON_CASES = [
+    # "CD19 Chimeric Receptor Expressing T Lymphocytes" + intervention "CD19CAR-28-zeta T cells".
+    ("NCT00586391", "therapy", ["CD19"], {}),
+    # GD2 14g2a.zeta chimeric receptor on EBV-CTLs: a first-generation GD2 CAR.
+    ("NCT00085930", "therapy", None, {"branch": "solid-tumor"}),
+    # "Long-Term Follow-up Study for Patients Previously Treated With JCAR015".
+    ("NCT02813252", "follow_up", ["CD19"], {}),
+    # "Anakinra for the Prevention of CRS ... Receiving CD19-Targeted CAR-T": the CAR is the setting.
+    ("NCT04359784", "ancillary", None, {}),
+    # Defibrotide to prevent CAR-T-associated neurotoxicity.
+    ("NCT03954106", "ancillary", None, {}),
+    # Odronextamab (a bispecific antibody); no CAR product anywhere in the record.
+    ("NCT02290951", "none", [], {}),
+    # AUTO3 = CD19/CD22 bicistronic CAR; named product.
+    ("NCT03289455", None, None, {}),
+    # "CD20-CD19 Compound CAR (cCAR) T Cells".
+    ("NCT04156178", "therapy", ["CD20", "CD19"], {"target_strategy": "multi-specific-CAR"}),
+    # "4SCAR19/22 T cells" with interleukin-2: a CAR given within the protocol, CD19 and CD22.
+    ("NCT03098355", "therapy", ["CD19", "CD22"], {"target_strategy": "multi-specific-CAR"}),
+    # "Anti-CD19:TCRζ Chimeric Antigen Receptor-T Cells" (interventions say only "CD19 cells").
+    ("NCT02992834", "therapy", ["CD19"], {}),
+]
+
+
+@pytest.mark.parametrize(("nct", "relation", "targets", "extra"), RECON_CASES)
+def test_recon_records(nct: str, relation: str | None, targets: list[str] | None, extra: dict[str, str]) -> None:
+    c = recon().get(nct)
+    if c is None:
+        pytest.skip(f"{nct} not in this snapshot")
+    if relation is not None:
+        assert c["relation"] == relation, c["evidence"]
+    if targets is not None:
+        assert sorted(c["targets"]) == sorted(targets), c["evidence"]
+    for key, value in extra.items():
+        assert c[key] == value, (key, c["evidence"])  # type: ignore[literal-required]
+
+
+def test_recon_corpus_is_mostly_car_therapy() -> None:
+    cs = list(recon().values())
+    landscape = sum(c["relation"] in ("therapy", "follow_up") for c in cs)
+    assert landscape / len(cs) > 0.9
+    resolved = [c for c in cs if c["relation"] == "therapy"]
+    assert sum(c["targets"] not in ([], ["unknown"]) for c in resolved) / len(resolved) > 0.85
+    assert all(e["rule"] for c in cs for e in c["evidence"])
+
+
+# -- hard negatives -----------------------------------------------------------------------------
+
+LEUKEMIA_CAR_TRIALS = {
+    "NCT02650414", "NCT03937544", "NCT05942599", "NCT04100187", "NCT04272125", "NCT05480501", "NCT05309213",
+    "NCT04265963", "NCT05164042", "NCT05397184", "NCT05993949", "NCT04571138", "NCT05507827", "NCT04835519",
+    "NCT02349698",
+}  # fmt: skip
+# They mention CAR-T only in eligibility criteria (prior CAR-T) or are STAR-T (a TCR-based receptor).
+LEUKEMIA_HARD_NEGATIVES = {
+    "NCT05086315", "NCT05536349", "NCT05521087", "NCT05751044", "NCT05740449", "NCT05745714", "NCT05658640",
+    "NCT05326516", "NCT05739409",
+}  # fmt: skip
+
+
+def test_leukemia_query_hard_negatives_and_positives() -> None:
+    cs = leukemia()
+    for nct in LEUKEMIA_HARD_NEGATIVES:
+        assert cs[nct]["relation"] == "none", (nct, cs[nct]["evidence"])
+    for nct in LEUKEMIA_CAR_TRIALS:
+        assert cs[nct]["relation"] in ("therapy", "follow_up"), (nct, cs[nct]["evidence"])
+    others = set(cs) - LEUKEMIA_CAR_TRIALS
+    assert all(cs[n]["relation"] == "none" for n in others)
+    assert cs["NCT05397184"]["targets"] == ["CD7"]  # "Base Edited CAR7 T Cells"
+    assert cs["NCT05942599"]["targets"] == ["CD33"]  # "BE CAR33 T Cells"
+    assert cs["NCT05507827"]["product_source"] == "allogeneic"  # donor-derived CD19/CD22-CAR T cells
+    assert cs["NCT05507827"]["target_strategy"] == "multi-specific-CAR"  # bivalent CD19/CD22 vector
+
+
+def test_legacy_b_cell_query_non_car_trials() -> None:
+    with LEGACY_CSV.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cs = {r["NCT Number"]: classify_trial(legacy_csv_trial(r)) for r in rows}
+    # Chimeric anti-CD20 antibodies, rituximab biosimilars and bispecifics are not CAR products.
+    for nct in ("NCT02206308", "NCT01459887", "NCT03670888", "NCT03625037", "NCT00532259", "NCT02106091"):
+        assert cs[nct]["relation"] == "none", (nct, cs[nct]["evidence"])
+    # Pembrolizumab after CD19 CAR-T failure: ancillary (peers exclude it too).
+    assert cs["NCT02650999"]["relation"] == "ancillary"
+    for nct, target in (
+        ("NCT03101709", "CD19"),
+        ("NCT02965157", "CD20"),
+        ("NCT03692767", "CD22"),
+        ("NCT01626495", "CD19"),
+    ):
+        assert cs[nct]["relation"] == "therapy"
+        assert cs[nct]["targets"] == [target]
+    assert cs["NCT03166878"]["product_source"] == "allogeneic"  # UCART019
+    assert cs["NCT02656147"]["platforms"] == ["CAR-gdT"]  # CD19 CAR γδT cells
+    n_car = sum(c["relation"] in ("therapy", "follow_up") for c in cs.values())
+    assert 60 <= n_car <= 110
+    assert sum(c["relation"] == "none" for c in cs.values()) >= 880
