@@ -182,19 +182,24 @@ def test_foreign_duckdb_file_is_refused_untouched(tmp_path: Path) -> None:
     con.close()
 
 
-def test_old_schema_is_migrated_and_rebuilt_from_raw(tmp_path: Path) -> None:
-    """A database at schema 1 (raw records only) opens at the latest schema with trials rebuilt."""
+def test_old_schema_is_migrated_and_rebuilt_from_raw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database written at schema 2 (raw records and trials only) opens at the latest schema."""
+    from cartatlas.store import db as db_module
+
     db = tmp_path / "old.duckdb"
-    with cartatlas.open(db) as atlas:
-        atlas.import_files([LEUKEMIA])
-    con = duckdb.connect(str(db))
-    for m in MIGRATIONS[1:]:
-        con.execute("DELETE FROM schema_migrations WHERE version = ?", [m.version])
-    con.execute("DROP TABLE trials CASCADE")
-    con.close()
+    with monkeypatch.context() as m:
+        m.setattr(db_module, "MIGRATIONS", MIGRATIONS[:2])
+        m.setattr(db_module, "LATEST_VERSION", 2)
+        with cartatlas.open(db) as atlas:
+            atlas.import_files([LEUKEMIA], classify=False)
+            assert atlas.store.schema_version() == 2
     with cartatlas.open(db) as atlas:
         assert atlas.store.schema_version() == LATEST_VERSION
+        applied = atlas.sql("SELECT version FROM schema_migrations ORDER BY version")["version"].tolist()
+        assert applied == [m.version for m in MIGRATIONS]
         assert atlas.sql("SELECT count(*) AS n FROM trials")["n"][0] == 100
+        assert atlas.sql("SELECT count(*) AS n FROM raw_records")["n"][0] == 100
+        assert atlas.classify() == 100
 
 
 def test_read_only_open_of_missing_db_is_a_clear_error(tmp_path: Path) -> None:

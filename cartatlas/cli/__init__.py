@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.logging import RichHandler
 
-from cartatlas.cli import classify, common, data, sync
+from cartatlas.cli import atlas, classify, common, data, sync
 
 app = typer.Typer(
     name="cartatlas",
@@ -38,6 +38,7 @@ def _root(
 
 data.register(app)
 sync.register(app)
+atlas.register(app)
 classify.register(app)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from cartatlas import __version__
 from cartatlas.model import ImportStats, Reject
@@ -176,6 +177,19 @@ class Store:
         )
 
     # -- reading -----------------------------------------------------------------
+
+    def arrow(self, query: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """A query result as an Arrow table (dates stay dates, nested values stay nested).
+
+        Runs on its own cursor so that a half-read result elsewhere on the
+        main connection cannot block it.
+        """
+        cursor = self.con.cursor()
+        try:
+            table = cursor.sql(query, params=params or {}).to_arrow_table()
+        finally:
+            cursor.close()
+        return table if table is not None else pa.table({})
 
     def summary(self) -> dict[str, Any]:
         """Counts a user wants after an import: what is stored, from where, how current."""

@@ -12,8 +12,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
-
 from cartatlas.store.db import Store
 from cartatlas.store.schema import TRIAL_FIELDS
 
@@ -24,19 +22,14 @@ FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 EXPORT_EXTENSIONS: dict[str, Callable[[Store], tuple[list[str], str] | None]] = {}
 
 
-def _flat(field: pa.Field) -> str:
-    """A CSV/Excel cell for a nested column: lists of strings joined, structs as JSON."""
-    name = f't."{field.name}"'
-    t = field.type
-    if pa.types.is_list(t) and pa.types.is_string(t.value_type):
-        return f"array_to_string({name}, '; ') AS \"{field.name}\""
-    if pa.types.is_list(t) or pa.types.is_struct(t):
-        return f'CAST(to_json({name}) AS VARCHAR) AS "{field.name}"'
-    return f'{name} AS "{field.name}"'
-
-
 def export_query(store: Store, *, flat: bool) -> str:
-    cols = [_flat(f) if flat else f't."{f.name}"' for f in TRIAL_FIELDS]
+    """The export SELECT: trial columns, then every registered extension's columns.
+
+    ``flat`` (CSV, Excel) turns lists of strings into '; '-joined text and
+    other nested values into JSON text, by the column types DuckDB reports,
+    so extension columns are flattened the same way as trial columns.
+    """
+    cols = [f't."{f.name}"' for f in TRIAL_FIELDS]
     joins: list[str] = []
     for provide in EXPORT_EXTENSIONS.values():
         extension = provide(store)
@@ -44,7 +37,20 @@ def export_query(store: Store, *, flat: bool) -> str:
             extra_cols, join = extension
             cols.extend(extra_cols)
             joins.append(join)
-    return f"SELECT {', '.join(cols)} FROM trials t {' '.join(joins)} ORDER BY t.registry, t.trial_id"
+    query = f"SELECT {', '.join(cols)} FROM trials t {' '.join(joins)} ORDER BY t.registry, t.trial_id"
+    if not flat:
+        return query
+    described = store.con.execute(f"DESCRIBE ({query})").fetchall()
+    outer = []
+    for name, dtype, *_ in described:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if dtype == "VARCHAR[]":
+            outer.append(f"array_to_string({quoted}, '; ') AS {quoted}")
+        elif dtype.endswith("[]") or dtype.startswith(("STRUCT", "MAP")):
+            outer.append(f"CAST(to_json({quoted}) AS VARCHAR) AS {quoted}")
+        else:
+            outer.append(quoted)
+    return f"SELECT {', '.join(outer)} FROM ({query})"
 
 
 def _atomic_target(out: Path) -> tuple[Path, Callable[[], None], Callable[[], None]]:
@@ -88,3 +94,49 @@ def export_trials(store: Store, fmt: str, out: Path) -> int:
         abort()
         raise
     return rows
+
+
+def export_publications(store: Store, fmt: str, out: Path) -> int:
+    """Write every normalised PubMed article, with its linked trial ids, to ``out``; returns the rows.
+
+    Bookkeeping columns (version id, content hash) are left out; nested
+    columns are flattened for CSV and Excel as trials' are (lists of strings
+    joined with '; ', other nested values as JSON).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    query = (
+        "SELECT p.* EXCLUDE (version_id, content_hash), coalesce(l.linked_trials, []) AS linked_trials "
+        "FROM publications p LEFT JOIN (SELECT pmid, list(trial_id ORDER BY score DESC, trial_id) AS linked_trials "
+        "FROM publication_links GROUP BY pmid) l USING (pmid) ORDER BY TRY_CAST(p.pmid AS BIGINT), p.pmid"
+    )
+    if fmt in ("csv", "xlsx"):
+        cols = []
+        for name, dtype, *_ in store.con.execute(f"DESCRIBE ({query})").fetchall():
+            quoted = '"' + name.replace('"', '""') + '"'
+            if dtype == "VARCHAR[]":
+                cols.append(f"array_to_string({quoted}, '; ') AS {quoted}")
+            elif dtype.endswith("[]") or dtype.startswith(("STRUCT", "MAP")):
+                cols.append(f"CAST(to_json({quoted}) AS VARCHAR) AS {quoted}")
+            else:
+                cols.append(quoted)
+        query = f"SELECT {', '.join(cols)} FROM ({query})"
+    tmp, commit, abort = _atomic_target(out)
+    try:
+        if fmt == "xlsx":
+            df = store.con.execute(query).df()
+            df.to_excel(tmp, index=False, sheet_name="publications", engine="openpyxl")
+        else:
+            options = {
+                "csv": "FORMAT CSV, HEADER TRUE",
+                "jsonl": "FORMAT JSON",
+                "parquet": "FORMAT PARQUET, COMPRESSION ZSTD",
+            }[fmt]
+            escaped = str(tmp).replace("'", "''")
+            store.con.execute(f"COPY ({query}) TO '{escaped}' ({options})")
+        row = store.con.execute("SELECT count(*) FROM publications").fetchone()
+        commit()
+    except BaseException:
+        abort()
+        raise
+    return int(row[0]) if row else 0

@@ -115,6 +115,50 @@ def _create_publications(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(VIEWS)
 
 
+CLASSIFICATION_DDL = """
+CREATE TABLE classifications (
+    registry VARCHAR NOT NULL,
+    trial_id VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,     -- the trial version that was classified
+    relation VARCHAR NOT NULL,         -- therapy | follow_up | ancillary | none
+    platforms VARCHAR[],
+    targets VARCHAR[],
+    target_strategy VARCHAR,
+    branch VARCHAR,
+    disease_entity VARCHAR[],
+    product_source VARCHAR,
+    combinations VARCHAR[],
+    products VARCHAR[],                -- named CAR products recognised
+    flags VARCHAR[],                   -- why a curator might look: conflict:relation, unknown-target, ...
+    confidence VARCHAR,
+    confidence_score DOUBLE,
+    evidence JSON,                     -- [{decision, field, text, rule}, ...]
+    auto JSON,                         -- the rules' values of every curated field, before curation
+    curated_fields VARCHAR[],          -- fields whose value a curator set
+    classifier_version VARCHAR NOT NULL,
+    kb_version VARCHAR NOT NULL,
+    classified_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (registry, trial_id)
+);
+CREATE TABLE curation_log (
+    run_id VARCHAR NOT NULL,
+    curation_file VARCHAR NOT NULL,
+    line INTEGER,
+    registry VARCHAR,
+    trial_id VARCHAR,
+    field VARCHAR,
+    value VARCHAR,
+    reason VARCHAR,
+    curator VARCHAR,
+    curated_on DATE,
+    status VARCHAR NOT NULL,           -- applied | stale | unknown_trial | invalid
+    message VARCHAR,
+    logged_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -134,6 +178,7 @@ def _sql(script: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
 MIGRATIONS: list[Migration] = [
     Migration(1, "raw record store, runs, rejects, sync checkpoints", _sql(RAW_DDL)),
     Migration(2, "normalised trials table and its views", _create_derived, rebuild=True),
+    Migration(3, "classifications, curation log and settings", _sql(CLASSIFICATION_DDL)),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
 ]
 

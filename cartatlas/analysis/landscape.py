@@ -1,0 +1,491 @@
+"""The landscape: which trials count as of a date, and every count a review reports.
+
+``landscape_units`` gives one row per counted unit (a trial, or with
+``per="registration"`` a registry record) with everything a count needs;
+``compute_landscape`` turns those rows into named tables.  Every row of every
+table carries ``trial_ids``, the units behind its number, so any figure can
+be traced back to trials and their evidence.  The CLI report and the Python
+API both call these functions, so their numbers cannot differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+
+from cartatlas.analysis.groups import CountryGroups, load_scheme, region_of, sponsor_country
+from cartatlas.analysis.registration import IdDateCalibration, assign_registration_dates, nct_number
+from cartatlas.normalise import format_spec
+from cartatlas.normalise.countries import country_name
+from cartatlas.store.db import Store
+
+log = logging.getLogger(__name__)
+
+LANDSCAPE_RELATIONS = frozenset({"therapy", "follow_up"})
+NO_LOCATION = "No location given"
+
+#: Registry preference when one trial has several registrations (its first, fullest record wins).
+REGISTRY_PREFERENCE = ("ctgov", "chictr", "euctr", "ctis", "isrctn", "jprn", "anzctr", "drks", "ctri", "kct")
+
+ACTIVE_STATUSES = frozenset(
+    {"RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
+)
+PHASE_ORDER = ("Phase 1", "Phase 2", "Phase 3", "Phase 4", "Not applicable")
+SPONSOR_TYPES = {
+    "INDUSTRY": "Industry",
+    "NIH": "Government",
+    "FED": "Government",
+    "OTHER_GOV": "Government",
+    "OTHER": "Academic / hospital",
+    "NETWORK": "Academic / hospital",
+    "INDIV": "Academic / hospital",
+    "UNKNOWN": "Academic / hospital",
+}
+
+
+@dataclass
+class LandscapeOptions:
+    """What to count.  Defaults follow the review: CAR therapy and follow-up trials, China focus."""
+
+    as_of: dt.date | None = None
+    focus: str = "CN"
+    registries: list[str] | None = None
+    groups: CountryGroups = field(default_factory=load_scheme)
+    relations: frozenset[str] = LANDSCAPE_RELATIONS
+    platforms: frozenset[str] | None = None
+    per: Literal["trial", "registration"] = "trial"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "focus": self.focus,
+            "focus_name": country_name(self.focus),
+            "registries": self.registries or "all",
+            "group_scheme": self.groups.scheme,
+            "groups": {k: sorted(v) for k, v in self.groups.groups.items()},
+            "relations": sorted(self.relations),
+            "platforms": sorted(self.platforms) if self.platforms else "all",
+            "per": self.per,
+        }
+
+
+def phase_category(phases: Iterable[str] | None) -> str:
+    """The lowest phase a trial is in (a phase 1/2 trial is a phase 1 trial, as reviews count)."""
+    found = set(phases or ())
+    if found & {"PHASE0", "EARLY_PHASE1", "PHASE1"}:
+        return "Phase 1"
+    for name in ("PHASE2", "PHASE3", "PHASE4"):
+        if name in found:
+            return f"Phase {name[-1]}"
+    return "Not applicable"
+
+
+def _has_table(store: Store, name: str) -> bool:
+    row = store.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def calibration(store: Store) -> IdDateCalibration | None:
+    """NCT number -> registration date, fitted on every record in the database that has both."""
+    rows = store.con.execute(
+        "SELECT trial_id, first_posted FROM trials WHERE first_posted IS NOT NULL AND trial_id LIKE 'NCT%'"
+    ).fetchall()
+    anchors = [(n, d) for t, d in rows if (n := nct_number(t)) is not None]
+    return IdDateCalibration.fit(anchors)
+
+
+_BASE_QUERY = """
+SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.official_title, t.lead_sponsor,
+       t.lead_sponsor_class, t.first_posted, t.first_submitted, t.start_date, t.last_update_posted,
+       t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.version_id,
+       c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
+       c.product_source, c.combinations, c.products, c.confidence, c.curated_fields, c.flags,
+       CAST(c.evidence AS VARCHAR) AS evidence
+FROM trials t
+JOIN classifications c USING (registry, trial_id)
+{cluster_join}
+WHERE c.relation IN (SELECT UNNEST($relations)) {registry_filter}
+"""
+
+
+_LIST_COLUMNS = (
+    "phases", "countries", "sites", "platforms", "targets", "disease_entity", "combinations", "products",
+    "curated_fields", "flags",
+)  # fmt: skip
+
+
+def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per counted unit as of ``options.as_of``, and notes on how it was counted."""
+    clusters = _has_table(store, "trial_clusters")
+    query = _BASE_QUERY.format(
+        cluster="coalesce(k.cluster_id, t.trial_id)" if clusters else "t.trial_id",
+        cluster_join="LEFT JOIN trial_clusters k USING (registry, trial_id)" if clusters else "",
+        registry_filter="AND t.registry IN (SELECT UNNEST($registries))" if options.registries else "",
+    )
+    params: dict[str, Any] = {"relations": sorted(options.relations)}
+    if options.registries:
+        params["registries"] = options.registries
+    # Dates stay datetime.date (pandas would make them Timestamps, which don't compare with dates).
+    frame = store.arrow(query, params).to_pandas(date_as_object=True)
+    for column in _LIST_COLUMNS:  # Arrow lists arrive as numpy arrays; plain lists compare and hash sanely
+        frame[column] = frame[column].map(lambda v: [] if v is None else list(v))
+    unclassified = store.con.execute(
+        "SELECT count(*) FROM trials t LEFT JOIN classifications c USING (registry, trial_id) WHERE c.trial_id IS NULL"
+    ).fetchone()
+    notes: dict[str, Any] = {"unclassified_trials": int(unclassified[0]) if unclassified else 0}
+    if options.platforms:
+        wanted = options.platforms
+        keep = _mask(frame["platforms"], lambda ps: bool(set(_list(ps)) & wanted))
+        frame = frame[keep]
+    cal = calibration(store)
+    notes["id_date_calibration_anchors"] = cal.anchors if cal else 0
+    frame = assign_registration_dates(frame, cal)
+    as_of = options.as_of or dt.date.today()
+    undated = frame["registration_date"].isna()
+    notes["undated_units"] = sorted(frame.loc[undated, "trial_id"])
+    frame = frame[~undated & _mask(frame["registration_date"], lambda d: d is not None and d <= as_of)]
+    frame = _status_as_of(store, frame, as_of)
+    frame = _locate(frame, options)
+    notes["date_sources"] = dict(Counter(frame["registration_date_source"]))
+    notes["as_of_sources"] = dict(Counter(frame["as_of_source"]))
+    if options.per == "trial":
+        frame = _merge_registrations(frame)
+    frame = frame.reset_index(drop=True)
+    frame["unit_id"] = frame["cluster_id"] if options.per == "trial" else frame["trial_id"]
+    return frame, notes
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, float) and pd.isna(value):
+        return []
+    return list(value)
+
+
+def _mask(series: pd.Series, test: Any) -> pd.Series:
+    """A boolean filter from a per-value test; stays boolean on empty frames (pandas would not)."""
+    return series.map(test).astype(bool)
+
+
+def _known(targets: Any) -> list[str]:
+    return [t for t in _list(targets) if t != "unknown"]
+
+
+def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Status and phases as the registry showed them on ``as_of``, where a stored version allows.
+
+    The current version is used when it was already current on that date, or
+    when no stored version is that old (then the report says "latest").
+    """
+    frame = frame.copy()
+    frame["status_as_of"] = frame["overall_status"]
+    frame["phases_as_of"] = frame["phases"]
+    sources = ["latest"] * len(frame)
+    later = _mask(frame["last_update_posted"], lambda d: d is not None and not pd.isna(d) and d > as_of)
+    ids = frame.loc[later, ["registry", "trial_id"]]
+    if len(ids):
+        rows = store.con.execute(
+            """
+            SELECT registry, record_id, format, payload FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY registry, record_id
+                                             ORDER BY record_updated DESC, version_id DESC) AS rn
+                FROM raw_records
+                WHERE record_updated <= ? AND (registry, record_id) IN
+                      (SELECT (UNNEST(?), UNNEST(?)))
+            ) WHERE rn = 1
+            """,
+            [as_of, list(ids["registry"]), list(ids["trial_id"])],
+        ).fetchall()
+        older: dict[tuple[str, str], dict[str, Any]] = {}
+        for registry, record_id, fmt, payload in rows:
+            spec = format_spec(fmt)
+            try:
+                older[(registry, record_id)] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+            except Exception:  # an old version that no longer normalises: fall back to latest
+                log.debug("cannot normalise old version of %s", record_id)
+        positions = {key: i for i, key in enumerate(zip(frame["registry"], frame["trial_id"], strict=True))}
+        status_col = list(frame["status_as_of"])
+        phase_col = list(frame["phases_as_of"])
+        for key, trial in older.items():
+            i = positions[key]
+            status_col[i] = trial.get("overall_status")
+            phase_col[i] = trial.get("phases")
+            sources[i] = f"version of {trial.get('last_update_posted')}"
+        frame["status_as_of"] = status_col
+        frame["phases_as_of"] = phase_col
+    frame["as_of_source"] = [s if s == "latest" else "stored version" for s in sources]
+    frame["as_of_version"] = sources
+    frame["phase_category"] = frame["phases_as_of"].map(lambda p: phase_category(_list(p)))
+    frame["sponsor_type"] = frame["lead_sponsor_class"].map(
+        lambda c: SPONSOR_TYPES.get(str(c), "Academic / hospital") if c is not None else "Academic / hospital"
+    )
+    return frame
+
+
+def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
+    """Groups of each unit (by site countries, else sponsor country) and regions in the focus country."""
+    frame = frame.copy()
+    focus_members = options.groups.groups.get(options.groups.group_of_country(options.focus), frozenset())
+    groups_col: list[list[str]] = []
+    location_source: list[str] = []
+    codes_col: list[list[str]] = []
+    regions_col: list[list[str]] = []
+    for countries, sites, sponsor in zip(frame["countries"], frame["sites"], frame["lead_sponsor"], strict=True):
+        codes = [c for c in _list(countries) if c]
+        source = "sites"
+        if not codes:
+            guessed = sponsor_country(sponsor)
+            codes = [guessed] if guessed else []
+            source = "sponsor name" if guessed else "none"
+        codes_col.append(codes)
+        location_source.append(source)
+        groups = options.groups.groups_of(codes)
+        groups_col.append(groups or [NO_LOCATION])
+        regions: list[str] = []
+        for site in _list(sites):
+            code = site.get("country_code")
+            if code == options.focus:
+                region = region_of(options.focus, site.get("state"), site.get("city"), site.get("facility"))
+                name = region[1] if region else "Unknown region"
+            elif code in focus_members:
+                name = country_name(code) or code  # Taiwan, Hong Kong... as regions of the focus group
+            else:
+                continue
+            if name not in regions:
+                regions.append(name)
+        regions_col.append(regions)
+    frame["country_codes"] = codes_col
+    frame["location_source"] = location_source
+    frame["groups"] = groups_col
+    frame["focus_regions"] = regions_col
+    # The focus is the focus country's group when it has one (China with Taiwan, as in the review).
+    focus_group = options.groups.group_of_country(options.focus)
+    if focus_group == options.groups.other:
+        frame["in_focus"] = [options.focus in codes for codes in codes_col]
+    else:
+        frame["in_focus"] = [focus_group in groups for groups in groups_col]
+    return frame
+
+
+def _merge_registrations(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial: registrations of one trial (same cluster) merged."""
+    if frame["cluster_id"].is_unique:
+        frame = frame.copy()
+        frame["registrations"] = [[f"{r}:{t}"] for r, t in zip(frame["registry"], frame["trial_id"], strict=True)]
+        return frame
+    rank = {r: i for i, r in enumerate(REGISTRY_PREFERENCE)}
+    frame = frame.assign(_rank=frame["registry"].map(lambda r: rank.get(r, len(rank))))
+    frame = frame.sort_values(["cluster_id", "_rank", "registration_date"])
+    merged = []
+    for _, group in frame.groupby("cluster_id", sort=False):
+        row = group.iloc[0].to_dict()
+        row["registration_date"] = min(group["registration_date"])
+        row["registrations"] = [f"{r}:{t}" for r, t in zip(group["registry"], group["trial_id"], strict=True)]
+        for col in ("country_codes", "groups", "focus_regions", "targets", "platforms", "combinations"):
+            union: list[Any] = []
+            for value in group[col]:
+                for item in _list(value):
+                    if item not in union:
+                        union.append(item)
+            row[col] = union
+        row["in_focus"] = bool(group["in_focus"].any())
+        merged.append(row)
+    return pd.DataFrame(merged).drop(columns=["_rank"])
+
+
+# -- counts ---------------------------------------------------------------------------
+
+
+@dataclass
+class Landscape:
+    """Named tables of counts (each row with the ``trial_ids`` behind it), facts and provenance."""
+
+    options: LandscapeOptions
+    units: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    facts: dict[str, Any]
+    notes: dict[str, Any]
+
+
+def _count_rows(pairs: Iterable[tuple[tuple[Any, ...], str]], columns: list[str]) -> pd.DataFrame:
+    """Rows of (key..., n, trial_ids) from (key, unit id) pairs."""
+    buckets: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for key, unit in pairs:
+        if unit not in buckets[key]:
+            buckets[key].append(unit)
+    rows = [(*key, len(ids), sorted(ids)) for key, ids in buckets.items()]
+    return pd.DataFrame(rows, columns=[*columns, "n", "trial_ids"])
+
+
+def _branch_is(branch: Any, wanted: str) -> bool:
+    return branch == wanted or (branch == "mixed" and wanted in ("heme-malignancy", "solid-tumor"))
+
+
+def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
+    units, notes = landscape_units(store, options)
+    as_of = options.as_of or dt.date.today()
+    tables: dict[str, pd.DataFrame] = {}
+    group_names = [*options.groups.names, NO_LOCATION]
+
+    # Fig. 1a: cumulative registrations per year end, per group.
+    # From the year before the first registration, so every series starts at zero.
+    years = range(min((d.year for d in units["registration_date"]), default=as_of.year) - 1, as_of.year + 1)
+    rows = []
+    for group in group_names:
+        members = units[_mask(units["groups"], lambda gs, g=group: g in gs)]
+        for year in years:
+            cut = min(dt.date(year, 12, 31), as_of)
+            ids = sorted(members.loc[_mask(members["registration_date"], lambda d, c=cut: d <= c), "unit_id"])
+            rows.append((group, year, cut.isoformat(), len(ids), ids))
+    tables["cumulative_by_year"] = pd.DataFrame(rows, columns=["group", "year", "up_to", "n", "trial_ids"])
+
+    def per_group(column: str, name: str) -> None:
+        pairs = (
+            ((g, v), u) for gs, v, u in zip(units["groups"], units[column], units["unit_id"], strict=True) for g in gs
+        )
+        tables[name] = _count_rows(pairs, ["group", column])
+
+    per_group("phase_category", "phase_by_group")
+    per_group("sponsor_type", "sponsor_type_by_group")
+    active = units.assign(
+        status_group=units["status_as_of"].map(lambda s: "Active" if s in ACTIVE_STATUSES else "Not active")
+    )
+    pairs = (
+        ((g, s), u)
+        for gs, s, u in zip(active["groups"], active["status_group"], active["unit_id"], strict=True)
+        for g in gs
+    )
+    tables["status_by_group"] = _count_rows(pairs, ["group", "status_group"])
+
+    tables["platforms"] = _count_rows(
+        (((p,), u) for ps, u in zip(units["platforms"], units["unit_id"], strict=True) for p in _list(ps)), ["platform"]
+    )
+    tables["product_source"] = _count_rows(
+        (((s or "unknown",), u) for s, u in zip(units["product_source"], units["unit_id"], strict=True)),
+        ["product_source"],
+    )
+    tables["branch"] = _count_rows(
+        (((b or "unknown",), u) for b, u in zip(units["branch"], units["unit_id"], strict=True)), ["branch"]
+    )
+
+    focus = units[units["in_focus"].astype(bool)]
+    for branch, name in (("heme-malignancy", "focus_targets_heme"), ("solid-tumor", "focus_targets_solid")):
+        subset = focus[_mask(focus["branch"], lambda b, w=branch: _branch_is(b, w))]
+        tables[name] = _target_table(subset)
+    tables["focus_regions"] = _count_rows(
+        (((r,), u) for rs, u in zip(focus["focus_regions"], focus["unit_id"], strict=True) for r in rs), ["region"]
+    ).sort_values(["n", "region"], ascending=[False, True], ignore_index=True)
+    tables["focus_phase"] = _count_rows(
+        (((p,), u) for p, u in zip(focus["phase_category"], focus["unit_id"], strict=True)), ["phase_category"]
+    )
+    tables["top_sponsors"] = _top(units, "lead_sponsor")
+    tables["top_focus_sponsors"] = _top(focus, "lead_sponsor")
+    tables["top_sites"] = _top_sites(units, None)
+    tables["top_focus_sites"] = _top_sites(units, options.focus)
+    facts = _target_facts(units, focus, options)
+    facts["totals"] = {
+        "units": len(units),
+        "by_group": {g: int(sum(g in gs for gs in units["groups"])) for g in group_names},
+        "focus": len(focus),
+        "focus_heme": int(_mask(focus["branch"], lambda b: _branch_is(b, "heme-malignancy")).sum()),
+        "focus_solid": int(_mask(focus["branch"], lambda b: _branch_is(b, "solid-tumor")).sum()),
+        "focus_subregions": _focus_subregions(focus, options),
+    }
+    return Landscape(options, units, tables, facts, notes)
+
+
+def _focus_subregions(focus: pd.DataFrame, options: LandscapeOptions) -> dict[str, int]:
+    """How many of the focus group's trials come from each grouped country (e.g. Taiwan in China)."""
+    group = options.groups.group_of_country(options.focus)
+    members = options.groups.groups.get(group, frozenset({options.focus}))
+    return {code: int(sum(code in cs for cs in focus["country_codes"])) for code in sorted(members)}
+
+
+def _target_table(subset: pd.DataFrame) -> pd.DataFrame:
+    """Per target: trials using it, alone (the only target) or with others, and which partners."""
+    rows = []
+    by_target: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+    for targets, unit in zip(subset["targets"], subset["unit_id"], strict=True):
+        ts = [t for t in _list(targets) if t != "unknown"]
+        for t in ts:
+            by_target[t].append((unit, [o for o in ts if o != t]))
+    for target, entries in by_target.items():
+        alone = sorted(u for u, others in entries if not others)
+        combined = sorted(u for u, others in entries if others)
+        partners = Counter(o for _, others in entries for o in others)
+        rows.append(
+            {
+                "target": target,
+                "n": len(entries),
+                "alone": len(alone),
+                "in_combination": len(combined),
+                "partners": dict(partners.most_common()),
+                "trial_ids": sorted(u for u, _ in entries),
+                "alone_ids": alone,
+                "combination_ids": combined,
+            }
+        )
+    columns = ["target", "n", "alone", "in_combination", "partners", "trial_ids", "alone_ids", "combination_ids"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["n", "target"], ascending=[False, True], ignore_index=True)
+
+
+def _top(units: pd.DataFrame, column: str, k: int = 15) -> pd.DataFrame:
+    table = _count_rows((((v,), u) for v, u in zip(units[column], units["unit_id"], strict=True) if v), [column])
+    return table.sort_values(["n", column], ascending=[False, True], ignore_index=True).head(k)
+
+
+def _top_sites(units: pd.DataFrame, country: str | None, k: int = 15) -> pd.DataFrame:
+    pairs = []
+    for sites, unit in zip(units["sites"], units["unit_id"], strict=True):
+        for site in _list(sites):
+            if site.get("facility") and (country is None or site.get("country_code") == country):
+                pairs.append(((site["facility"], site.get("city") or "", site.get("country") or ""), unit))
+    table = _count_rows(pairs, ["facility", "city", "country"])
+    return table.sort_values(["n", "facility"], ascending=[False, True], ignore_index=True).head(k)
+
+
+def _target_facts(units: pd.DataFrame, focus: pd.DataFrame, options: LandscapeOptions) -> dict[str, Any]:
+    """The review's per-target sentences: first trial worldwide and in the focus country, combinations."""
+    facts: dict[str, Any] = {"targets": {}}
+    hsct = _mask(units["combinations"], lambda cs: "HSCT" in _list(cs))
+    for target in sorted({t for ts in units["targets"] for t in _list(ts) if t != "unknown"}):
+        has = _mask(units["targets"], lambda ts, t=target: t in _list(ts))
+        world = units[has].sort_values(["registration_date", "unit_id"])
+        local = world[world["in_focus"]]
+
+        def first(rows: pd.DataFrame) -> dict[str, Any] | None:
+            if rows.empty:
+                return None
+            r = rows.iloc[0]
+            return {
+                "trial_id": r["unit_id"],
+                "date": r["registration_date"].isoformat(),
+                "date_source": r["registration_date_source"],
+                "sponsor": r["lead_sponsor"],
+                "countries": list(r["country_codes"]),
+            }
+
+        facts["targets"][target] = {
+            "trials": len(world),
+            "focus_trials": len(local),
+            "first_worldwide": first(world),
+            "first_in_focus": first(local),
+            "focus_alone": int(_mask(local["targets"], lambda ts: len(_known(ts)) == 1).sum()),
+            "focus_with_hsct": sorted(local.loc[hsct[local.index], "unit_id"]),
+        }
+    strategies = Counter(focus["target_strategy"].fillna("unknown"))
+    facts["focus_target_strategy"] = dict(strategies)
+    facts["focus_multi_target_ids"] = sorted(
+        focus.loc[_mask(focus["targets"], lambda ts: len(_known(ts)) > 1), "unit_id"]
+    )
+    facts["focus_hsct_ids"] = sorted(focus.loc[hsct[focus.index], "unit_id"])
+    return facts

@@ -1,0 +1,282 @@
+"""Writing a report directory: index.html, figures/, tables/, summary.json.
+
+Everything is computed once by ``compute_landscape``; this module only
+renders it.  The directory is written under a temporary name and renamed
+into place at the end, so a failed run never leaves a half-written report
+where the previous one was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from cartatlas import __version__
+from cartatlas.analysis.landscape import Landscape, compute_landscape
+from cartatlas.knowledge import knowledge_version
+from cartatlas.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportResult:
+    out: Path
+    figures: list[Path] = field(default_factory=list)
+    tables: list[Path] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def provenance(store: Store) -> dict[str, Any]:
+    """Data snapshot, software and knowledge versions, curation applied: stamped on every output."""
+    con = store.con
+    snapshot = [
+        {
+            "registry": r[0],
+            "records": r[1],
+            "versions": r[2],
+            "first_fetched": r[3].isoformat() if r[3] else None,
+            "last_fetched": r[4].isoformat() if r[4] else None,
+            "latest_registry_update": r[5].isoformat() if r[5] else None,
+        }
+        for r in con.execute(
+            "SELECT registry, count(DISTINCT record_id), count(*), min(fetched_at), max(fetched_at), "
+            "max(record_updated) FROM raw_records GROUP BY registry ORDER BY registry"
+        ).fetchall()
+    ]
+    classifier = con.execute(
+        "SELECT any_value(classifier_version), any_value(kb_version), count(*), "
+        "count(*) FILTER (WHERE len(curated_fields) > 0) FROM classifications"
+    ).fetchone()
+    curation_file = con.execute("SELECT value FROM settings WHERE key = 'curation_file'").fetchone()
+    overrides = con.execute(
+        """
+        SELECT status, count(*) FROM curation_log
+        WHERE run_id = (SELECT max(run_id) FROM curation_log) GROUP BY status ORDER BY status
+        """
+    ).fetchall()
+    return {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cartatlas_version": __version__,
+        "knowledge_base_version": knowledge_version(),
+        "classifier_version": classifier[0] if classifier else None,
+        "classified_with_kb": classifier[1] if classifier else None,
+        "classified_trials": classifier[2] if classifier else 0,
+        "curated_trials": classifier[3] if classifier else 0,
+        "curation_file": curation_file[0] if curation_file else None,
+        "curation_overrides": dict(overrides),
+        "database": store.path,
+        "snapshot": snapshot,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and pd.isna(value):
+        return None
+    return value
+
+
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in frame.to_dict("records")]
+
+
+def unit_state(units: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per trial: what a later report compares against (status, phase, date, labels)."""
+    return {
+        str(r["unit_id"]): {
+            "status": r["status_as_of"],
+            "phase": r["phase_category"],
+            "registered": r["registration_date"].isoformat(),
+            "targets": [t for t in _as_list(r["targets"])],
+            "groups": list(r["groups"]),
+        }
+        for _, r in units.iterrows()
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return list(value)
+
+
+def compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """What changed since a previous report: new and dropped trials, status and phase changes."""
+    now_units: dict[str, Any] = current["units"]
+    old_units: dict[str, Any] = previous.get("units", {})
+    new = sorted(set(now_units) - set(old_units))
+    dropped = sorted(set(old_units) - set(now_units))
+    status = []
+    phase = []
+    for uid in sorted(set(now_units) & set(old_units)):
+        a, b = old_units[uid], now_units[uid]
+        if a.get("status") != b.get("status"):
+            status.append({"trial_id": uid, "from": a.get("status"), "to": b.get("status")})
+        if a.get("phase") != b.get("phase"):
+            phase.append({"trial_id": uid, "from": a.get("phase"), "to": b.get("phase")})
+    return {
+        "previous_as_of": previous.get("options", {}).get("as_of"),
+        "previous_generated_at": previous.get("provenance", {}).get("generated_at"),
+        "new_trials": new,
+        "dropped_trials": dropped,
+        "status_changes": status,
+        "phase_changes": phase,
+    }
+
+
+def build_summary(landscape: Landscape, prov: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "options": landscape.options.describe(),
+        "provenance": prov,
+        "notes": _jsonable(landscape.notes),
+        "facts": _jsonable(landscape.facts),
+        "tables": {name: table_records(frame) for name, frame in landscape.tables.items()},
+        "units": unit_state(landscape.units),
+    }
+    if previous is not None:
+        summary["changes"] = compare(summary, previous)
+    return summary
+
+
+def write_tables(landscape: Landscape, out: Path) -> list[Path]:
+    """Every table as CSV and all of them in one Excel workbook (lists joined with '; ')."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    flat: dict[str, pd.DataFrame] = {}
+    for name, frame in {**landscape.tables, "trials": trial_table(landscape)}.items():
+        f = frame.copy()
+        for col in f.columns:
+            if f[col].map(lambda v: isinstance(v, list | tuple | dict)).any():
+                f[col] = f[col].map(
+                    lambda v: (
+                        "; ".join(map(str, v))
+                        if isinstance(v, list | tuple)
+                        else json.dumps(v, ensure_ascii=False)
+                        if isinstance(v, dict)
+                        else v
+                    )
+                )
+        flat[name] = f
+        path = out / f"{name}.csv"
+        f.to_csv(path, index=False)
+        written.append(path)
+    workbook = out / "cartatlas_tables.xlsx"
+    with pd.ExcelWriter(workbook, engine="openpyxl") as xl:
+        for name, f in flat.items():
+            f.to_excel(xl, sheet_name=name[:31], index=False)
+    written.append(workbook)
+    return written
+
+
+TRIAL_COLUMNS = [
+    "unit_id", "registrations", "brief_title", "lead_sponsor", "sponsor_type", "registration_date",
+    "registration_date_source", "status_as_of", "phase_category", "as_of_version", "groups", "country_codes",
+    "focus_regions", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
+    "product_source", "combinations", "products", "confidence", "curated_fields",
+]  # fmt: skip
+
+
+def trial_table(landscape: Landscape) -> pd.DataFrame:
+    """The supplementary table: every counted trial with its labels."""
+    units = landscape.units
+    cols = [c for c in TRIAL_COLUMNS if c in units.columns]
+    return units[cols].sort_values(["registration_date", "unit_id"], ignore_index=True)
+
+
+def write_report(
+    store: Store,
+    landscape_options: Any,
+    out: Path,
+    *,
+    compare_with: Path | None = None,
+    figures: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> ReportResult:
+    """Compute the landscape and write the whole report directory atomically."""
+    step = on_step or (lambda _msg: None)
+    previous = None
+    if compare_with is not None:
+        try:
+            previous = orjson.loads(compare_with.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ValueError(f"{compare_with}: cannot read a previous summary.json: {exc}") from exc
+    step("counting")
+    landscape = compute_landscape(store, landscape_options)
+    prov = provenance(store)
+    summary = build_summary(landscape, prov, previous)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
+    try:
+        result = ReportResult(out)
+        step("tables")
+        result.tables = write_tables(landscape, staging / "tables")
+        figure_info: list[dict[str, Any]] = []
+        if figures:
+            step("figures")
+            figure_info = _write_figures(landscape, staging / "figures")
+        step("html")
+        from cartatlas.report.html import render_html
+
+        (staging / "index.html").write_text(render_html(landscape, summary, figure_info, staging), encoding="utf-8")
+        (staging / "summary.json").write_bytes(
+            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str)
+        )
+        if out.exists():
+            backup = out.with_name(f".{out.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(out, backup)
+            os.replace(staging, out)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result.figures = sorted((out / "figures").glob("*")) if figures else []
+    result.tables = sorted((out / "tables").glob("*"))
+    result.summary = summary
+    return result
+
+
+def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
+    """Render every figure to PNG and SVG; returns (name, caption, files) for the HTML."""
+    from cartatlas.report import figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    info = []
+    for name, builder in figures.FIGURES.items():
+        chart = builder(landscape)
+        paths = figures.save_figure(chart, out, name)
+        svg = next((p for p in paths if p.suffix == ".svg"), None)
+        info.append(
+            {
+                "name": name,
+                "caption": figures.caption(name, landscape) if hasattr(figures, "caption") else name,
+                "files": [p.name for p in paths],
+                "svg": svg.read_text(encoding="utf-8") if svg else "",
+            }
+        )
+    return info

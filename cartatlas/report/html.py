@@ -1,0 +1,211 @@
+"""The self-contained HTML report: one file, no CDN, every count opens its trials.
+
+Registry text is untrusted: the template autoescapes everything, the trial
+data travels as JSON inside a ``<script type="application/json">`` block
+(with ``<`` escaped so no registry string can close the block), and the
+small script that shows trial lists only ever assigns ``textContent``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from importlib import resources
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import orjson
+import pandas as pd
+
+from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
+from cartatlas.normalise.countries import country_name
+from cartatlas.report.build import trial_table
+
+CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
+ICTRP_URL = "https://trialsearch.who.int/Trial2.aspx?TrialID={id}"
+
+DATE_SOURCE_TEXT = {
+    "first_posted": "first-posted (registration) date",
+    "first_submitted": "first-submitted date (record lacks a first-posted date)",
+    "estimated_from_id": "estimated from the registry id (NCT numbers are issued in registration order)",
+    "start_date": "study start date (no registration date and no id-based estimate possible)",
+    "last_update_posted": "last-update date (nothing earlier available)",
+}
+
+
+def registry_url(registry: str, trial_id: str) -> str:
+    return (CTGOV_URL if registry == "ctgov" else ICTRP_URL).format(id=trial_id)
+
+
+class _Lists:
+    """Numbers in the page refer to lists of trial ids by a short key, stored once."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[str]] = {}
+        self._keys: dict[tuple[str, ...], str] = {}
+        self._counter = count()
+
+    def key(self, ids: list[str] | tuple[str, ...]) -> str:
+        t = tuple(ids)
+        if t not in self._keys:
+            k = f"l{next(self._counter)}"
+            self._keys[t] = k
+            self.lists[k] = list(t)
+        return self._keys[t]
+
+
+def _trial_payload(landscape: Landscape) -> dict[str, Any]:
+    """What the trial panel shows: title, registrations with links, labels and evidence."""
+    units = landscape.units
+    out: dict[str, Any] = {}
+    for _, r in units.iterrows():
+        registrations = list(r.get("registrations") or [f"{r['registry']}:{r['trial_id']}"])
+        evidence = orjson.loads(r["evidence"]) if isinstance(r.get("evidence"), str) else []
+        out[str(r["unit_id"])] = {
+            "title": r.get("brief_title") or "",
+            "sponsor": r.get("lead_sponsor") or "",
+            "registered": f"{r['registration_date']} ({r['registration_date_source']})",
+            "status": f"{r['status_as_of'] or ''} ({r['as_of_version']})",
+            "phase": r["phase_category"],
+            "links": [[reg, registry_url(*reg.split(":", 1))] for reg in registrations],
+            "labels": {
+                "relation": r.get("relation"),
+                "platforms": _lst(r.get("platforms")),
+                "targets": _lst(r.get("targets")),
+                "strategy": r.get("target_strategy"),
+                "branch": r.get("branch"),
+                "disease": _lst(r.get("disease_entity")),
+                "source": r.get("product_source"),
+                "combinations": _lst(r.get("combinations")),
+                "confidence": r.get("confidence"),
+                "curated": _lst(r.get("curated_fields")),
+                "countries": [country_name(c) or c for c in _lst(r.get("country_codes"))],
+            },
+            "evidence": [
+                [e.get("decision", ""), e.get("value", ""), e.get("field", ""), e.get("text", ""), e.get("rule", "")]
+                for e in evidence[:40]
+                if isinstance(e, dict)
+            ],
+        }
+    return out
+
+
+def _lst(value: Any) -> list[Any]:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return list(value)
+
+
+def _group_rows(landscape: Landscape, lists: _Lists) -> list[dict[str, Any]]:
+    units = landscape.units
+    rows = []
+    names = [*landscape.options.groups.names, NO_LOCATION]
+    for g in names:
+        ids = sorted(units.loc[units["groups"].map(lambda gs, g=g: g in gs), "unit_id"])
+        if ids or g != NO_LOCATION:
+            rows.append({"group": g, "n": len(ids), "key": lists.key(ids)})
+    return rows
+
+
+def _pivot(frame: pd.DataFrame, row: str, col: str, order: list[str], lists: _Lists) -> dict[str, Any]:
+    """A group x category table whose cells open their trials."""
+    cats = [c for c in order if c in set(frame[col])] + sorted(set(frame[col]) - set(order))
+    groups = list(dict.fromkeys(frame[row]))
+    cells = {(r[row], r[col]): (r["n"], lists.key(r["trial_ids"])) for _, r in frame.iterrows()}
+    return {
+        "columns": cats,
+        "rows": [{"label": g, "cells": [cells.get((g, c), (0, None)) for c in cats]} for g in groups],
+    }
+
+
+def _svg_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dict[str, Any]], out: Path) -> str:
+    lists = _Lists()
+    tables = landscape.tables
+    opts = landscape.options
+    focus_name = country_name(opts.focus) or opts.focus
+
+    def with_keys(frame: pd.DataFrame, *id_columns: str) -> list[dict[str, Any]]:
+        rows = []
+        for _, r in frame.iterrows():
+            row = {k: v for k, v in r.items() if not isinstance(v, list)}
+            for col in id_columns:
+                row[f"{col}_key"] = lists.key(r[col]) if col in r and isinstance(r[col], list) else None
+            rows.append(row)
+        return rows
+
+    targets = {
+        kind: with_keys(tables[f"focus_targets_{kind}"], "trial_ids", "alone_ids", "combination_ids")
+        for kind in ("heme", "solid")
+    }
+    facts = landscape.facts
+    target_facts = []
+    for target, f in sorted(facts["targets"].items(), key=lambda kv: -kv[1]["focus_trials"]):
+        if f["focus_trials"] == 0 and f["trials"] < 3:
+            continue
+        target_facts.append({"target": target, **f, "hsct_key": lists.key(f["focus_with_hsct"])})
+    date_sources = summary["notes"].get("date_sources", {})
+    context = {
+        "title": f"CAR cell-therapy trials: {focus_name} in the world landscape",
+        "opts": opts.describe(),
+        "focus_name": focus_name,
+        "as_of": opts.as_of.isoformat() if opts.as_of else dt.date.today().isoformat(),
+        "totals": facts["totals"],
+        "groups": _group_rows(landscape, lists),
+        "subregions": [
+            {"name": country_name(c) or c, "n": n} for c, n in facts["totals"]["focus_subregions"].items() if n
+        ],
+        "phase_pivot": _pivot(tables["phase_by_group"], "group", "phase_category", list(PHASE_ORDER), lists),
+        "sponsor_pivot": _pivot(tables["sponsor_type_by_group"], "group", "sponsor_type", [], lists),
+        "status_pivot": _pivot(tables["status_by_group"], "group", "status_group", ["Active", "Not active"], lists),
+        "targets": targets,
+        "target_facts": target_facts,
+        "multi_key": lists.key(facts["focus_multi_target_ids"]),
+        "multi_n": len(facts["focus_multi_target_ids"]),
+        "hsct_key": lists.key(facts["focus_hsct_ids"]),
+        "hsct_n": len(facts["focus_hsct_ids"]),
+        "strategy": facts["focus_target_strategy"],
+        "regions": with_keys(tables["focus_regions"], "trial_ids"),
+        "platforms": with_keys(tables["platforms"], "trial_ids"),
+        "product_source": with_keys(tables["product_source"], "trial_ids"),
+        "branches": with_keys(tables["branch"], "trial_ids"),
+        "top_sponsors": with_keys(tables["top_focus_sponsors"], "trial_ids"),
+        "top_sponsors_world": with_keys(tables["top_sponsors"], "trial_ids"),
+        "top_sites": with_keys(tables["top_focus_sites"], "trial_ids"),
+        "figures": [{**f, "uri": _svg_uri(f["svg"])} for f in figures],
+        "date_sources": [
+            {"source": DATE_SOURCE_TEXT.get(k, k), "n": v} for k, v in sorted(date_sources.items(), key=lambda x: -x[1])
+        ],
+        "as_of_sources": summary["notes"].get("as_of_sources", {}),
+        "notes": summary["notes"],
+        "provenance": summary["provenance"],
+        "changes": summary.get("changes"),
+        "all_key": lists.key(sorted(landscape.units["unit_id"])),
+        "n_trials": len(landscape.units),
+        "trial_rows": len(trial_table(landscape)),
+    }
+    if context["changes"]:
+        ch = context["changes"]
+        context["changes_keys"] = {
+            "new": lists.key(ch["new_trials"]),
+            "status": lists.key([c["trial_id"] for c in ch["status_changes"]]),
+            "phase": lists.key([c["trial_id"] for c in ch["phase_changes"]]),
+        }
+    data = {"trials": _trial_payload(landscape), "lists": lists.lists}
+    # "<" escaped so that no registry text can end the script element early.
+    context["data_json"] = orjson.dumps(data).decode().replace("<", "\\u003c")
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("report.html.j2").render(**context)
+
+
+def _template(name: str) -> str:
+    return resources.files("cartatlas.report").joinpath("templates", name).read_text(encoding="utf-8")

@@ -1,0 +1,197 @@
+"""Storing classifications: the screening labels of every trial, with their evidence.
+
+Classification is derived data: it is recomputed for a trial whenever the
+trial's current version or the classifier changes, and curators' overrides
+are applied on top afterwards (``cartatlas.curation``), so an override
+survives every re-sync and re-classification.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from cartatlas.store.db import Store, now
+from cartatlas.store.export import EXPORT_EXTENSIONS
+from cartatlas.store.schema import TRIAL_SCHEMA
+
+log = logging.getLogger(__name__)
+
+#: Label fields a curator may override, with how each is stored.
+LIST_FIELDS = ("platforms", "targets", "disease_entity", "combinations", "products")
+SCALAR_FIELDS = ("relation", "target_strategy", "branch", "product_source", "confidence")
+CURATABLE = LIST_FIELDS + SCALAR_FIELDS
+
+_CLASS_SCHEMA = pa.schema(
+    [
+        ("registry", pa.string()),
+        ("trial_id", pa.string()),
+        ("content_hash", pa.string()),
+        ("relation", pa.string()),
+        ("platforms", pa.list_(pa.string())),
+        ("targets", pa.list_(pa.string())),
+        ("target_strategy", pa.string()),
+        ("branch", pa.string()),
+        ("disease_entity", pa.list_(pa.string())),
+        ("product_source", pa.string()),
+        ("combinations", pa.list_(pa.string())),
+        ("products", pa.list_(pa.string())),
+        ("flags", pa.list_(pa.string())),
+        ("confidence", pa.string()),
+        ("confidence_score", pa.float64()),
+        ("evidence", pa.string()),
+        ("auto", pa.string()),
+        ("curated_fields", pa.list_(pa.string())),
+        ("classifier_version", pa.string()),
+        ("kb_version", pa.string()),
+        ("classified_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+def _confidence(value: Any, score: Any = None) -> tuple[str | None, float | None]:
+    """The classifier may give a label, a score, or both; keep both forms."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        s = float(value)
+        return ("high" if s >= 0.8 else "medium" if s >= 0.5 else "low"), s
+    label = str(value) if value is not None else None
+    numeric = float(score) if isinstance(score, int | float) else None
+    if numeric is None and label is not None:
+        numeric = {"high": 0.9, "medium": 0.6, "low": 0.3}.get(label)
+    return label, numeric
+
+
+def classification_row(c: dict[str, Any], content_hash: str, versions: tuple[str, str]) -> dict[str, Any]:
+    """A classifier result as a ``classifications`` row."""
+    label, score = _confidence(c.get("confidence"), c.get("confidence_score"))
+    row: dict[str, Any] = {
+        "registry": c["registry"],
+        "trial_id": c["trial_id"],
+        "content_hash": content_hash,
+        "relation": c["relation"],
+        "target_strategy": c.get("target_strategy"),
+        "branch": c.get("branch"),
+        "product_source": c.get("product_source"),
+        "confidence": label,
+        "confidence_score": score,
+        "evidence": orjson.dumps(c.get("evidence") or [], default=str).decode(),
+        "curated_fields": [],
+        "classifier_version": versions[0],
+        "kb_version": versions[1],
+    }
+    for name in LIST_FIELDS:
+        row[name] = _as_list(c.get(name))
+    row["flags"] = _as_list(c.get("flags"))
+    row["auto"] = orjson.dumps({k: row[k] for k in CURATABLE}).decode()
+    return row
+
+
+def stale_trials(store: Store, classifier_version: str, kb_version: str, *, force: bool = False) -> list[str]:
+    """Trials whose classification is missing or was made from another version or classifier."""
+    if force:
+        rows = store.con.execute("SELECT trial_id FROM trials").fetchall()
+    else:
+        rows = store.con.execute(
+            """
+            SELECT t.trial_id FROM trials t
+            LEFT JOIN classifications c USING (registry, trial_id)
+            WHERE c.trial_id IS NULL OR c.content_hash <> t.content_hash
+               OR c.classifier_version <> ? OR c.kb_version <> ?
+            """,
+            [classifier_version, kb_version],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def iter_trials(store: Store, trial_ids: list[str], batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
+    """Normalised trials as Trial dicts, in batches (what the classifier reads)."""
+    columns = ", ".join(f'"{name}"' for name in TRIAL_SCHEMA.names)
+    for start in range(0, len(trial_ids), batch_size):
+        chunk = trial_ids[start : start + batch_size]
+        query = f"SELECT {columns} FROM trials WHERE trial_id IN (SELECT UNNEST($ids))"
+        yield store.arrow(query, {"ids": chunk}).to_pylist()
+
+
+def save_classifications(
+    store: Store,
+    classify: Callable[[dict[str, Any]], dict[str, Any]],
+    versions: tuple[str, str],
+    *,
+    force: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Classify every trial that needs it and store the results; returns how many."""
+    todo = stale_trials(store, *versions, force=force)
+    done = 0
+    for trials in iter_trials(store, todo):
+        rows = []
+        for trial in trials:
+            try:
+                result = classify(trial)
+            except Exception:  # one bad record must not stop the screening of the rest
+                log.exception("classification failed for %s", trial.get("trial_id"))
+                continue
+            rows.append(classification_row(result, trial["content_hash"], versions))
+        stamp = now()
+        for row in rows:
+            row["classified_at"] = stamp
+        _replace(store, rows)
+        done += len(rows)
+        if on_batch is not None:
+            on_batch(len(rows))
+    return done
+
+
+def _replace(store: Store, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    con = store.con
+    table = pa.Table.from_pylist(rows, schema=_CLASS_SCHEMA)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_class_batch", table)
+        con.execute(
+            "DELETE FROM classifications WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _class_batch)"
+        )
+        con.execute("INSERT INTO classifications BY NAME SELECT * FROM _class_batch")
+        con.unregister("_class_batch")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def export_columns(store: Store) -> tuple[list[str], str] | None:
+    """Classification columns for ``cartatlas export`` (flattening is done by the exporter)."""
+    cols = [
+        "c.relation",
+        "c.platforms",
+        "c.targets",
+        "c.target_strategy",
+        "c.branch",
+        "c.disease_entity",
+        "c.product_source",
+        "c.combinations",
+        "c.products",
+        "c.flags",
+        "c.confidence",
+        "c.confidence_score",
+        "c.curated_fields",
+        "CAST(c.evidence AS VARCHAR) AS evidence",
+    ]
+    return cols, "LEFT JOIN classifications c USING (registry, trial_id)"
+
+
+EXPORT_EXTENSIONS["classification"] = export_columns
