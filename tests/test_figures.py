@@ -1,0 +1,328 @@
+"""The report's figures: specs that say what they show, fixed group colours, files that open.
+
+The landscape here is HAND-MADE: small DataFrames typed in below, shaped like
+``compute_landscape``'s tables (with their ``trial_ids`` list columns), not
+counts from real records.  They test the drawing, not the counting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import struct
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from cartatlas.analysis.groups import load_scheme
+from cartatlas.analysis.landscape import Landscape, LandscapeOptions
+from cartatlas.report import figures
+from cartatlas.report.figures import FIGURES, GROUP_COLOURS, PNG_PPI, SINGLE_COLUMN, save_figure
+
+AS_OF = dt.date(2020, 6, 30)
+
+
+def _ids(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i:03d}" for i in range(n)]
+
+
+def hand_made_landscape(scheme: str = "wei2021") -> Landscape:
+    """A tiny hand-made landscape (not real data): 3 years, 3 groups, a few targets, regions and sponsors."""
+    options = LandscapeOptions(as_of=AS_OF, groups=load_scheme(scheme))
+    groups = [*options.groups.names, "No location given"]
+    cumulative = pd.DataFrame(
+        [
+            (group, year, (dt.date(year, 12, 31) if year < 2020 else AS_OF).isoformat(), n, _ids(group[:2], n))
+            for group, counts in zip(groups, [(3, 8, 12), (5, 7, 9), (1, 2, 4), (0, 0, 0)], strict=False)
+            for year, n in zip((2018, 2019, 2020), counts, strict=True)
+        ],
+        columns=["group", "year", "up_to", "n", "trial_ids"],
+    )
+    first, second, third = groups[0], groups[1], groups[2]
+    phase = pd.DataFrame(
+        [
+            (first, "Phase 1", 10, _ids("a", 10)),
+            (first, "Phase 2", 2, _ids("b", 2)),
+            (second, "Phase 1", 6, _ids("c", 6)),
+            (second, "Phase 3", 1, _ids("d", 1)),
+            (second, "Not applicable", 2, _ids("e", 2)),
+            (third, "Phase 1", 4, _ids("f", 4)),
+        ],
+        columns=["group", "phase_category", "n", "trial_ids"],
+    )
+    sponsor_type = pd.DataFrame(
+        [
+            (first, "Academic / hospital", 9, _ids("a", 9)),
+            (first, "Industry", 3, _ids("b", 3)),
+            (second, "Industry", 5, _ids("c", 5)),
+            (second, "Government", 4, _ids("d", 4)),
+            (third, "Academic / hospital", 4, _ids("f", 4)),
+        ],
+        columns=["group", "sponsor_type", "n", "trial_ids"],
+    )
+
+    def targets(rows: list[tuple[str, int, int, dict[str, int]]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "target": t,
+                    "n": n,
+                    "alone": alone,
+                    "in_combination": n - alone,
+                    "partners": partners,
+                    "trial_ids": _ids(t, n),
+                    "alone_ids": _ids(t, alone),
+                    "combination_ids": _ids(t + "x", n - alone),
+                }
+                for t, n, alone, partners in rows
+            ]
+        )
+
+    heme = targets([("CD19", 8, 5, {"CD22": 2, "CD20": 1}), ("CD22", 3, 1, {"CD19": 2}), ("BCMA", 2, 2, {})])
+    solid = targets([("Mesothelin", 2, 1, {"MUC1": 1}), ("MUC1", 1, 0, {"Mesothelin": 1})])
+    regions = pd.DataFrame(
+        [("Beijing", 5, _ids("r", 5)), ("Shanghai", 3, _ids("s", 3)), ("Unknown region", 1, ["u"])],
+        columns=["region", "n", "trial_ids"],
+    )
+    platforms = pd.DataFrame(
+        [("CAR-T", 20, _ids("p", 20)), ("CAR-NK", 2, _ids("q", 2))], columns=["platform", "n", "trial_ids"]
+    )
+    product_source = pd.DataFrame(
+        [("autologous", 15, _ids("p", 15)), ("allogeneic", 3, _ids("q", 3)), ("unknown", 4, _ids("u", 4))],
+        columns=["product_source", "n", "trial_ids"],
+    )
+    sponsors = pd.DataFrame(
+        [
+            ("Hospital A", 4, _ids("h", 4)),
+            ("A Very Long Sponsor Name Co., Ltd. (formerly Another Long Name Research Institute)", 3, _ids("c", 3)),
+            ("Agency C", 2, _ids("g", 2)),
+        ],
+        columns=["lead_sponsor", "n", "trial_ids"],
+    )
+    units = pd.DataFrame(
+        {
+            "unit_id": ["u1", "u2", "u3"],
+            "lead_sponsor": list(sponsors["lead_sponsor"]),
+            "sponsor_type": ["Academic / hospital", "Industry", "Government"],
+        }
+    )
+    tables = {
+        "cumulative_by_year": cumulative,
+        "phase_by_group": phase,
+        "sponsor_type_by_group": sponsor_type,
+        "focus_targets_heme": heme,
+        "focus_targets_solid": solid,
+        "focus_regions": regions,
+        "platforms": platforms,
+        "product_source": product_source,
+        "top_sponsors": sponsors,
+        "top_focus_sponsors": sponsors.head(2),
+    }
+    facts = {"totals": {"units": 22}}
+    notes = {"date_sources": {"estimated_from_id": 20, "first_posted": 2}}
+    return Landscape(options, units, tables, facts, notes)
+
+
+def empty_landscape() -> Landscape:
+    """The same tables with no rows (a filter that matches nothing)."""
+    full = hand_made_landscape()
+    tables = {name: table.iloc[0:0] for name, table in full.tables.items()}
+    return Landscape(full.options, full.units.iloc[0:0], tables, {"totals": {"units": 0}}, {})
+
+
+#: Rows each figure hands to Vega-Lite from the hand-made landscape (groups with no trials are left out).
+EXPECTED_ROWS = {
+    "fig1a_cumulative": 9,
+    "fig1a_inset_phase_by_group": 6,
+    "fig1b_focus_targets_heme": 3,
+    "fig1c_focus_targets_solid": 2,
+    "fig_focus_regions": 3,
+    "fig_sponsor_type_by_group": 5,
+    "fig_platforms": 2,
+    "fig_product_source": 3,
+    "fig_top_sponsors": 3,
+    "fig_top_focus_sponsors": 2,
+}
+#: The axis title that carries the unit, per figure.
+VALUE_AXIS = {
+    "fig1a_cumulative": "Trials registered (cumulative)",
+    "fig1a_inset_phase_by_group": "Share of the group's trials (%)",
+    "fig_sponsor_type_by_group": "Share of the group's trials (%)",
+}
+GROUP_FIGURES = ("fig1a_cumulative", "fig1a_inset_phase_by_group", "fig_sponsor_type_by_group")
+
+
+def _layers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield spec
+    for layer in spec.get("layer", []):
+        yield from _layers(layer)
+
+
+def _mark(part: dict[str, Any]) -> str:
+    mark = part.get("mark", "")
+    return str(mark["type"] if isinstance(mark, dict) else mark)
+
+
+def _main_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the chart's own data: the top-level data, else that of the first layer drawing bars or lines."""
+    if "name" in spec.get("data", {}):
+        return list(spec["datasets"][spec["data"]["name"]])
+    for part in _layers(spec):
+        if _mark(part) in ("bar", "line") and "name" in part.get("data", {}):
+            return list(spec["datasets"][part["data"]["name"]])
+    raise AssertionError("no named dataset in spec")
+
+
+def _axis_titles(spec: dict[str, Any]) -> set[str]:
+    titles = set()
+    for part in _layers(spec):
+        for channel in ("x", "y"):
+            enc = part.get("encoding", {}).get(channel)
+            if isinstance(enc, dict) and isinstance(enc.get("axis"), dict) and enc["axis"].get("title"):
+                titles.add(enc["axis"]["title"])
+            if isinstance(enc, dict) and enc.get("title"):
+                titles.add(enc["title"])
+    return titles
+
+
+def _colour_scales(spec: dict[str, Any]) -> list[dict[str, str]]:
+    scales = []
+    for part in _layers(spec):
+        colour = part.get("encoding", {}).get("color")
+        if isinstance(colour, dict) and isinstance(colour.get("scale"), dict) and "domain" in colour["scale"]:
+            scales.append(dict(zip(colour["scale"]["domain"], colour["scale"]["range"], strict=True)))
+    return scales
+
+
+@pytest.fixture(scope="module")
+def landscape() -> Landscape:
+    return hand_made_landscape()
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figure_spec(landscape: Landscape, name: str) -> None:
+    chart = FIGURES[name](landscape)
+    spec = chart.to_dict()
+    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v")
+    # Titled axes, with units.
+    titles = _axis_titles(spec)
+    assert VALUE_AXIS.get(name, "Trials (n)") in titles
+    if name == "fig1a_cumulative":
+        assert "Year of registration" in titles
+    # Title says what it shows and when.
+    assert "30 Jun 2020" in figures.chart_title(chart)
+    # The chart's data: one row per table row, no list columns (trial_ids stay in the tables).
+    rows = _main_rows(spec)
+    assert len(rows) == EXPECTED_ROWS[name]
+    for dataset in spec["datasets"].values():
+        for row in dataset:
+            assert not any(isinstance(v, list | dict) for v in row.values())
+            assert "trial_ids" not in row
+    # The shared style is on the chart itself, so any renderer draws the same figure.
+    assert spec["config"]["font"] == figures.FONT
+    assert spec["width"] in (figures.SINGLE_COLUMN, figures.DOUBLE_COLUMN)
+    assert figures.caption(name, landscape)
+
+
+@pytest.mark.parametrize("name", GROUP_FIGURES)
+def test_group_colours_fixed(landscape: Landscape, name: str) -> None:
+    scales = _colour_scales(FIGURES[name](landscape).to_dict())
+    assert scales
+    for scale in scales:
+        for group, colour in scale.items():
+            assert colour == GROUP_COLOURS[group]
+    assert GROUP_COLOURS["China"] == "#D55E00"
+    assert GROUP_COLOURS["United States"] == "#0072B2"
+    assert GROUP_COLOURS["Other countries"] == "#009E73"
+    assert GROUP_COLOURS["No location given"] == "#999999"
+
+
+def test_group_colours_other_scheme() -> None:
+    """A scheme with groups of its own (Taiwan) keeps the fixed colours and gives the new group a spare one."""
+    colours = figures.group_colours(hand_made_landscape("greater-china"))
+    assert colours["China (mainland)"] == GROUP_COLOURS["China (mainland)"]
+    assert colours["Taiwan"] not in GROUP_COLOURS.values()
+    assert len(set(colours.values())) == len(colours)
+
+
+def test_focus_targets_sorted_and_split(landscape: Landscape) -> None:
+    spec = figures.fig_focus_targets(landscape, "heme").to_dict()
+    bars = spec["layer"][0]
+    assert bars["encoding"]["y"]["sort"] == ["CD19", "CD22", "BCMA"]
+    assert bars["transform"][0]["fold"] == ["alone", "in_combination"]
+    assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["Target alone", "In combination"]
+
+
+def test_top_sponsors_long_names_wrap(landscape: Landscape) -> None:
+    spec = figures.fig_top_sponsors(landscape).to_dict()
+    labels = spec["layer"][0]["encoding"]["y"]["sort"]
+    assert any("\n" in label for label in labels)
+    assert all(len(line) <= 60 for label in labels for line in label.split("\n"))
+
+
+def test_cumulative_labels_do_not_overlap() -> None:
+    placed = figures._dodge([100.0, 99.0, 98.0, 10.0], gap=5.0, low=0.0)
+    ordered = sorted(placed, reverse=True)
+    assert all(a - b >= 5.0 - 1e-9 for a, b in itertools.pairwise(ordered))
+    assert placed[3] == 10.0
+
+
+def test_plain_frame_drops_lists_and_dates() -> None:
+    frame = pd.DataFrame({"a": [1], "trial_ids": [["x"]], "partners": [{"b": 1}], "d": [dt.date(2020, 1, 2)]})
+    assert list(figures.plain_frame(frame).to_dict("records")) == [{"a": 1, "d": "2020-01-02"}]
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_empty_tables_draw_a_note(name: str) -> None:
+    spec = FIGURES[name](empty_landscape()).to_dict()
+    rows = _main_rows(spec)
+    assert len(rows) == 1
+    assert rows[0]["message"].startswith("No ")
+
+
+def _png_info(data: bytes) -> tuple[int, int, float | None]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    at = data.find(b"pHYs")
+    dpi = None
+    if at > 0:
+        x, _, unit = struct.unpack(">IIB", data[at + 4 : at + 13])
+        dpi = x * 0.0254 if unit == 1 else None
+    return width, height, dpi
+
+
+def test_save_figure_png_and_svg(tmp_path: Path, landscape: Landscape) -> None:
+    for name in ("fig1a_cumulative", "fig1b_focus_targets_heme", "fig_top_sponsors"):
+        paths = save_figure(FIGURES[name](landscape), tmp_path, name)
+        assert [p.name for p in paths] == [f"{name}.png", f"{name}.svg"]
+        assert all(p.stat().st_size > 1000 for p in paths)
+        width, height, dpi = _png_info(paths[0].read_bytes())
+        # 300 ppi at the printed width: a single-column figure is 85 mm = 3.35 in -> >= 1000 px.
+        printed = figures.DOUBLE_COLUMN if name in figures.DOUBLE_COLUMN_FIGURES else SINGLE_COLUMN
+        assert width == pytest.approx(printed * PNG_PPI / 72, abs=4)
+        assert height > 300
+        assert dpi == pytest.approx(300, abs=1)
+        svg = paths[1].read_text(encoding="utf-8")
+        root = ET.fromstring(svg)
+        assert root.tag.endswith("svg")
+        assert "Liberation Sans" in svg
+        # Nothing remote: the only URLs in the file are XML namespaces.
+        assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+            'xmlns:xlink="http://www.w3.org/1999/xlink"', ""
+        )
+
+
+def test_save_empty_figure(tmp_path: Path) -> None:
+    paths = save_figure(figures.fig_cumulative(empty_landscape()), tmp_path, "empty")
+    assert _png_info(paths[0].read_bytes())[0] > 900
+    assert "No CAR trials" in paths[1].read_text(encoding="utf-8")
+
+
+def test_save_figure_rejects_unknown_format(tmp_path: Path, landscape: Landscape) -> None:
+    with pytest.raises(ValueError, match="unknown figure format"):
+        save_figure(figures.fig_platforms(landscape), tmp_path, "x", formats=("gif",))
