@@ -29,7 +29,8 @@ CORPUS = ROOT.parent / "shared" / "data" / "ctgov" / "reconstructed" / "cart_mon
 
 def replicate(n: int, out: Path) -> None:
     """Write n records: the corpus repeated, each copy with fresh, unique NCT ids."""
-    lines = gzip.open(CORPUS, "rb").read().splitlines()
+    with gzip.open(CORPUS, "rb") as fh:
+        lines = fh.read().splitlines()
     with gzip.open(out, "wb", compresslevel=1) as fh:
         for i in range(n):
             line = lines[i % len(lines)]
