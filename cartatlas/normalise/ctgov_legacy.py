@@ -83,11 +83,14 @@ def _enum_token(text: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_")
 
 
-def _v2_enum(value: Any, table: Mapping[str, str | None] | None = None) -> str | None:
-    """An enum value in API v2 spelling: known old spellings by table, the rest by rule."""
+def _v2_enum(value: Any, table: Mapping[str, str | None] | None = None, *, na: str | None = None) -> str | None:
+    """An enum value in API v2 spelling: known old spellings by table, the rest by rule.
+
+    "N/A" means no value, except where v2 has a value for it (``na``, e.g. allocation "NA").
+    """
     text = clean(value)
     if text is None:
-        return None
+        return na if na is not None and _text(value) is not None else None
     if table is not None:
         key = text.casefold()
         if key in table:
@@ -179,7 +182,8 @@ def v2_intervention_type(value: Any) -> str | None:
 
 
 def v2_phases(values: Iterable[Any]) -> list[str]:
-    return normalise_phases(clean(v) for v in values)
+    """Phase lists in v2 form; here "N/A" is a value (NA, not applicable), not an absence."""
+    return normalise_phases(_text(v) for v in values)
 
 
 def v2_age(value: Any) -> str | None:
@@ -232,13 +236,25 @@ def textblock(value: Any) -> str | None:
     return _text("\n".join(out))
 
 
+def _pruned(value: Any) -> Any:
+    """The value pruned, or None when nothing of it is left."""
+    cls = value.__class__
+    if cls is dict or cls is list:
+        value = prune(value)
+        return value or None
+    return None if value is None or value == "" else value
+
+
 def prune(obj: Any) -> Any:
     """Drop None, empty strings, empty lists and empty dicts, recursively, as API v2 omits them."""
-    if isinstance(obj, dict):
-        out = {k: pv for k, v in obj.items() if (pv := prune(v)) not in (None, "", [], {})}
+    if obj.__class__ is dict:
+        out = {}
+        for key, value in obj.items():
+            if (kept := _pruned(value)) is not None:
+                out[key] = kept
         return out
-    if isinstance(obj, list):
-        return [pv for v in obj if (pv := prune(v)) not in (None, "", [], {})]
+    if obj.__class__ is list:
+        return [kept for value in obj if (kept := _pruned(value)) is not None]
     return obj
 
 
@@ -314,7 +330,7 @@ def design_info(
     if masking_description is not None:
         mask["maskingDescription"] = _text(masking_description)
     return {
-        "allocation": _v2_enum(allocation),
+        "allocation": _v2_enum(allocation, na="NA"),
         "interventionModel": intervention_model(model),
         "interventionModelDescription": _text(model_description),
         "primaryPurpose": _v2_enum(purpose, _PRIMARY_PURPOSE),
@@ -358,6 +374,20 @@ def _dicts(obj: Any, *path: str) -> list[dict[str, Any]]:
 
 def classic_nct_id(study: Any) -> str | None:
     return clean(_get(study, "ProtocolSection", "IdentificationModule", "NCTId"))
+
+
+def classic_nct_aliases(study: Any) -> list[str]:
+    ident = _get(study, "ProtocolSection", "IdentificationModule")
+    return [a for a in (clean(x) for x in _items(ident, "NCTIdAliasList", "NCTIdAlias")) if a]
+
+
+def classic_record_updated(study: Any) -> dt.date | None:
+    """The last-update date that orders versions (posted, else submitted), read without converting."""
+    status = _get(study, "ProtocolSection", "StatusModule")
+    for value in (_get(status, "LastUpdatePostDateStruct", "LastUpdatePostDate"), _get(status, "LastUpdateSubmitDate")):
+        if isinstance(value, str) and (date := parse_date(clean(value))) is not None:
+            return date
+    return None
 
 
 def classic_to_v2(study: dict[str, Any]) -> V2:
@@ -766,6 +796,11 @@ def xml_study_to_v2(root: etree._Element) -> V2:
             "designModule": {
                 "studyType": v2_study_type(study_type),
                 "patientRegistry": True if "patient registry" in (study_type or "").casefold() else None,
+                "expandedAccessTypes": {
+                    "individual": v2_bool(root.findtext("expanded_access_info/expanded_access_type_individual")),
+                    "intermediate": v2_bool(root.findtext("expanded_access_info/expanded_access_type_intermediate")),
+                    "treatment": v2_bool(root.findtext("expanded_access_info/expanded_access_type_treatment")),
+                },
                 "phases": v2_phases(x.text for x in root.iterfind("phase")),
                 "designInfo": _xml_design(root),
                 "enrollmentInfo": {
@@ -920,6 +955,8 @@ def _split(value: Any, sep: str = "|") -> list[str]:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.casefold().strip()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
@@ -962,7 +999,8 @@ def parse_location(text: str) -> dict[str, str | None]:
 
     The parts are joined with ", " and facility names contain commas too, so
     the string is read from the end: the country is the last part (or the last
-    two, for "Korea, Republic of"), checked against the country table; a
+    two, for "Korea, Republic of", whose last part alone is no country), checked
+    against the country table; a
     postcode is recognised by its digits; a state only where the part is a
     known subdivision of that country and what precedes it reads like a city.
     Whatever is left before the city is the facility.
@@ -970,12 +1008,12 @@ def parse_location(text: str) -> dict[str, str | None]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     out: dict[str, str | None] = {"facility": None, "city": None, "state": None, "zip": None, "country": None}
     code = None
-    if len(parts) >= 2 and (code := country_code(", ".join(parts[-2:]))):
-        out["country"] = ", ".join(parts[-2:])
-        parts = parts[:-2]
-    elif parts and (code := country_code(parts[-1])):
+    if parts and (code := country_code(parts[-1])):
         out["country"] = parts[-1]
         parts = parts[:-1]
+    elif len(parts) >= 2 and (code := country_code(", ".join(parts[-2:]))):
+        out["country"] = ", ".join(parts[-2:])
+        parts = parts[:-2]
     else:
         out["facility"] = _text(text)
         return out
@@ -1037,6 +1075,36 @@ def _csv_outcomes(value: Any) -> list[dict[str, Any]]:
     return [{"measure": m} for m in _split(value)]
 
 
+def _csv_sponsors(row: Mapping[str, Any]) -> tuple[list[str], list[str | None]]:
+    """Sponsor names, lead first, and the class of each where the row allows knowing it.
+
+    The current site gives the lead sponsor's class ("Funder Type").  The 2018
+    site's "Funded Bys" lists the distinct classes of all sponsors in order of
+    first appearance, lead first (checked against API records of the same
+    trials): a single class is everyone's, and as many classes as sponsors
+    means one each, in order; otherwise only the lead's is known.
+    """
+    if "Sponsor" in row:
+        sponsors = _split(row.get("Sponsor"))[:1] + _split(row.get("Collaborators"))
+        known = [v2_sponsor_class(c) for c in _split(row.get("Funder Type"))][:1]
+    else:
+        sponsors = _split(row.get("Sponsor/Collaborators"))
+        classes = [v2_sponsor_class(c) for c in _split(row.get("Funded Bys"))]
+        if len(classes) == len(sponsors):
+            known = classes
+        elif len(set(classes)) == 1:
+            known = classes[:1] * len(sponsors)
+        else:
+            known = classes[:1]
+    return sponsors, (known + [None] * len(sponsors))[: len(sponsors)]
+
+
+def csv_record_updated(row: Mapping[str, Any]) -> dt.date | None:
+    """The "Last Update Posted" date that orders versions; the current site's exports may omit it."""
+    value = row.get("Last Update Posted")
+    return parse_date(clean(value)) if isinstance(value, str) else None
+
+
 def csv_row_to_v2(row: Mapping[str, Any]) -> V2:
     """A website CSV row, old (2018: "Title", "Status", "Funded Bys") or current layout
     ("Study Title", "Study Status", "Funder Type"), as a v2 study.
@@ -1052,17 +1120,7 @@ def csv_row_to_v2(row: Mapping[str, Any]) -> V2:
                 return row[name]
         return None
 
-    if "Sponsor" in row:
-        sponsors = _split(col("Sponsor"))[:1] + _split(col("Collaborators"))
-        # The current site's "Funder Type" is the lead sponsor's class.
-        classes = [v2_sponsor_class(c) for c in _split(col("Funder Type"))]
-        lead_class, collab_class = (classes[0] if classes else None), None
-    else:
-        sponsors = _split(col("Sponsor/Collaborators"))
-        # "Funded Bys" lists the distinct classes of all sponsors, the lead's first: one class is everyone's.
-        classes = [v2_sponsor_class(c) for c in _split(col("Funded Bys"))]
-        lead_class = classes[0] if classes else None
-        collab_class = classes[0] if len(set(classes)) == 1 else None
+    sponsors, classes = _csv_sponsors(row)
     min_age, max_age, std_ages = parse_age(col("Age"))
     org_id, secondary = _csv_ids(col("Other IDs"))
     design = col("Study Designs", "Study Design")
@@ -1086,8 +1144,8 @@ def csv_row_to_v2(row: Mapping[str, Any]) -> V2:
                 "lastUpdatePostDateStruct": date_struct(col("Last Update Posted")),
             },
             "sponsorCollaboratorsModule": {
-                "leadSponsor": {"name": sponsors[0], "class": lead_class} if sponsors else None,
-                "collaborators": [{"name": s, "class": collab_class} for s in sponsors[1:]],
+                "leadSponsor": {"name": sponsors[0], "class": classes[0]} if sponsors else None,
+                "collaborators": [{"name": s, "class": c} for s, c in zip(sponsors[1:], classes[1:], strict=True)],
             },
             "descriptionModule": {"briefSummary": _text(col("Brief Summary"))},
             "conditionsModule": {"conditions": _split(col("Conditions"))},

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov import record_updated
-from cartatlas.normalise.ctgov_legacy import classic_nct_id, classic_to_v2
+from cartatlas.normalise.ctgov_legacy import classic_nct_aliases, classic_nct_id, classic_record_updated
 from cartatlas.sources.ctgov.json_files import JSON_LAYOUTS
 from cartatlas.sources.ctgov.xml_files import file_name_conflict
 from cartatlas.sources.files import Item
@@ -24,8 +23,8 @@ from cartatlas.sources.files import Item
 def classic_study_record(study: Any, source: str, locator: str, *, check_file_name: bool = False) -> Item:
     """A classic ``Study`` object as a RawRecord, or a Reject saying why it cannot be one.
 
-    The study is converted once here so that a record the normaliser would
-    fail on is reported at read time, naming the file and the place in it.
+    Only what storing needs is read here (id, aliases, update date); the whole
+    study is converted to the v2 layout when it is normalised.
     """
     if not isinstance(study, dict):
         return Reject(source, locator, f"expected a classic Study object, found {type(study).__name__}")
@@ -34,12 +33,7 @@ def classic_study_record(study: Any, source: str, locator: str, *, check_file_na
     nct = classic_nct_id(study)
     if nct is None:
         return Reject(source, locator, "record has no NCT id (ProtocolSection.IdentificationModule.NCTId)")
-    try:
-        v2 = classic_to_v2(study)
-    except Exception as exc:  # a converter bug must not stop the import; the record is reported
-        return Reject(source, locator, f"classic study cannot be read: {exc!r}", nct)
-    aliases = v2["protocolSection"]["identificationModule"].get("nctIdAliases", [])
-    if check_file_name and (conflict := file_name_conflict(source, nct, aliases)):
+    if check_file_name and (conflict := file_name_conflict(source, nct, classic_nct_aliases(study))):
         return Reject(source, locator, conflict, nct)
     return RawRecord(
         registry="ctgov",
@@ -48,7 +42,7 @@ def classic_study_record(study: Any, source: str, locator: str, *, check_file_na
         payload=study,
         source=source,
         locator=locator,
-        record_updated=record_updated(v2),
+        record_updated=classic_record_updated(study),
     )
 
 

@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov import record_updated
-from cartatlas.normalise.ctgov_legacy import NCT_IN_TEXT, csv_row_to_v2
+from cartatlas.normalise.ctgov_legacy import NCT_IN_TEXT, csv_record_updated
 from cartatlas.sources.files import Input, Item, Reader, register_reader
 
 ID_COLUMN = "NCT Number"
@@ -102,10 +101,6 @@ def _row_record(source: str, locator: str, header: list[str], fields: list[str])
         return Reject(source, locator, f'row has no NCT id ("{ID_COLUMN}" is empty)')
     if not _NCT.match(nct):
         return Reject(source, locator, f'"{ID_COLUMN}" is {nct[:40]!r}, not an NCT id')
-    try:
-        v2 = csv_row_to_v2(row)
-    except Exception as exc:  # a converter bug must not stop the import; the row is reported
-        return Reject(source, locator, f"row cannot be read: {exc!r}", nct)
     return RawRecord(
         registry="ctgov",
         record_id=nct,
@@ -113,7 +108,7 @@ def _row_record(source: str, locator: str, header: list[str], fields: list[str])
         payload=row,
         source=source,
         locator=locator,
-        record_updated=record_updated(v2),
+        record_updated=csv_record_updated(row),
     )
 
 
