@@ -144,6 +144,7 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
         wanted = options.platforms
         keep = _mask(frame["platforms"], lambda ps: bool(set(_list(ps)) & wanted))
         frame = frame[keep]
+    frame = _dates_from_other_versions(store, frame)
     cal = calibration(store)
     notes["id_date_calibration_anchors"] = cal.anchors if cal else 0
     frame = assign_registration_dates(frame, cal)
@@ -168,6 +169,44 @@ def _list(value: Any) -> list[Any]:
     if isinstance(value, float) and pd.isna(value):
         return []
     return list(value)
+
+
+def _dates_from_other_versions(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
+    """Registration dates never change: take them from any stored version when the current one lacks them.
+
+    (A record re-imported from a source without dates, such as the monitors'
+    reconstructed corpus, keeps the first-posted date an earlier download had.)
+    """
+    missing = frame["first_posted"].isna() & frame["first_submitted"].isna()
+    if not missing.any():
+        return frame
+    keys = frame.loc[missing, ["registry", "trial_id", "version_id"]]
+    rows = store.con.execute(
+        """
+        SELECT registry, record_id, format, payload FROM raw_records
+        WHERE (registry, record_id) IN (SELECT (UNNEST(?), UNNEST(?))) AND version_id NOT IN (SELECT UNNEST(?))
+        ORDER BY version_id
+        """,
+        [list(keys["registry"]), list(keys["trial_id"]), [int(v) for v in keys["version_id"]]],
+    ).fetchall()
+    found: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for registry, record_id, fmt, payload in rows:
+        spec = format_spec(fmt)
+        try:
+            trial = spec.to_trial(orjson.loads(payload) if spec.is_json else payload)
+        except Exception:  # an old version that no longer normalises adds nothing
+            continue
+        posted, submitted = trial.get("first_posted"), trial.get("first_submitted")
+        if (posted or submitted) and (registry, record_id) not in found:
+            found[(registry, record_id)] = (posted, submitted)
+    if not found:
+        return frame
+    frame = frame.copy()
+    for i in frame.index[missing]:
+        key = (frame.at[i, "registry"], frame.at[i, "trial_id"])
+        if key in found:
+            frame.at[i, "first_posted"], frame.at[i, "first_submitted"] = found[key]
+    return frame
 
 
 def _mask(series: pd.Series, test: Any) -> pd.Series:

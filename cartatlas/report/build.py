@@ -274,7 +274,8 @@ def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
         info.append(
             {
                 "name": name,
-                "caption": figures.caption(name, landscape) if hasattr(figures, "caption") else name,
+                "caption": figures.caption(name, landscape),
+                "wide": name in figures.DOUBLE_COLUMN_FIGURES,
                 "files": [p.name for p in paths],
                 "svg": svg.read_text(encoding="utf-8") if svg else "",
             }
