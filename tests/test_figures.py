@@ -326,3 +326,13 @@ def test_save_empty_figure(tmp_path: Path) -> None:
 def test_save_figure_rejects_unknown_format(tmp_path: Path, landscape: Landscape) -> None:
     with pytest.raises(ValueError, match="unknown figure format"):
         save_figure(figures.fig_platforms(landscape), tmp_path, "x", formats=("gif",))
+
+
+def test_count_axes_tick_whole_numbers(landscape: Landscape) -> None:
+    """Count axes tick at whole numbers only (a 0-1 trial axis must not print '0, 1, 1')."""
+    assert figures.count_ticks(2) == [0, 1, 2]
+    assert figures.count_ticks(400) == [0, 100, 200, 300, 400]
+    assert figures._nice_ceiling(1.05) == 2
+    spec = figures.fig_platforms(landscape).to_dict()
+    values = spec["layer"][0]["encoding"]["x"]["axis"]["values"]
+    assert all(isinstance(v, int) for v in values)

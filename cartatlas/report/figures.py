@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import math
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
@@ -340,25 +341,26 @@ def _nice_ceiling(value: float) -> float:
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if value <= step * power:
-            return float(step * power)
-    return float(10 * power)
+    end = next((step * power for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if value <= step * power), 10 * power)
+    # Counts: a whole number, and at least 2 so that an axis of 0-1 trials does not tick at 0.5.
+    return float(max(math.ceil(end), 2))
 
 
 def _dodge(values: Sequence[float], gap: float, low: float) -> list[float]:
-    """Label positions near ``values`` but at least ``gap`` apart (and not below ``low``): no overlapping labels."""
+    """Label positions near ``values`` but at least ``gap`` apart and not below ``low``: no overlapping labels.
+
+    Top-down, each label moves down only as far as the one above requires;
+    then bottom-up, labels pushed below ``low`` move back up, again only as
+    far as needed, so labels away from a crowd stay beside their points.
+    """
     order = sorted(range(len(values)), key=lambda i: -values[i])
-    placed: dict[int, float] = {}
-    previous: float | None = None
-    for i in order:
-        y = values[i] if previous is None else min(values[i], previous - gap)
-        placed[i] = y
-        previous = y
-    lowest = min(placed.values(), default=low)
-    if lowest < low:
-        shift = low - lowest
-        placed = {i: y + shift for i, y in placed.items()}
+    placed = {i: float(values[i]) for i in order}
+    for above, below in itertools.pairwise(order):
+        placed[below] = min(placed[below], placed[above] - gap)
+    floor = low
+    for i in reversed(order):
+        placed[i] = max(placed[i], floor)
+        floor = placed[i] + gap
     return [placed[i] for i in range(len(values))]
 
 
@@ -392,8 +394,19 @@ def _axis_end_for_labels(
     return _nice_ceiling(need) if need > 0 else 1.0
 
 
-def _count_axis(title: str = "Trials (n)") -> alt.Axis:
-    return alt.Axis(title=title, format="d", tickMinStep=1, grid=True)
+def count_ticks(end: float, most: int = 6) -> list[int]:
+    """Whole-number ticks from 0 to ``end`` in steps of 1, 2 or 5 x 10^k (Vega may put ticks at 0.5 otherwise)."""
+    step = 1
+    while end / step > most:
+        for factor in (2, 5, 10):
+            if end / (step * factor) <= most or factor == 10:
+                step *= factor
+                break
+    return list(range(0, int(end) + 1, step))
+
+
+def _count_axis(end: float, title: str = "Trials (n)") -> alt.Axis:
+    return alt.Axis(title=title, format="d", values=count_ticks(end), grid=True)
 
 
 def _percent(n: pd.Series, total: float) -> pd.Series:
@@ -465,7 +478,11 @@ def fig_cumulative(landscape: Landscape) -> FigureChart:
         ),
     )
     y_scale = alt.Scale(domain=[0, y_max], nice=False)
-    y = alt.Y("n:Q", scale=y_scale, axis=alt.Axis(title="Trials registered (cumulative)", format="d", tickCount=5))
+    y = alt.Y(
+        "n:Q",
+        scale=y_scale,
+        axis=_count_axis(y_max, "Trials registered (cumulative)"),
+    )
     colour_scale = _group_scale(landscape, groups)
     colour = alt.Color(
         "group:N",
@@ -651,7 +668,7 @@ def fig_focus_targets(
         )
         .mark_bar()
         .encode(
-            x=alt.X("count:Q", stack="zero", scale=x_scale, axis=_count_axis()),
+            x=alt.X("count:Q", stack="zero", scale=x_scale, axis=_count_axis(x_max)),
             color=alt.Color(
                 "part:N",
                 scale=alt.Scale(domain=parts, range=[colour, _tint(colour, 0.6)]),
@@ -735,7 +752,7 @@ def _ranked_bars(
     ]
     base = alt.Chart(data).encode(y=y, tooltip=tooltip)
     bars = base.mark_bar().encode(
-        x=alt.X("n:Q", scale=x_scale, axis=_count_axis()),
+        x=alt.X("n:Q", scale=x_scale, axis=_count_axis(x_max)),
         color=colour if isinstance(colour, alt.Color) else alt.value(colour),
     )
     text = base.mark_text(align="left", baseline="middle", dx=2, color=SOFT_INK).encode(
