@@ -91,6 +91,8 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         ("phase", "by_phase"),
         ("top countries (trials with a site there)", "top_countries"),
         ("source format", "by_format"),
+        ("screening (relation to a CAR product)", "by_relation"),
+        ("platforms of CAR trials", "by_platform"),
     ):
         counts = summary[key]
         if counts:
@@ -105,9 +107,15 @@ def build_cmd(
         typer.Argument(help="Files or folders to import (default: the sample data in ../shared/data/ctgov)."),
     ] = None,
     db: DbOption = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Where to write the report (default ./cartatlas-report).")
+    ] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Import and classify only.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Report as of this date (default today).")] = None,
+    focus: Annotated[str, typer.Option("--focus", help="Focus country of the report.")] = "CN",
     strict: Annotated[bool, typer.Option(help="Exit 1 when any input was rejected.")] = False,
 ) -> None:
-    """The main job: import the inputs and print the atlas summary.
+    """The main job: import the inputs, screen every trial, print the summary and write the report.
 
     Rejected records are listed and logged but do not stop the job unless --strict.
     """
@@ -117,8 +125,21 @@ def build_cmd(
         raise CliError(f"no such file or folder: {', '.join(map(str, missing))}")
     stats = _import(db, targets)
     _report_stats(stats, label="import")
-    with open_atlas(db, read_only=True) as atlas:
+    with open_atlas(db) as atlas:
+        if hasattr(atlas, "link"):
+            atlas.link()
         _print_summary(atlas.summary(), as_json=False)
+        if not no_report:
+            out = report or Path("cartatlas-report")
+            try:
+                result = atlas.report(
+                    out, as_of=as_of, focus=focus, on_step=lambda step: err_console.print(f"[dim]report: {step}[/]")
+                )
+            except ValueError as exc:
+                raise CliError(str(exc)) from exc
+            totals = result.summary["facts"]["totals"]
+            groups = ", ".join(f"{k} {v:,}" for k, v in totals["by_group"].items() if v)
+            out_console.print(f"report: {result.out / 'index.html'} ({totals['units']:,} CAR trials: {groups})")
     if strict and stats.rejected:
         raise typer.Exit(1)
 

@@ -212,6 +212,11 @@ class Store:
         countries = q(
             "SELECT country_code, count(*) FROM trial_countries GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 15"
         ).fetchall()
+        relations = q("SELECT relation, count(*) FROM classifications GROUP BY 1 ORDER BY 2 DESC").fetchall()
+        platforms = q(
+            "SELECT p, count(*) FROM (SELECT UNNEST(platforms) AS p FROM classifications "
+            "WHERE relation IN ('therapy', 'follow_up')) GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
         rejected = q("SELECT count(*) FROM rejects").fetchone()
         return {
             "database": self.path,
@@ -240,5 +245,7 @@ class Store:
             "by_status": dict(status),
             "by_phase": {k or "(none)": v for k, v in phases},
             "top_countries": dict(countries),
+            "by_relation": dict(relations),
+            "by_platform": dict(platforms),
             "rejects_logged": rejected[0] if rejected else 0,
         }
