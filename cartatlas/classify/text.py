@@ -10,6 +10,7 @@ enrol (often "no prior CAR-T"), not what is given.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -160,20 +161,101 @@ def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
     return Entry("antigen", symbol, "antigen", None, "glued")
 
 
+def _occurrences(text: str, word: str) -> list[int]:
+    """Every index where ``word`` starts in ``text`` (overlapping), found by C-level ``str.find``."""
+    out: list[int] = []
+    find = text.find
+    i = find(word)
+    while i >= 0:
+        out.append(i)
+        i = find(word, i + 1)
+    return out
+
+
+def _matches_from(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> list[re.Match[str]]:
+    """``pattern.finditer(text)``, trying only the given start positions (ascending).
+
+    Equivalent to ``finditer`` whenever every match of ``pattern`` starts at one of
+    ``starts``: ``match`` at a position sees the text before it (look-behinds) just
+    as the search does, and matches never overlap.  The regexes below would
+    otherwise be tried at every character of every segment, which was a third of
+    the scanning time; their anchors (the literal "car", a "z" after a signalling
+    domain, "cd", "cell") are found with ``str.find``.
+    """
+    out: list[re.Match[str]] = []
+    pos = 0
+    match = pattern.match
+    for p in starts:
+        if p < pos:
+            continue
+        m = match(text, p)
+        if m is not None:
+            out.append(m)
+            pos = m.end()
+    return out
+
+
+def _window_starts(anchors: list[int], back: int, ahead: int = 0) -> list[int]:
+    """Sorted distinct positions from ``a - back`` to ``a + ahead`` around each anchor (never below 0)."""
+    if len(anchors) == 1:
+        a = anchors[0]
+        return list(range(max(0, a - back), a + ahead + 1))
+    starts: set[int] = set()
+    for a in anchors:
+        starts.update(range(max(0, a - back), a + ahead + 1))
+    return sorted(starts)
+
+
+def _glued_car_matches(norm: str) -> list[re.Match[str]]:
+    # A match is at most 5 prefix characters, then "car".
+    return _matches_from(_GLUED_CAR, norm, _window_starts(_occurrences(norm, "car"), 5))
+
+
+def _construct_matches(norm: str) -> list[re.Match[str]]:
+    # A match ends its signalling domain (28, bb, 41bb, 4 1bb, 137: last character 8, b or 7) right before
+    # "z", "ζ" or "zeta", at most one space between; it starts at most 8 + 5 characters before that end.
+    ends: list[int] = []
+    for z in (*_occurrences(norm, "z"), *_occurrences(norm, "ζ")):
+        if z >= 1 and norm[z - 1] in "8b7":
+            ends.append(z - 1)
+        elif z >= 2 and norm[z - 1] == " " and norm[z - 2] in "8b7":
+            ends.append(z - 2)
+    if not ends:
+        return []
+    ends.sort()
+    return _matches_from(_CONSTRUCT, norm, _window_starts(ends, 8 + 4))
+
+
+def _engineered_matches(norm: str) -> list[re.Match[str]]:
+    # First branch starts with "gene", the third with "targeted" or "redirected"; the second starts with
+    # "t" or "nk" and at most one space before "cell" or "lymphocytes".
+    starts = set(_occurrences(norm, "gene"))
+    starts.update(_occurrences(norm, "targeted"))
+    starts.update(_occurrences(norm, "redirected"))
+    for word in ("cell", "lymphocytes"):
+        for c in _occurrences(norm, word):
+            starts.update(range(max(0, c - 3), c))
+    return _matches_from(_ENGINEERED, norm, sorted(starts))
+
+
 def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
     """All vocabulary hits in one segment, word-bounded; shorter hits inside longer ones of a family are dropped."""
     norm = seg.norm
     hits: list[Hit] = []
+    append = hits.append
     # The match form is padded by one space: a key ending at index ``end`` spans the segment
     # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
     form = match_form(norm)
-    passes: list[tuple[str, bool | None]] = [(form, None)]
-    if not form.isascii():
+    passes: list[tuple[str, bool | None]]
+    if form.isascii():
+        passes = [(form, None)]
+    else:
         # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
         # where every non-ASCII character is blanked, and only non-ASCII terms in the first.
         passes = [(form, False), (_NON_ASCII.sub(" ", form), True)]
+    iterate = kb.automaton.iter
     for text, ascii_pass in passes:
-        for end, (klen, lead, trail, entries, ascii_key) in kb.automaton.iter(text):
+        for end, (klen, lead, trail, entries, ascii_key) in iterate(text):
             if ascii_pass is not None and ascii_key != ascii_pass:
                 continue
             start = end - klen + lead
@@ -185,9 +267,9 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
                         shown = display_key(seg.disp[start:stop])
                     if shown not in entry.exact:
                         continue
-                hits.append(Hit(entry, start, stop, seg))
+                append(Hit(entry, start, stop, seg))
     if "car" in norm:
-        for m in _GLUED_CAR.finditer(norm):
+        for m in _glued_car_matches(norm):
             prefix, number = m.group("prefix"), m.group("n")
             if prefix:
                 if prefix + "car" in _NOT_CAR_WORDS or (prefix.isdigit() and prefix != "4"):
@@ -195,29 +277,29 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
             elif number is None or (not m.group("t") and m.group("sep")):
                 continue
             numbers = [number, *[x for x in m.group("more").split("/") if x]] if number else []
-            hits.append(Hit(GLUED_CART if m.group("t") or prefix == "u" else GLUED_CAR, m.start(), m.end(), seg))
+            append(Hit(GLUED_CART if m.group("t") or prefix == "u" else GLUED_CAR, m.start(), m.end(), seg))
             for x in numbers:
                 entry = _antigen_entry(kb, x)
                 if entry is not None:
-                    hits.append(Hit(entry, m.start("n"), m.end(), seg))
+                    append(Hit(entry, m.start("n"), m.end(), seg))
             if prefix in ("u", "uni"):
-                hits.append(Hit(Entry("source", "allogeneic", "source", None, "glued"), m.start(), m.end(), seg))
+                append(Hit(Entry("source", "allogeneic", "source", None, "glued"), m.start(), m.end(), seg))
     if "z" in norm or "ζ" in norm:
-        for m in _CONSTRUCT.finditer(norm):
-            hits.append(Hit(CONSTRUCT_CAR, m.start(), m.end(), seg))
+        for m in _construct_matches(norm):
+            append(Hit(CONSTRUCT_CAR, m.start(), m.end(), seg))
     if "t cell" in norm or "lymphocytes" in norm or "nk cell" in norm:
-        for m in _ENGINEERED.finditer(norm):
-            hits.append(Hit(ENGINEERED, m.start(), m.end(), seg))
+        for m in _engineered_matches(norm):
+            append(Hit(ENGINEERED, m.start(), m.end(), seg))
     if "cd" in norm and "/" in norm:
-        for m in _CD_SLASH.finditer(norm):
+        for m in _matches_from(_CD_SLASH, norm, _occurrences(norm, "cd")):
             for x in m.group("more").split("/"):
                 x = x.replace("cd", "").strip()
                 entry = _antigen_entry(kb, x) if x else None
                 if entry is not None:
-                    hits.append(Hit(entry, m.start("more"), m.end(), seg))
+                    append(Hit(entry, m.start("more"), m.end(), seg))
     if "cabtagene" in norm:
         for m in _CABTAGENE.finditer(norm):
-            hits.append(Hit(INN_CAR, m.start(), m.end(), seg))
+            append(Hit(INN_CAR, m.start(), m.end(), seg))
     if len(hits) > 1:
         hits = _drop_contained(hits)
     return hits
