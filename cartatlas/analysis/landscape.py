@@ -15,6 +15,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -22,6 +23,7 @@ import pandas as pd
 
 from cartatlas.analysis.groups import CountryGroups, load_scheme, region_of, sponsor_country
 from cartatlas.analysis.registration import IdDateCalibration, assign_registration_dates, nct_number
+from cartatlas.knowledge import read_table
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.countries import country_name
 from cartatlas.store.db import Store
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LANDSCAPE_RELATIONS = frozenset({"therapy", "follow_up"})
 NO_LOCATION = "No location given"
+UNKNOWN_REGION = "Unknown region"
 
 #: Registry preference when one trial has several registrations (its first, fullest record wins).
 REGISTRY_PREFERENCE = ("ctgov", "chictr", "euctr", "ctis", "isrctn", "jprn", "anzctr", "drks", "ctri", "kct")
@@ -293,7 +296,7 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
             code = site.get("country_code")
             if code == options.focus:
                 region = region_of(options.focus, site.get("state"), site.get("city"), site.get("facility"))
-                name = region[1] if region else "Unknown region"
+                name = region[1] if region else UNKNOWN_REGION
             elif code in focus_members:
                 name = country_name(code) or code  # Taiwan, Hong Kong... as regions of the focus group
             else:
@@ -393,6 +396,15 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
         tables[name] = _count_rows(pairs, ["group", column])
 
     per_group("phase_category", "phase_by_group")
+    active_units = units[_mask(units["status_as_of"], lambda s: s in ACTIVE_STATUSES)]
+    pairs = (
+        ((g, p), u)
+        for gs, p, u in zip(
+            active_units["groups"], active_units["phase_category"], active_units["unit_id"], strict=True
+        )
+        for g in gs
+    )
+    tables["phase_by_group_active"] = _count_rows(pairs, ["group", "phase_category"])
     per_group("sponsor_type", "sponsor_type_by_group")
     active = units.assign(
         status_group=units["status_as_of"].map(lambda s: "Active" if s in ACTIVE_STATUSES else "Not active")
@@ -418,7 +430,7 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     focus = units[units["in_focus"].astype(bool)]
     for branch, name in (("heme-malignancy", "focus_targets_heme"), ("solid-tumor", "focus_targets_solid")):
         subset = focus[_mask(focus["branch"], lambda b, w=branch: _branch_is(b, w))]
-        tables[name] = _target_table(subset)
+        tables[name] = _target_table(subset, branch)
     tables["focus_regions"] = _count_rows(
         (((r,), u) for rs, u in zip(focus["focus_regions"], focus["unit_id"], strict=True) for r in rs), ["region"]
     ).sort_values(["n", "region"], ascending=[False, True], ignore_index=True)
@@ -448,12 +460,34 @@ def _focus_subregions(focus: pd.DataFrame, options: LandscapeOptions) -> dict[st
     return {code: int(sum(code in cs for cs in focus["country_codes"])) for code in sorted(members)}
 
 
-def _target_table(subset: pd.DataFrame) -> pd.DataFrame:
+@lru_cache(maxsize=1)
+def _lineages() -> dict[str, frozenset[str]]:
+    """Antigen -> the branches it is a target in (knowledge/antigens.csv, column lineage)."""
+    out: dict[str, frozenset[str]] = {}
+    for row in read_table("antigens.csv"):
+        out[row["symbol"]] = frozenset(x.strip() for x in (row.get("lineage") or "").split("|") if x.strip())
+    return out
+
+
+def _fits_branch(target: str, branch: str, trial_branch: Any) -> bool:
+    """In a trial of mixed branches, a target belongs to the branch its antigen is known for.
+
+    (A basket trial of CD19 and GPC3 CARs counts CD19 under haematological
+    malignancies and GPC3 under solid tumours, not both under both.)
+    """
+    if trial_branch != "mixed":
+        return True
+    lineage = _lineages().get(target, frozenset())
+    wanted = "heme" if branch == "heme-malignancy" else "solid"
+    return not (lineage & {"heme", "solid"}) or wanted in lineage
+
+
+def _target_table(subset: pd.DataFrame, branch: str) -> pd.DataFrame:
     """Per target: trials using it, alone (the only target) or with others, and which partners."""
     rows = []
     by_target: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
-    for targets, unit in zip(subset["targets"], subset["unit_id"], strict=True):
-        ts = [t for t in _list(targets) if t != "unknown"]
+    for targets, unit, trial_branch in zip(subset["targets"], subset["unit_id"], subset["branch"], strict=True):
+        ts = [t for t in _list(targets) if t != "unknown" and _fits_branch(t, branch, trial_branch)]
         for t in ts:
             by_target[t].append((unit, [o for o in ts if o != t]))
     for target, entries in by_target.items():
@@ -477,9 +511,21 @@ def _target_table(subset: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["n", "target"], ascending=[False, True], ignore_index=True)
 
 
+def _head_with_ties(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The first k rows by n, and every row tied with the k-th (no alphabetical lottery at the cut)."""
+    if len(table) <= k:
+        return table
+    cut = table["n"].iloc[k - 1]
+    return table[table["n"] >= cut].reset_index(drop=True)
+
+
 def _top(units: pd.DataFrame, column: str, k: int = 15) -> pd.DataFrame:
     table = _count_rows((((v,), u) for v, u in zip(units[column], units["unit_id"], strict=True) if v), [column])
-    return table.sort_values(["n", column], ascending=[False, True], ignore_index=True).head(k)
+    table = table.sort_values(["n", column], ascending=[False, True], ignore_index=True)
+    if column == "lead_sponsor" and len(table):
+        kinds = units.groupby("lead_sponsor")["sponsor_type"].agg(lambda s: Counter(s).most_common(1)[0][0])
+        table["sponsor_type"] = table["lead_sponsor"].map(kinds)
+    return _head_with_ties(table, k)
 
 
 def _top_sites(units: pd.DataFrame, country: str | None, k: int = 15) -> pd.DataFrame:
@@ -489,7 +535,7 @@ def _top_sites(units: pd.DataFrame, country: str | None, k: int = 15) -> pd.Data
             if site.get("facility") and (country is None or site.get("country_code") == country):
                 pairs.append(((site["facility"], site.get("city") or "", site.get("country") or ""), unit))
     table = _count_rows(pairs, ["facility", "city", "country"])
-    return table.sort_values(["n", "facility"], ascending=[False, True], ignore_index=True).head(k)
+    return _head_with_ties(table.sort_values(["n", "facility"], ascending=[False, True], ignore_index=True), k)
 
 
 def _target_facts(units: pd.DataFrame, focus: pd.DataFrame, options: LandscapeOptions) -> dict[str, Any]:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
+from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, UNKNOWN_REGION, Landscape
 from cartatlas.normalise.countries import country_name
 
 # -- page geometry and style ----------------------------------------------------------
@@ -118,7 +118,6 @@ REGISTRY_NAMES = {
     "ctri": "CTRI",
     "kct": "CRIS",
 }
-UNKNOWN_REGION = "Unknown region"
 
 #: What a builder returns: a chart or a layer of charts, either of which a notebook displays as is.
 FigureChart = alt.Chart | alt.LayerChart

@@ -161,6 +161,9 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
             {"name": country_name(c) or c, "n": n} for c, n in facts["totals"]["focus_subregions"].items() if n
         ],
         "phase_pivot": _pivot(tables["phase_by_group"], "group", "phase_category", list(PHASE_ORDER), lists),
+        "phase_active_pivot": _pivot(
+            tables["phase_by_group_active"], "group", "phase_category", list(PHASE_ORDER), lists
+        ),
         "sponsor_pivot": _pivot(tables["sponsor_type_by_group"], "group", "sponsor_type", [], lists),
         "status_pivot": _pivot(tables["status_by_group"], "group", "status_group", ["Active", "Not active"], lists),
         "targets": targets,
