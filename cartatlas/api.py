@@ -39,7 +39,7 @@ REVIEW_QUERY = """
 SELECT c.trial_id, c.registry, t.brief_title, c.relation, c.targets, c.platforms, c.confidence,
        c.flags, c.curated_fields,
        (CASE WHEN list_contains(c.curated_fields, 'relation') THEN -10 ELSE 0 END
-        + 4 * len(list_filter(c.flags, f -> f LIKE 'conflict%'))
+        + 4 * len(list_filter(c.flags, lambda f: f LIKE 'conflict%'))
         + CASE c.confidence WHEN 'low' THEN 3 WHEN 'medium' THEN 1 ELSE 0 END
         + CASE WHEN c.relation IN ('therapy', 'follow_up') AND list_contains(c.targets, 'unknown') THEN 2 ELSE 0 END
         + CASE WHEN c.relation IN ('ancillary', 'none') AND json_array_length(c.evidence) > 0 THEN 2 ELSE 0 END

@@ -181,27 +181,26 @@ def apply_curation(store: Store, path: Path, run_id: str) -> list[Outcome]:
             auto = orjson.loads(current[(registry, trial_id)][0])
             _write(store, registry, trial_id, {**auto, **fields}, sorted(fields))
         stamp = now()
-        con.executemany(
-            "INSERT INTO curation_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        log_rows = [
             [
-                [
-                    run_id,
-                    f"{path} ({file_hash})",
-                    out.line,
-                    out.override.registry if out.override else None,
-                    out.override.trial_id if out.override else None,
-                    out.override.field if out.override else None,
-                    out.override.value if out.override else None,
-                    out.override.reason if out.override else None,
-                    out.override.curator if out.override else None,
-                    out.override.date if out.override else None,
-                    out.status,
-                    out.message,
-                    stamp,
-                ]
-                for out in outcomes
-            ],
-        )
+                run_id,
+                f"{path} ({file_hash})",
+                out.line,
+                out.override.registry if out.override else None,
+                out.override.trial_id if out.override else None,
+                out.override.field if out.override else None,
+                out.override.value if out.override else None,
+                out.override.reason if out.override else None,
+                out.override.curator if out.override else None,
+                out.override.date if out.override else None,
+                out.status,
+                out.message,
+                stamp,
+            ]
+            for out in outcomes
+        ]
+        if log_rows:  # an empty file is valid: it removes every override
+            con.executemany("INSERT INTO curation_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", log_rows)
         con.execute("INSERT OR REPLACE INTO settings VALUES ('curation_file', ?)", [str(path.resolve())])
         con.execute("COMMIT")
     except BaseException:

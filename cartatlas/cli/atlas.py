@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, out_console
 
@@ -101,20 +100,20 @@ def review_cmd(
         frame.to_csv(out, index=False)
         err_console.print(f"wrote {len(frame)} trials to review to {out}")
         frame = frame.head(limit)
-    table = Table("trial", "title", "relation", "targets", "confidence", "flags", "priority")
-    for r in frame.itertuples(index=False):
-        table.add_row(
-            str(r.trial_id),
-            str(r.brief_title or "")[:60],
-            str(r.relation),
-            ", ".join(r.targets if r.targets is not None else []),
-            str(r.confidence),
-            ", ".join(r.flags if r.flags is not None else []),
-            str(r.priority),
-        )
-    out_console.print(table)
     if frame.empty:
         out_console.print("nothing to review")
+        return
+    for r in frame.itertuples(index=False):
+        targets = ", ".join(r.targets if r.targets is not None else []) or "-"
+        flags = ", ".join(r.flags if r.flags is not None else []) or "-"
+        out_console.print(
+            f"[bold]{r.priority:>3}[/]  [bold]{r.trial_id}[/]  {r.relation}  targets {targets}  "
+            f"confidence {r.confidence}  [yellow]{flags}[/]",
+            highlight=False,
+        )
+        out_console.print(
+            f"      {r.brief_title or ''}", highlight=False, markup=False, overflow="ellipsis", no_wrap=True
+        )
 
 
 def register(app: typer.Typer) -> None:
