@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 #: One vocabulary for phases across registries (issue 2; PHASE0 arrives with ChiCTR).
 PHASES: tuple[str, ...] = ("PHASE0", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
@@ -99,6 +99,29 @@ class Trial(TypedDict):
     countries: list[str]
     has_results: bool | None
     source_format: str
+    # -- Registries beyond ClinicalTrials.gov (issue 5, schema migration 4).  NotRequired so that
+    # normalisers written before them keep working; a missing key is stored as NULL.
+    #: Text in the registry's own language when it differs from the main (English) field: ChiCTR's
+    #: Chinese title, sponsor, summary.  When a record has no English, the main field holds the local text
+    #: too, so that every reader (classifier, exports) sees it.
+    brief_title_local: NotRequired[str | None]
+    official_title_local: NotRequired[str | None]
+    lead_sponsor_local: NotRequired[str | None]
+    brief_summary_local: NotRequired[str | None]
+    detailed_description_local: NotRequired[str | None]
+    conditions_local: NotRequired[list[str]]
+    eligibility_criteria_local: NotRequired[str | None]
+    #: Languages the record's text is in, ``+``-joined ISO 639-1 codes ("en", "zh", "zh+en").
+    language: NotRequired[str | None]
+    #: The register the source names, as it spells it (ICTRP "Source Register": "EU Clinical Trials Register").
+    source_register: NotRequired[str | None]
+    #: The record's page at its registry.
+    web_address: NotRequired[str | None]
+    #: The phase exactly as the registry wrote it ("New Treatment Measure Clinical Study", "III期临床试验").
+    phase_text: NotRequired[str | None]
+    #: The registry's study design text ("Parallel", "Allocation: Randomized. Intervention model: ...").
+    study_design: NotRequired[str | None]
+    secondary_outcomes: NotRequired[list[str]]
 
 
 @dataclass(slots=True)

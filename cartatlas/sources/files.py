@@ -88,8 +88,12 @@ def _load_builtin_readers() -> None:
     if _loaded:
         return
     _loaded = True
-    import cartatlas.sources.ctgov  # noqa: F401
-    from cartatlas.sources import pubmed  # noqa: F401
+    from cartatlas.sources import (
+        chictr,  # noqa: F401  (ChiCTR's WHO XML and saved web pages)
+        ctgov,  # noqa: F401
+        ictrp,  # noqa: F401  (WHO ICTRP XML and CSV exports)
+        pubmed,  # noqa: F401
+    )
 
 
 def iter_paths(paths: list[Path]) -> Iterator[tuple[Path, bool]]:

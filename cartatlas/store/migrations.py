@@ -159,6 +159,20 @@ CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
 
 
+def _create_links(con: duckdb.DuckDBPyConnection) -> None:
+    """Registries beyond ClinicalTrials.gov (issue 5).
+
+    The trials table gains columns for local-language text and registry
+    details (so it is recreated and rebuilt from raw versions); cross-registry
+    links get their table, and trial_clusters its view.
+    """
+    from cartatlas.link.schema import CLUSTERS_VIEW, LINKS_DDL
+
+    _create_derived(con)
+    con.execute(LINKS_DDL)
+    con.execute(CLUSTERS_VIEW)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -179,6 +193,12 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "raw record store, runs, rejects, sync checkpoints", _sql(RAW_DDL)),
     Migration(2, "normalised trials table and its views", _create_derived, rebuild=True),
     Migration(3, "classifications, curation log and settings", _sql(CLASSIFICATION_DDL)),
+    Migration(
+        4,
+        "ChiCTR and ICTRP columns of trials; cross-registry trial_links and trial_clusters",
+        _create_links,
+        rebuild=True,
+    ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
 ]
 

@@ -71,6 +71,20 @@ TRIAL_FIELDS: list[pa.Field] = [
     pa.field("countries", _strs),
     pa.field("has_results", pa.bool_()),
     pa.field("source_format", _str),
+    # Migration 4 (issue 5): registries beyond ClinicalTrials.gov; see cartatlas.model.Trial.
+    pa.field("brief_title_local", _str),
+    pa.field("official_title_local", _str),
+    pa.field("lead_sponsor_local", _str),
+    pa.field("brief_summary_local", _str),
+    pa.field("detailed_description_local", _str),
+    pa.field("conditions_local", _strs),
+    pa.field("eligibility_criteria_local", _str),
+    pa.field("language", _str),
+    pa.field("source_register", _str),
+    pa.field("web_address", _str),
+    pa.field("phase_text", _str),
+    pa.field("study_design", _str),
+    pa.field("secondary_outcomes", _strs),
 ]
 
 #: Bookkeeping columns that tie a normalised row to the raw version it came from.

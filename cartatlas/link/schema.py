@@ -1,0 +1,57 @@
+"""Tables of cross-registry linking: ``trial_links`` and the ``trial_clusters`` view (migration 4).
+
+``trial_links`` holds one row per pair of registrations judged to be the same
+trial (or judged not to be, by a curator).  ``trial_clusters`` is a view, so it
+is never stale: after any import, every trial in ``trials`` appears in it
+exactly once, with the canonical id of the group it is linked into.
+
+Canonical id: the NCT id if the group has one, else the ChiCTR id, else the
+smallest id.  Ids named by a link but not (yet) imported count too, so a
+ChiCTR trial that names its NCT id has that NCT id as its cluster id before the
+ClinicalTrials.gov record arrives, and keeps it after.
+"""
+
+from __future__ import annotations
+
+#: status: auto (accepted by the rules), candidate (scored below the threshold: kept for curators, not
+#: used), confirmed (a curator said same), rejected (a curator said different).
+LINKS_DDL = """
+CREATE TABLE IF NOT EXISTS trial_links (
+    registry_a VARCHAR NOT NULL,
+    trial_id_a VARCHAR NOT NULL,
+    registry_b VARCHAR NOT NULL,
+    trial_id_b VARCHAR NOT NULL,
+    method VARCHAR NOT NULL,        -- secondary_id | id_in_title | id_in_text | same_eudract | score | curated
+    score DOUBLE,                   -- 0..1; 1 for an id given by a record itself
+    evidence JSON,                  -- why: the field and id, or each similarity feature
+    status VARCHAR NOT NULL,        -- auto | candidate | confirmed | rejected
+    linked_at TIMESTAMPTZ,
+    PRIMARY KEY (registry_a, trial_id_a, registry_b, trial_id_b)
+)
+"""
+
+#: Statuses that join two registrations into one trial.
+ACTIVE_STATUSES = ("auto", "confirmed")
+
+CLUSTERS_VIEW = """
+CREATE OR REPLACE VIEW trial_clusters AS
+WITH RECURSIVE edges(a_reg, a_id, b_reg, b_id) AS (
+    SELECT registry_a, trial_id_a, registry_b, trial_id_b FROM trial_links WHERE status IN ('auto', 'confirmed')
+    UNION
+    SELECT registry_b, trial_id_b, registry_a, trial_id_a FROM trial_links WHERE status IN ('auto', 'confirmed')
+),
+reach(registry, trial_id, m_reg, m_id) AS (
+    SELECT registry, trial_id, registry, trial_id FROM trials
+    UNION
+    SELECT r.registry, r.trial_id, e.b_reg, e.b_id
+    FROM reach r JOIN edges e ON r.m_reg = e.a_reg AND r.m_id = e.a_id
+),
+canon AS (
+    SELECT registry, trial_id,
+           arg_min(m_id, (CASE m_reg WHEN 'ctgov' THEN 0 WHEN 'chictr' THEN 1 ELSE 2 END, m_id)) AS cluster_id
+    FROM reach
+    GROUP BY registry, trial_id
+)
+SELECT registry, trial_id, cluster_id, count(*) OVER (PARTITION BY cluster_id) AS cluster_size
+FROM canon
+"""

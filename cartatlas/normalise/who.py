@@ -1,0 +1,224 @@
+"""Fields of the WHO Trial Registration Data Set, as ICTRP and ChiCTR write them.
+
+The WHO ICTRP republishes every primary registry in one layout, and ChiCTR's
+own exports and pages follow the same data set, so the readers of both share
+these helpers: which register a record belongs to, recruitment status, study
+type and sex in their many spellings (``knowledge/registry_terms.csv``), target
+sizes written per group ("case:30;control:30;"), list fields separated by
+semicolons or ``<br>``, and markup left in free text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any
+
+from cartatlas.knowledge import read_table
+from cartatlas.normalise.countries import normalise_country
+from cartatlas.normalise.ids import id_registry
+
+_BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
+_TAG = re.compile(r"</?(?:p|div|span|b|i|u|strong|em|sup|sub|font)(?:\s[^<>]*)?>", re.I)
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+#: Values that registries write where they mean "nothing".
+_EMPTY_VALUES = frozenset({"", "n/a", "na", "none", "nil", "null", "not applicable", "no", "-", "无", "/", "nan"})
+
+
+def element_text(el: Any) -> str:
+    """All text inside an XML element (lxml's stubs type ``itertext`` loosely)."""
+    return "".join(str(t) for t in el.itertext())
+
+
+def clean_text(value: object) -> str | None:
+    """Free text without the markup and padding exports leave in it; None when nothing remains.
+
+    ICTRP writes line breaks as ``<br>`` (with CR and indentation around them)
+    and pads some titles with hundreds of spaces; CSV exports keep HTML
+    entities.  Line breaks are kept as ``\\n``; runs of spaces collapse.
+    """
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if "&" in text and ";" in text:
+        text = html.unescape(text)
+    text = _BR.sub("\n", text)
+    text = _TAG.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    return text or None
+
+
+def one_line(value: object) -> str | None:
+    """A title or name: one line, single spaces."""
+    text = clean_text(value)
+    return " ".join(text.split()) if text else None
+
+
+def is_empty_value(text: str | None) -> bool:
+    return text is None or text.strip().casefold().rstrip(".") in _EMPTY_VALUES
+
+
+def split_list(value: object, *, separators: str = ";") -> list[str]:
+    """Items of a list field: split on the separators and on line breaks, de-duplicated, order kept."""
+    text = clean_text(value)
+    if not text:
+        return []
+    parts = re.split(f"[{re.escape(separators)}\n]", text)
+    out: list[str] = []
+    seen: set[str] = set()
+    for part in parts:
+        item = " ".join(part.split()).strip(" ,.")
+        key = item.casefold()
+        if item and key not in seen and not is_empty_value(item):
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+_GROUP_SIZE = re.compile(r"(?:^|;)\s*[^:;]*?:\s*(\d+)\s*(?=;|$)")
+
+
+def target_size(value: object) -> int | None:
+    """Planned sample size: a number, or the sum of ChiCTR's per-group sizes ("case:30;control:30;")."""
+    text = clean_text(value)
+    if not text:
+        return None
+    compact = text.replace(",", "").strip()
+    if compact.isdigit():
+        return int(compact)
+    groups = _GROUP_SIZE.findall(text.replace("\n", ";"))
+    if groups:
+        return sum(int(n) for n in groups)
+    m = re.fullmatch(r"\s*(\d+)\s*(?:participants?|patients?|subjects?|cases?)?\s*", compact, re.I)
+    return int(m[1]) if m else None
+
+
+def _term_key(text: str) -> str:
+    cleaned = clean_text(text)
+    return " ".join(cleaned.split()).casefold() if cleaned else ""
+
+
+@lru_cache(maxsize=1)
+def _terms() -> dict[tuple[str, str], str]:
+    return {(row["field"], _term_key(row["spelling"])): row["value"] for row in read_table("registry_terms.csv")}
+
+
+def _enum(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]+", "_", text.strip()).strip("_").upper()
+
+
+def _term(field: str, value: object, *, keep_unknown: bool) -> str | None:
+    text = one_line(value)
+    if not text:
+        return None
+    known = _terms().get((field, _term_key(text)))
+    if known is not None:
+        return known or None
+    return (_enum(text) or None) if keep_unknown else None
+
+
+def status(value: object) -> str | None:
+    """Recruitment status in ClinicalTrials.gov's vocabulary where it maps; other statuses kept, enum-spelled.
+
+    ICTRP's "Not recruiting" and EU CTR's "Authorised" have no ClinicalTrials.gov
+    equivalent (not recruiting may mean not yet, active or completed), so they
+    stay NOT_RECRUITING and AUTHORISED rather than being guessed.
+    """
+    return _term("status", value, keep_unknown=True)
+
+
+def study_type(value: object) -> str | None:
+    """INTERVENTIONAL / OBSERVATIONAL / EXPANDED_ACCESS where it maps; ChiCTR's own categories kept."""
+    return _term("study_type", value, keep_unknown=True)
+
+
+def sex(value: object) -> str | None:
+    """ALL / MALE / FEMALE, or None for a spelling that says neither."""
+    text = one_line(value)
+    if not text:
+        return None
+    return _term("sex", text, keep_unknown=False)
+
+
+def age(value: object) -> str | None:
+    """An age limit as written ("18 Years"), None where the registry means "no limit"."""
+    text = one_line(value)
+    if is_empty_value(text) or text is None:
+        return None
+    if text.casefold() in {"no limit", "no maximum age", "no minimum age", "not stated", "none specified"}:
+        return None
+    return text
+
+
+@lru_cache(maxsize=1)
+def _registers() -> dict[str, str]:
+    return {_term_key(row["spelling"]): row["registry"] for row in read_table("ictrp_registers.csv")}
+
+
+def register_short_name(source_register: str | None, trial_id: str | None = None) -> str:
+    """cartatlas's short name (ctgov, chictr, euctr, ...) for an ICTRP "Source Register".
+
+    Unknown spellings fall back to the registry the trial id's format belongs
+    to, then to a slug of the spelling, so a new register is still kept apart
+    from the others rather than dropped.
+    """
+    if source_register:
+        known = _registers().get(_term_key(source_register))
+        if known:
+            return known
+    by_id = id_registry(trial_id)
+    if by_id:
+        return {"eudract": "euctr", "umin": "jprn", "jrct": "jprn"}.get(by_id, by_id)
+    slug = re.sub(r"[^a-z0-9]+", "", (source_register or "").casefold())
+    return slug or "unknown"
+
+
+def country_codes(value: object) -> list[str]:
+    """ISO codes of the countries a list field names, in order, each once; unrecognised names are dropped.
+
+    Items are separated by semicolons; a comma separates countries too unless
+    it belongs to the name ("Korea, Republic of", "Iran, Islamic Republic of").
+    """
+    codes: list[str] = []
+
+    def add(name: str) -> bool:
+        _, code = normalise_country(name.strip(" ?.").strip())
+        if code and code not in codes:
+            codes.append(code)
+        return code is not None
+
+    for item in split_list(value):
+        if not add(item) and "," in item:
+            for part in item.split(","):
+                add(part)
+    return codes
+
+
+def has_cjk(text: str | None) -> bool:
+    return text is not None and _CJK.search(text) is not None
+
+
+def language_of(*texts: str | None) -> str | None:
+    """Languages of a record's main texts: "zh", "en" or "zh+en" (Chinese first, as ChiCTR shows them)."""
+    zh = en = False
+    for text in texts:
+        if not text:
+            continue
+        if has_cjk(text):
+            # A Chinese text with drug codes or acronyms in it is still Chinese.
+            zh = True
+        elif _LATIN_WORD.search(text):
+            en = True
+    if zh and en:
+        return "zh+en"
+    if zh:
+        return "zh"
+    if en:
+        return "en"
+    return None

@@ -1,0 +1,380 @@
+"""Harvesting ChiCTR's web site: search result pages, then each trial's page.
+
+ChiCTR has no API.  ``cartatlas sync chictr --query Q`` asks the public search
+(``searchproj.html?title=Q&page=N``) for one result page at a time and fetches
+every trial page it lists (``showproj.html?proj=ID``), slowly: one request every
+five seconds by default, because the site is run for people and its firewall
+refuses clients that hurry.
+
+What it survives: server errors and throttling (retried with backoff, honouring
+``Retry-After``), dropped connections and pages cut short (retried), a trial page
+that never reads (that trial is rejected, the rest go on).  What stops it: the
+firewall.  Alibaba Cloud's WAF in front of ChiCTR answers automated clients with
+HTTP 405 or a JavaScript challenge page; waiting does not change that, so the
+harvest stops at once and says so plainly, keeping its checkpoint.  The WHO
+ICTRP export (``cartatlas import``), which carries ChiCTR's records, is the
+dependable route for bulk ChiCTR data.
+
+Resumable like the ClinicalTrials.gov sync: after each trial page is committed,
+``sync_state`` records the result page and row to continue from (token
+``"page:row"``), so an interrupted harvest re-reads one result page and goes on.
+Every pass walks the whole query (ChiCTR offers no "updated since" search);
+unchanged trial pages are recognised by content and stored once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import httpx
+
+from cartatlas.model import ImportStats, RawRecord, Reject
+from cartatlas.sources.chictr import page_record
+from cartatlas.sources.chictr.pages import SearchPage, parse_search_page, waf_answer
+from cartatlas.sources.ctgov.api import parse_retry_after, user_agent
+from cartatlas.store import sync_state
+from cartatlas.store.db import Store
+from cartatlas.store.ingest import save_records
+
+log = logging.getLogger(__name__)
+
+REGISTRY = "chictr"
+DEFAULT_BASE_URL = "https://www.chictr.org.cn"
+#: Requests per second: one every five seconds, as a person reading result pages would.
+DEFAULT_RATE = 0.2
+DEFAULT_MAX_RETRIES = 4
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: A search result page holds ten trials; no query of CAR trials needs more pages than this.
+DEFAULT_MAX_PAGES = 500
+#: Text every whole ChiCTR page ends with; a page without it was cut short.
+_PAGE_END = "</html>"
+
+
+class ChictrError(RuntimeError):
+    """ChiCTR could not be harvested; the message says what it answered."""
+
+
+class WafBlocked(ChictrError):
+    """ChiCTR's web application firewall answered instead of the site."""
+
+
+class RetriesExhausted(ChictrError):
+    """A request kept failing in ways worth retrying until the retry budget ran out."""
+
+
+@dataclass(slots=True)
+class Fetched:
+    url: str
+    status: int
+    text: str
+
+
+@dataclass(slots=True)
+class _Problem:
+    text: str
+    retry_after: float | None = None
+
+
+def waf_message(url: str, what: str) -> str:
+    return (
+        f"{url}: ChiCTR's web application firewall answered with {what} instead of the page. "
+        "ChiCTR refuses automated clients this way and waiting does not change it; nothing from this "
+        "answer was stored. For bulk ChiCTR records import a WHO ICTRP export (XML or CSV from "
+        "trialsearch.who.int) with 'cartatlas import'."
+    )
+
+
+class ChictrClient:
+    """ChiCTR's search and trial pages over HTTP, paced and retried.
+
+    ``rate`` is requests per second over every attempt, retries included;
+    ``max_retries`` bounds the attempts per page (1 + max_retries).  Clock,
+    sleep and random source are parameters so that tests replay faults without
+    waiting.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        rate: float = DEFAULT_RATE,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float = 60.0,
+        backoff_base: float = 5.0,
+        backoff_max: float = 300.0,
+        max_wait: float = 900.0,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive (requests per second), not {rate}")
+        if max_retries < 0:
+            raise ValueError(f"max retries cannot be negative ({max_retries})")
+        if rate > 1.0 and base_url.rstrip("/") == DEFAULT_BASE_URL:
+            log.warning("rate %.2f requests/s: ChiCTR's firewall blocks clients that hurry", rate)
+        self.base_url = base_url.rstrip("/")
+        self.rate = rate
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_wait = max_wait
+        self.max_pages = max_pages
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+        self._last_request: float | None = None
+        self.waits: list[float] = []
+        self.requests_made = 0
+        self._http = httpx.Client(
+            headers={
+                "User-Agent": user_agent(),
+                "Accept": "text/html,application/xhtml+xml",
+                "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+            transport=transport,
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ChictrClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------------
+
+    def search_url(self, query: str, page: int) -> str:
+        return f"{self.base_url}/searchproj.html?" + urlencode({"title": query, "page": page, "btngo": "btn"})
+
+    def detail_url(self, proj: str) -> str:
+        return f"{self.base_url}/showproj.html?" + urlencode({"proj": proj})
+
+    def get(self, url: str, *, expect: Callable[[str], bool]) -> Fetched:
+        """A page that ``expect`` accepts, or a 404; retried while the answer is worth retrying.
+
+        Raises ``WafBlocked`` at once on a firewall answer, ``RetriesExhausted``
+        when the budget is spent.
+        """
+        problems: list[_Problem] = []
+        for attempt in range(self.max_retries + 1):
+            if problems:
+                delay = self._retry_delay(attempt, problems[-1])
+                log.warning("ChiCTR: %s; retry %d of %d in %.1fs", problems[-1].text, attempt, self.max_retries, delay)
+                self._wait(delay)
+            self._pace()
+            outcome = self._attempt(url, expect)
+            if isinstance(outcome, Fetched):
+                return outcome
+            problems.append(outcome)
+        shown = "; ".join(dict.fromkeys(p.text for p in problems[-3:]))
+        raise RetriesExhausted(f"{url}: no usable answer after {self.max_retries + 1} attempts (last: {shown})")
+
+    def _attempt(self, url: str, expect: Callable[[str], bool]) -> Fetched | _Problem:
+        self.requests_made += 1
+        try:
+            response = self._http.get(url)
+            body = response.content
+        except httpx.TimeoutException as exc:
+            return _Problem(f"timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return _Problem(f"network error ({type(exc).__name__}: {exc})")
+        status = response.status_code
+        text = body.decode(response.encoding or "utf-8", errors="replace")
+        blocked = waf_answer(status, text)
+        if blocked is not None:
+            raise WafBlocked(waf_message(url, blocked))
+        if status in RETRY_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
+            return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
+        if status >= 500:
+            return _Problem(f"HTTP {status}")
+        if status == 404:
+            return Fetched(url, status, text)
+        if status != 200:
+            raise ChictrError(f"{url}: HTTP {status}: {' '.join(text.split())[:200]}")
+        if _PAGE_END not in text[-4096:].lower():
+            return _Problem(f"page cut short ({len(body):,} bytes, no closing </html>)")
+        if not expect(text):
+            return _Problem(f"not the page expected ({len(body):,} bytes: {' '.join(text.split())[:120]!r})")
+        return Fetched(url, status, text)
+
+    def _retry_delay(self, attempt: int, problem: _Problem) -> float:
+        if problem.retry_after is not None:
+            return min(problem.retry_after, self.max_wait)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling * (0.5 + self._rng.random() / 2)
+
+    def _pace(self) -> None:
+        interval = 1.0 / self.rate
+        if self._last_request is not None:
+            remaining = self._last_request + interval - self._monotonic()
+            if remaining > 0:
+                self._wait(remaining)
+        self._last_request = self._monotonic()
+
+    def _wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self._sleep(seconds)
+
+    def search(self, query: str, page: int) -> tuple[SearchPage, str]:
+        from cartatlas.sources.chictr.pages import is_search_page
+
+        url = self.search_url(query, page)
+        fetched = self.get(url, expect=is_search_page)
+        if fetched.status == 404:
+            raise ChictrError(f"{url}: HTTP 404: the search page is not where it was expected")
+        try:
+            return parse_search_page(fetched.text), url
+        except ValueError as exc:
+            raise ChictrError(f"{url}: {exc}") from exc
+
+    def detail(self, proj: str) -> Fetched:
+        from cartatlas.sources.chictr.pages import is_detail_page
+
+        return self.get(self.detail_url(proj), expect=is_detail_page)
+
+
+# -- the harvest --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChictrProgress:
+    """Where a pass stands, for progress bars and the closing message."""
+
+    query: str
+    resumed: bool
+    pages_done: int = 0
+    records_done: int = 0
+    total: int | None = None
+    done: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _token(page: int, row: int) -> str:
+    return f"{page}:{row}"
+
+
+def _parse_token(token: str | None) -> tuple[int, int]:
+    if not token:
+        return 1, 0
+    try:
+        page, _, row = token.partition(":")
+        return max(1, int(page)), max(0, int(row or 0))
+    except ValueError:
+        log.warning("ChiCTR checkpoint %r is not page:row; starting the pass from its first page", token)
+        return 1, 0
+
+
+def harvest(
+    store: Store,
+    client: ChictrClient,
+    run_id: str,
+    query: str,
+    *,
+    on_trial: Callable[[ChictrProgress, ImportStats], None] | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> tuple[ImportStats, ChictrProgress]:
+    """Walk the result pages of ``query`` and store every trial page, checkpointing after each trial."""
+    previous = sync_state.load(store, REGISTRY, query)
+    if previous is not None and previous.running:
+        state = previous
+        sync_state.resume_pass(store, state, run_id, clock())
+    else:
+        state = sync_state.begin_pass(store, REGISTRY, query, None, run_id, clock(), previous)
+    progress = ChictrProgress(
+        query=state.query,
+        resumed=state.pages_done > 0 or state.records_done > 0,
+        pages_done=state.pages_done,
+        records_done=state.records_done,
+        total=state.total,
+    )
+    page_no, skip = _parse_token(state.page_token)
+    if progress.resumed:
+        progress.notes.append(f"resumed at result page {page_no}, row {skip + 1}")
+    stats = ImportStats()
+    previous_ids: list[str] | None = None
+    page_size = 0
+    for _ in range(client.max_pages):
+        listing, list_url = client.search(state.query, page_no)
+        for row_no, problem in listing.problems:
+            stats.rejects.append(Reject(list_url, f"row {row_no}", problem))
+            stats.rejected += 1
+        if listing.total is not None:
+            progress.total = listing.total
+        ids = [r.registration_number for r in listing.rows]
+        if not ids:
+            break
+        if ids == previous_ids:
+            raise ChictrError(f"{list_url}: the site sent the same results for page {page_no} as for the page before")
+        previous_ids = ids
+        for index, row in enumerate(listing.rows):
+            if index < skip:
+                continue
+            item = _trial_item(client, row.registration_number, row.proj, list_url, index)
+            trial_stats = save_records(store, [item], run_id)
+            stats.add(trial_stats)
+            progress.records_done += 1
+            sync_state.checkpoint(
+                store,
+                state,
+                page_token=_token(page_no, index + 1),
+                pages_done=progress.pages_done,
+                records_done=progress.records_done,
+                total=progress.total,
+                at=clock(),
+            )
+            if on_trial is not None:
+                on_trial(progress, trial_stats)
+        skip = 0
+        progress.pages_done += 1
+        sync_state.checkpoint(
+            store,
+            state,
+            page_token=_token(page_no + 1, 0),
+            pages_done=progress.pages_done,
+            records_done=progress.records_done,
+            total=progress.total,
+            at=clock(),
+        )
+        page_size = max(page_size, len(ids))
+        if len(ids) < page_size or (progress.total is not None and page_no * page_size >= progress.total):
+            break  # a short page is the last one; so is the page that reaches the total
+        page_no += 1
+    else:
+        raise ChictrError(f"stopped after {client.max_pages:,} result pages without reaching the last one")
+    sync_state.finish_pass(store, state, clock())
+    progress.done = True
+    return stats, progress
+
+
+def _trial_item(client: ChictrClient, regno: str, proj: str | None, list_url: str, index: int) -> RawRecord | Reject:
+    where = f"row {index + 1}"
+    if not proj:
+        return Reject(list_url, where, "the result list gives no link to the trial page", regno)
+    try:
+        fetched = client.detail(proj)
+    except RetriesExhausted as exc:
+        return Reject(client.detail_url(proj), "", str(exc), regno)
+    if fetched.status == 404:
+        return Reject(fetched.url, "", "HTTP 404: the trial page listed in the results does not exist", regno)
+    item = page_record(fetched.text, fetched.url, url=fetched.url, kind="api")
+    if isinstance(item, RawRecord) and item.record_id != regno:
+        log.warning("%s: the result list says %s, the trial page says %s", fetched.url, regno, item.record_id)
+    if isinstance(item, Reject):
+        item.record_id = regno
+    return item
