@@ -45,11 +45,11 @@ def display_text(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-def _byte_table(table: dict[int, str | int]) -> bytes:
-    """A ``bytes.translate`` table for ASCII text equivalent to lower-casing then ``str.translate(table)``."""
+def _byte_table(table: dict[int, str | int], *, lower: bool) -> bytes:
+    """A ``bytes.translate`` table for ASCII text, equal to (lower-casing then) ``str.translate(table)``."""
     out = bytearray(range(256))
     for i in range(128):
-        c = chr(i).lower()
+        c = chr(i).lower() if lower else chr(i)
         mapped = table.get(ord(c), c)
         out[i] = ord(mapped) if isinstance(mapped, str) else mapped
     return bytes(out)
@@ -57,8 +57,14 @@ def _byte_table(table: dict[int, str | int]) -> bytes:
 
 # Most registry text is ASCII: for it one C-level ``bytes.translate`` does the lower-casing and the
 # mapping at once, several times faster than ``str.lower`` plus ``str.translate`` with a dict.
-_NORM_BYTES = _byte_table(_DASHES)
-_FORM_BYTES = _byte_table({k: v for k, v in _MARKS.items() if chr(k) not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
+_NORM_BYTES = _byte_table(_DASHES, lower=True)
+_FORM_BYTES = _byte_table(_MARKS, lower=False)
+# Text with a few non-ASCII characters (a "≥", a curly quote) takes ``str.translate``'s slow per-character
+# path; one regular-expression substitution per mapped group is about six times faster and gives the same.
+_DASH_RE = re.compile("[" + re.escape("".join(chr(k) for k, v in _DASHES.items() if v == " ")) + "]")
+_QUOTE_RE = re.compile("[\u2018\u2019]")
+_MARK_RE = re.compile("[" + re.escape("".join(chr(k) for k in _MARKS)) + "]")
+assert all(v in (" ", "'") for v in _DASHES.values()) and all(v == " " for v in _MARKS.values())
 
 
 def normalise_display(disp: str) -> str:
@@ -68,15 +74,15 @@ def normalise_display(disp: str) -> str:
     low = disp.lower()
     if len(low) != len(disp):  # a few characters (e.g. 'İ') lower-case to two; keep offsets aligned
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in disp)
-    return low.translate(_DASHES)
+    low = _DASH_RE.sub(" ", low)
+    return _QUOTE_RE.sub("'", low) if "\u2018" in low or "\u2019" in low else low
 
 
 def match_form(norm: str) -> str:
     """What the automaton scans: the normalised text with marks as spaces, padded by one space each side."""
     if norm.isascii():
-        # ``norm`` is already lower case, so the table's lower-casing is a no-op here.
         return " " + norm.encode("ascii").translate(_FORM_BYTES).decode("ascii") + " "
-    return " " + norm.translate(_MARKS) + " "
+    return " " + _MARK_RE.sub(" ", norm) + " "
 
 
 def normalise_term(term: str) -> str:

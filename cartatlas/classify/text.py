@@ -37,6 +37,7 @@ _ELIGIBILITY_HEAD = re.compile(
 )
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _CLAUSE_END = re.compile(r"[.;:!?\n。；：！？]")
+_CLAUSE_MARK = re.compile(r"[.;:!?\n。；：,(]")
 #: Eligibility is not scanned; this cheap check only reports that CAR words are there.
 CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ -]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
 
@@ -82,7 +83,8 @@ def _segment(out: list[Segment], field: str, role: str, group: int, text: Any) -
         return
     norm = normalise_display(disp)
     if role in (SUMMARY, DESCRIPTION):
-        m = _ELIGIBILITY_HEAD.search(norm)
+        # Every heading contains one of these words: most summaries skip the regex altogether.
+        m = _ELIGIBILITY_HEAD.search(norm) if "criteria" in norm or "clusion" in norm or "标准" in norm else None
         if m is not None:
             if m.start() > 0:
                 out.append(Segment(field, role, group, disp[: m.start()], norm[: m.start()]))
@@ -206,9 +208,20 @@ def _window_starts(anchors: list[int], back: int, ahead: int = 0) -> list[int]:
     return sorted(starts)
 
 
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
 def _glued_car_matches(norm: str) -> list[re.Match[str]]:
-    # A match is at most 5 prefix characters, then "car".
-    return _matches_from(_GLUED_CAR, norm, _window_starts(_occurrences(norm, "car"), 5))
+    # A match starts where a run of ASCII letters and digits starts (the look-behind), at most 5
+    # characters before a "car": so each "car" has one candidate start, the start of its run.
+    starts: list[int] = []
+    for i in _occurrences(norm, "car"):
+        q = i
+        while q > 0 and i - q <= 5 and norm[q - 1] in _ALNUM:
+            q -= 1
+        if i - q <= 5 and (not starts or starts[-1] != q):
+            starts.append(q)
+    return _matches_from(_GLUED_CAR, norm, starts)
 
 
 def _construct_matches(norm: str) -> list[re.Match[str]]:
@@ -234,7 +247,7 @@ def _engineered_matches(norm: str) -> list[re.Match[str]]:
     starts.update(_occurrences(norm, "redirected"))
     for word in ("cell", "lymphocytes"):
         for c in _occurrences(norm, word):
-            starts.update(range(max(0, c - 3), c))
+            starts.update(p for p in range(max(0, c - 3), c) if norm[p] in "tn")
     return _matches_from(_ENGINEERED, norm, sorted(starts))
 
 
@@ -324,8 +337,9 @@ def clause_before(seg: Segment, pos: int, width: int = 90) -> str:
     """The text before ``pos`` back to the start of its clause (at most ``width`` characters)."""
     lo = max(0, pos - width)
     window = seg.norm[lo:pos]
-    cut = max(window.rfind(c) for c in ".;:!?\n。；：,(")
-    return window[cut + 1 :] if cut >= 0 else window
+    # The last clause mark is the first one in the reversed window (one regex call, not 13 ``rfind``).
+    m = _CLAUSE_MARK.search(window[::-1])
+    return window[len(window) - m.start() :] if m is not None else window
 
 
 def clause_after(seg: Segment, pos: int, width: int = 60) -> str:
