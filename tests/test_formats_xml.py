@@ -289,6 +289,24 @@ def test_line_endings_are_not_content(atlas: cartatlas.Atlas, tmp_path: Path) ->
     assert (again.new, again.changed, again.unchanged) == (0, 0, 1)
 
 
+def test_search_rank_comments_and_wrapping_are_not_content(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
+    text = (XML / "NCT00734539.xml").read_bytes().decode("utf-8")
+    assert text.count("<!--") > 5 and "<clinical_study>" in text
+    same = text.replace("<clinical_study>", '<clinical_study rank="7">').replace("    ", "      ")
+    same = same.replace("processed this data on May 11, 2018", "processed this data on June 1, 2019")
+    same = "".join(part.split("-->", 1)[-1] for part in same.split("<!--"))
+    edited = text.replace("Infants &lt; 750 Grams Birth", "Infants &lt; 750 Grams Birth Weight")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "NCT00734539.xml").write_text(same, encoding="utf-8")
+    (tmp_path / "b" / "NCT00734539.xml").write_text(edited, encoding="utf-8")
+    atlas.import_files([XML / "NCT00734539.xml"])
+    again = atlas.import_files([tmp_path / "a"])
+    assert (again.new, again.changed, again.unchanged) == (0, 0, 1)
+    changed = atlas.import_files([tmp_path / "b"])
+    assert (changed.new, changed.changed, changed.unchanged) == (0, 1, 0)
+
+
 def test_alias_explains_a_file_name_but_a_bare_mismatch_is_rejected(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
     # AACT's NCT00980226-id-mismatch.xml holds NCT00081588, which lists NCT00980226 as an alias.
     stats = atlas.import_files([XML / "NCT00980226-id-mismatch.xml"])

@@ -1186,8 +1186,22 @@ def csv_hash_view(text: str) -> str:
     return orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode()
 
 
+_XML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_SEARCH_RANK = re.compile(r"(<clinical_study)\s+rank=\"[^\"]*\"")
+_WHITESPACE = re.compile(r"\s+")
+
+
 def xml_hash_view(text: str) -> str:
-    return strip_download_header(text)
+    """What of a study's XML is content: not the download stamp, nor what else varies by download.
+
+    A study saved from a search carries its rank in that search; the generator's
+    comments changed over the years; and text blocks were re-wrapped at other
+    widths.  None of that is the record, so a study downloaded again unchanged
+    is "unchanged" however it was downloaded.
+    """
+    view = _XML_COMMENT.sub("", strip_download_header(text))
+    view = _SEARCH_RANK.sub(r"\1", view, count=1)
+    return _WHITESPACE.sub(" ", view)
 
 
 # -- registration --------------------------------------------------------------------------------------
