@@ -9,6 +9,7 @@ enrol (often "no prior CAR-T"), not what is given.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -240,14 +241,14 @@ def _construct_matches(norm: str) -> list[re.Match[str]]:
 
 
 def _engineered_matches(norm: str) -> list[re.Match[str]]:
-    # First branch starts with "gene", the third with "targeted" or "redirected"; the second starts with
-    # "t" or "nk" and at most one space before "cell" or "lymphocytes".
+    # The first branch starts with "gene", the third with "targeted" or "redirected".  The second
+    # starts with "t" or "nk" at most 35 characters ("nk lymphocytes genetically engineer") before
+    # its "ed to ", the rarest literal it contains.
     starts = set(_occurrences(norm, "gene"))
     starts.update(_occurrences(norm, "targeted"))
     starts.update(_occurrences(norm, "redirected"))
-    for word in ("cell", "lymphocytes"):
-        for c in _occurrences(norm, word):
-            starts.update(p for p in range(max(0, c - 3), c) if norm[p] in "tn")
+    for e in _occurrences(norm, "ed to "):
+        starts.update(p for p in range(max(0, e - 36), e) if norm[p] in "tn")
     return _matches_from(_ENGINEERED, norm, sorted(starts))
 
 
@@ -318,8 +319,15 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
     return hits
 
 
+_BY_START = operator.attrgetter("start")
+_BY_END = operator.attrgetter("end")
+
+
 def _drop_contained(hits: list[Hit]) -> list[Hit]:
-    hits.sort(key=lambda h: (h.start, h.start - h.end))
+    # Start ascending, then end descending, ties in scanning order: two stable sorts with C-level keys
+    # give the same order as one sort keyed by (start, start - end), without a Python call per hit.
+    hits.sort(key=_BY_END, reverse=True)
+    hits.sort(key=_BY_START)
     reach: dict[str, tuple[int, int]] = {}
     kept: list[Hit] = []
     for h in hits:
