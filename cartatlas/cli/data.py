@@ -147,14 +147,19 @@ def build_cmd(
 def export_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced atomically).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
+    what: Annotated[
+        str, typer.Option("--what", help="trials (the default) or publications (PubMed articles with links).")
+    ] = "trials",
     db: DbOption = None,
 ) -> None:
     """Export the normalised trials, one row (or JSON object) per trial, trial_id and registry first."""
     if fmt not in FORMATS:
         raise CliError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if what not in ("trials", "publications"):
+        raise CliError(f"--what {what!r}: choose trials or publications")
     with open_atlas(db, read_only=True) as atlas:
-        rows = atlas.export(fmt, out)
-    err_console.print(f"wrote {rows:,} trials to {out}")
+        rows = atlas.export(fmt, out, what=what)
+    err_console.print(f"wrote {rows:,} {what} to {out}")
 
 
 def versions_cmd(

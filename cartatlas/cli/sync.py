@@ -9,6 +9,7 @@ import typer
 
 from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, progress
 from cartatlas.cli.data import _report_stats
+from cartatlas.cli.pubmed import pubmed_cmd
 from cartatlas.model import ImportStats
 from cartatlas.sources.ctgov.api import (
     DEFAULT_BASE_URL,
@@ -143,6 +144,9 @@ def _where(last: list[SyncProgress]) -> str:
     if last:
         return f"from page {last[0].pages_done + 1}."
     return "from its last checkpoint."
+
+
+sync_app.command("pubmed")(pubmed_cmd)
 
 
 def register(app: typer.Typer) -> None:

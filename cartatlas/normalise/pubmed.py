@@ -97,7 +97,7 @@ def all_text(el: etree._Element | None) -> str | None:
     """An element's text with inline markup (<i>, <sub>, <sup>, MathML) flattened."""
     if el is None:
         return None
-    return clean("".join(el.itertext()))
+    return clean("".join(str(t) for t in el.itertext()))
 
 
 def medline_citation(root: etree._Element) -> etree._Element | None:

@@ -58,7 +58,7 @@ def _is_record(elem: etree._Element) -> bool:
 
 def _release(elem: etree._Element) -> None:
     """Free a processed record and every earlier sibling (iterparse keeps them otherwise)."""
-    elem.clear(keep_tail=False)
+    elem.clear()
     parent = elem.getparent()
     if parent is not None:
         while elem.getprevious() is not None:
@@ -91,7 +91,7 @@ def iter_records(inp: Input, *, source_kind: str = "file", source: str | None = 
                     continue
                 position += 1
                 locator = f"record {position} (line {elem.sourceline})"
-                item = _record(elem, where, locator, source_kind)
+                item = record_from_element(elem, where, locator, source_kind)
                 if isinstance(item, RawRecord):
                     last_ok = item.record_id
                 yield item
@@ -108,7 +108,8 @@ def iter_records(inp: Input, *, source_kind: str = "file", source: str | None = 
         log.info("%s: %d DeleteCitation PMIDs (withdrawn by NLM) not stored: %s", where, len(deleted), deleted[:10])
 
 
-def _record(elem: etree._Element, source: str, locator: str, source_kind: str) -> Item:
+def record_from_element(elem: etree._Element, source: str, locator: str, source_kind: str = "file") -> Item:
+    """One PubmedArticle / MedlineCitation element as a RawRecord, or a Reject saying why not."""
     try:
         pmid = record_pmid(elem)
     except Exception as exc:  # a broken record is reported, the next one read

@@ -1,0 +1,659 @@
+"""NCBI E-utilities: a polite, resumable harvest of PubMed into the store.
+
+How the E-utilities are used, and why:
+
+- ``esearch`` with ``usehistory=y`` posts the result set to NCBI's history
+  server and answers with its ``WebEnv`` and ``query_key``; ``efetch`` then
+  reads the set in batches (``retstart``/``retmax``) as PubMed XML.  No PMID
+  list travels over the wire, and a batch can be asked for again.
+- PubMed serves only the first 10,000 records of one search.  A larger
+  search is cut into publication-date ranges (``"YYYY/MM/DD"[dp] :
+  "YYYY/MM/DD"[dp]`` added to the term), halved until each has at most
+  ``window`` records.
+- ``--since`` is ``datetype=mdat&mindate=...``: records NLM modified since
+  the date, which includes new records and revised ones.
+- Every request carries ``tool`` and ``email`` (NCBI's usage policy asks for
+  both so it can contact a user before blocking one) and, when the user has
+  one, ``api_key`` (``NCBI_API_KEY``).  Requests are spaced to the documented
+  rates: 3 per second without a key, 10 with.  The key and the e-mail address
+  are kept out of logs and out of the stored source URLs.
+- Throttling (429, honouring ``Retry-After``), server errors, dropped
+  connections and bodies cut short (XML that does not parse) are retried with
+  exponential backoff and jitter; a history set that expired (NCBI keeps them
+  for hours, not days) is searched again.
+
+``harvest`` checkpoints in ``sync_state`` after each committed batch (the
+page token is a small JSON document: the date ranges still to do and, for the
+current one, its WebEnv, query_key, count and next retstart), so an
+interrupted harvest continues where it stopped.  Sleep, clock and random
+source are parameters so tests replay faults without waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import orjson
+from lxml import etree
+
+from cartatlas import __version__
+from cartatlas.model import ImportStats
+from cartatlas.sources.files import Item
+from cartatlas.sources.pubmed.xml_files import record_from_element
+from cartatlas.store import sync_state
+from cartatlas.store.db import Store
+from cartatlas.store.ingest import save_records
+
+log = logging.getLogger(__name__)
+
+REGISTRY = "pubmed"
+DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
+TOOL = "cartatlas"
+#: NCBI's documented ceilings: requests per second without and with an API key.
+RATE_WITHOUT_KEY = 3.0
+RATE_WITH_KEY = 10.0
+#: PubMed answers only the first 10,000 records of a search (retstart + retmax <= 10,000).
+SEARCH_WINDOW = 9_999
+DEFAULT_BATCH = 500
+MAX_BATCH = 10_000
+DEFAULT_MAX_RETRIES = 6
+SINCE_OVERLAP_DAYS = 3
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Query strings longer than this are POSTed (NCBI recommends POST for long terms).
+POST_ABOVE = 1500
+#: Parameters never written to logs or stored source URLs.
+PRIVATE_PARAMS = frozenset({"api_key", "email"})
+
+#: The default search: the MeSH heading for CAR receptors plus the text words
+#: reports used before (and besides) the heading existed.
+DEFAULT_TERMS: tuple[str, ...] = (
+    '"Receptors, Chimeric Antigen"[MeSH]',
+    '"chimeric antigen receptor"[tiab]',
+    '"chimeric antigen receptors"[tiab]',
+    '"CAR-T"[tiab]',
+    '"CAR T"[tiab]',
+    '"CAR T cell*"[tiab]',
+    '"CAR-T cell*"[tiab]',
+    '"CART cell*"[tiab]',
+    '"CAR-NK"[tiab]',
+    '"CAR NK"[tiab]',
+    '"CAR-NKT"[tiab]',
+    '"CAR-M"[tiab]',
+    '"CAR macrophage*"[tiab]',
+    '"CAR-Treg*"[tiab]',
+    '"CAAR-T"[tiab]',
+    '"chimeric autoantibody receptor"[tiab]',
+)
+DEFAULT_QUERY = " OR ".join(DEFAULT_TERMS)
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class EutilsError(RuntimeError):
+    """The E-utilities could not be used; the message says what NCBI answered."""
+
+
+class RetriesExhausted(EutilsError):
+    """A request kept failing in ways worth retrying until the retry budget ran out."""
+
+
+class HistoryExpired(EutilsError):
+    """NCBI no longer holds the WebEnv/query_key set; the search must be run again."""
+
+
+@dataclass(slots=True)
+class _Problem:
+    text: str
+    retry_after: float | None = None
+
+
+def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def public_url(url: str) -> str:
+    """The URL without the API key and e-mail address (for logs and stored sources)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in PRIVATE_PARAMS]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+_PRIVATE_IN_TEXT = re.compile(r"\b(api_key|email)=[^&\s\"']+")
+
+
+class _RedactPrivate(logging.Filter):
+    """Keeps the API key and e-mail address out of httpx's request log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "api_key=" in message or "email=" in message:
+            record.msg = _PRIVATE_IN_TEXT.sub(r"\1=(hidden)", message)
+            record.args = ()
+        return True
+
+
+def _install_redaction() -> None:
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactPrivate) for f in logger.filters):
+            logger.addFilter(_RedactPrivate())
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# -- the client ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Search:
+    """An esearch result held on NCBI's history server."""
+
+    term: str
+    count: int
+    webenv: str
+    query_key: str
+    url: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """One efetch answer: its records (and rejects) and where they came from."""
+
+    items: list[Item]
+    retstart: int
+    url: str
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+
+_HISTORY_ERRORS = ("unable to obtain query", "webenv", "query_key", "history", "cannot retrieve query")
+
+
+class EutilsClient:
+    """PubMed through the E-utilities, paced to NCBI's rates and retrying what is worth retrying.
+
+    ``api_key`` and ``email`` default to ``$NCBI_API_KEY`` and ``$NCBI_EMAIL``.
+    ``rate`` defaults to the documented ceiling for the key situation (3/s or
+    10/s) and may only be lowered.  ``max_retries`` bounds the attempts per
+    request (1 + max_retries).
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_key: str | None = None,
+        email: str | None = None,
+        tool: str = TOOL,
+        rate: float | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        batch_size: int = DEFAULT_BATCH,
+        window: int = SEARCH_WINDOW,
+        timeout: float = 120.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        max_wait: float = 600.0,
+        use_env: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        if use_env:
+            api_key = api_key or os.environ.get("NCBI_API_KEY") or None
+            email = email or os.environ.get("NCBI_EMAIL") or None
+        ceiling = RATE_WITH_KEY if api_key else RATE_WITHOUT_KEY
+        if rate is None:
+            rate = ceiling
+        if rate <= 0:
+            raise ValueError(f"rate must be positive (requests per second), not {rate}")
+        if rate > ceiling:
+            raise ValueError(
+                f"rate {rate}/s is above NCBI's limit of {ceiling:g}/s "
+                + ("with an API key" if api_key else "without an API key (set NCBI_API_KEY for 10/s)")
+            )
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch size must be between 1 and {MAX_BATCH}, not {batch_size}")
+        if max_retries < 0:
+            raise ValueError(f"max retries cannot be negative ({max_retries})")
+        _install_redaction()
+        if not email:
+            log.warning("no e-mail address for NCBI (--email or NCBI_EMAIL): NCBI asks for one to contact users")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.email = email
+        self.tool = tool
+        self.rate = rate
+        self.max_retries = max_retries
+        self.batch_size = batch_size
+        self.window = window
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_wait = max_wait
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+        self._last_request: float | None = None
+        #: Every wait the client chose, in seconds, for the log and for tests.
+        self.waits: list[float] = []
+        self.requests_made = 0
+        self._http = httpx.Client(
+            headers={"User-Agent": f"cartatlas/{__version__} (CAR cell-therapy atlas; python-httpx)"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+            transport=transport,
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EutilsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ------------------------------------------------------------------
+
+    def _common(self) -> dict[str, str]:
+        params = {"db": "pubmed", "tool": self.tool}
+        if self.email:
+            params["email"] = self.email
+        if self.api_key:
+            params["api_key"] = self.api_key
+        return params
+
+    def esearch(self, term: str, *, since: dt.date | None = None) -> Search:
+        """Post a search to the history server; returns its count, WebEnv and query_key."""
+        params = {**self._common(), "term": term, "usehistory": "y", "retmax": "0", "retmode": "json"}
+        if since is not None:
+            params.update({"datetype": "mdat", "mindate": since.strftime("%Y/%m/%d"), "maxdate": "3000/12/31"})
+        return self._call("esearch.fcgi", params, lambda body, url: _parse_esearch(body, url, term))
+
+    def efetch(self, search: Search, retstart: int, retmax: int | None = None) -> Batch:
+        """One batch of the search's records as PubMed XML."""
+        params = {
+            **self._common(),
+            "WebEnv": search.webenv,
+            "query_key": search.query_key,
+            "retstart": str(retstart),
+            "retmax": str(retmax or self.batch_size),
+            "retmode": "xml",
+        }
+        return self._call("efetch.fcgi", params, lambda body, url: _parse_efetch(body, url, retstart))
+
+    def _call(self, endpoint: str, params: dict[str, str], parse: Callable[[bytes, str], Any]) -> Any:
+        url = f"{self.base_url}/{endpoint}"
+        problems: list[_Problem] = []
+        for attempt in range(self.max_retries + 1):
+            if problems:
+                delay = self._retry_delay(attempt, problems[-1])
+                log.warning(
+                    "PubMed %s: %s; retry %d of %d in %.1fs",
+                    endpoint,
+                    problems[-1].text,
+                    attempt,
+                    self.max_retries,
+                    delay,
+                )
+                self._wait(delay)
+            self._pace()
+            outcome = self._attempt(url, params, parse)
+            if not isinstance(outcome, _Problem):
+                return outcome
+            problems.append(outcome)
+        shown = "; ".join(p.text for p in problems[-3:])
+        raise RetriesExhausted(f"{endpoint}: no usable answer after {self.max_retries + 1} attempts (last: {shown})")
+
+    def _attempt(self, url: str, params: dict[str, str], parse: Callable[[bytes, str], Any]) -> Any:
+        self.requests_made += 1
+        try:
+            if len(urlencode(params)) > POST_ABOVE:
+                response = self._http.post(url, data=params)
+                shown = f"{url} (POST)"
+            else:
+                response = self._http.get(url, params=params)
+                shown = public_url(str(response.request.url))
+        except httpx.TimeoutException as exc:
+            return _Problem(f"timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return _Problem(f"network error ({type(exc).__name__})")
+        status = response.status_code
+        if status in RETRY_STATUSES or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
+            return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
+        if status != 200:
+            raise EutilsError(f"{shown}: HTTP {status}: {_excerpt(response.text)}")
+        return parse(response.content, shown)
+
+    def _retry_delay(self, attempt: int, problem: _Problem) -> float:
+        if problem.retry_after is not None:
+            return min(problem.retry_after, self.max_wait)
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling * (0.5 + self._rng.random() / 2)
+
+    def _pace(self) -> None:
+        interval = 1.0 / self.rate
+        if self._last_request is not None:
+            remaining = self._last_request + interval - self._monotonic()
+            if remaining > 0:
+                self._wait(remaining)
+        self._last_request = self._monotonic()
+
+    def _wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self._sleep(seconds)
+
+
+def _parse_esearch(body: bytes, url: str, term: str) -> Search | _Problem:
+    """An esearch answer in JSON (asked for) or XML (what some proxies and mirrors send)."""
+    text = body.lstrip()
+    if text.startswith(b"{"):
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _Problem(f"invalid or truncated esearch JSON ({len(body):,} bytes: {exc})")
+        if not isinstance(data, dict):
+            return _Problem("esearch JSON is not an object")
+        if "error" in data and "esearchresult" not in data:
+            return _Problem(f"esearch error: {data['error']}")
+        result = data.get("esearchresult")
+        if not isinstance(result, dict):
+            return _Problem(f"esearch JSON has no esearchresult (keys: {', '.join(list(data)[:5])})")
+        error = result.get("ERROR") or result.get("error")
+        count, webenv, key = result.get("count"), result.get("webenv"), result.get("querykey")
+    else:
+        try:
+            root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError as exc:
+            return _Problem(f"invalid or truncated esearch answer ({len(body):,} bytes: {exc})")
+        error = root.findtext("ERROR")
+        count, webenv, key = root.findtext("Count"), root.findtext("WebEnv"), root.findtext("QueryKey")
+    if error:
+        if "rate limit" in str(error).lower():
+            return _Problem(f"esearch: {error}")
+        raise EutilsError(f"{url}: PubMed refused the search: {error}")
+    if count is None or not str(count).isdigit():
+        return _Problem(f"esearch answer has no count ({count!r})")
+    if not webenv or not key:
+        return _Problem("esearch answer has no WebEnv/query_key (history server unavailable?)")
+    return Search(term=term, count=int(count), webenv=str(webenv), query_key=str(key), url=url)
+
+
+def _parse_efetch(body: bytes, url: str, retstart: int) -> Batch | _Problem:
+    """An efetch answer: a whole PubmedArticleSet, or an error NCBI sends with status 200."""
+    try:
+        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except etree.XMLSyntaxError as exc:
+        return _Problem(f"efetch XML is truncated or invalid ({len(body):,} bytes: {exc})")
+    if root.tag != "PubmedArticleSet":
+        message = " ".join(str(t) for t in root.itertext()).strip() or str(root.tag)
+        if any(cue in message.lower() for cue in _HISTORY_ERRORS):
+            raise HistoryExpired(f"{url}: {_excerpt(message)}")
+        if "rate limit" in message.lower():
+            return _Problem(f"efetch: {_excerpt(message)}")
+        raise EutilsError(f"{url}: efetch answered {root.tag}: {_excerpt(message)}")
+    items: list[Item] = []
+    for i, elem in enumerate(el for el in root if el.tag in ("PubmedArticle", "PubmedBookArticle")):
+        items.append(record_from_element(elem, url, f"retstart {retstart} item {i}", "api"))
+    return Batch(items=items, retstart=retstart, url=url)
+
+
+# -- planning and checkpoints ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Plan:
+    """What this run will do: resume a pass, or begin one (full or since a date)."""
+
+    query: str
+    since: dt.date | None
+    resume: sync_state.SyncState | None
+    reason: str
+
+
+def plan_sync(state: sync_state.SyncState | None, query: str, since: dt.date | None, full: bool) -> Plan:
+    """Resume an interrupted pass unless told otherwise; a new pass counts from the last complete one."""
+    if full and since is not None:
+        raise ValueError("a full pass and a since date exclude each other")
+    if state is not None and state.running:
+        same = (full and state.since is None) or (since is not None and since == state.since)
+        if same or (not full and since is None):
+            return Plan(query, state.since, state, f"resuming the interrupted pass ({state.records_done:,} done)")
+    if full:
+        return Plan(query, None, None, "full pass")
+    if since is not None:
+        return Plan(query, since, None, f"records modified since {since}")
+    if state is not None and state.last_success_at is not None and state.pass_started_at is not None:
+        auto = state.pass_started_at.astimezone(dt.UTC).date() - dt.timedelta(days=SINCE_OVERLAP_DAYS)
+        return Plan(
+            query, auto, None, f"records modified since {auto} (last complete pass, less {SINCE_OVERLAP_DAYS} days)"
+        )
+    return Plan(query, None, None, "full pass (no earlier complete pass of this query)")
+
+
+DateRange = tuple[str, str] | None
+
+
+def range_term(query: str, rng: DateRange) -> str:
+    if rng is None:
+        return query
+    return f'({query}) AND ("{rng[0]}"[dp] : "{rng[1]}"[dp])'
+
+
+def _split(rng: DateRange, today: dt.date) -> list[DateRange] | None:
+    """Halve a publication-date range; None when it is a single day already."""
+    lo, hi = (dt.date(1800, 1, 1), dt.date(today.year + 1, 12, 31)) if rng is None else (_d(rng[0]), _d(rng[1]))
+    if lo >= hi:
+        return None
+    mid = lo + (hi - lo) // 2
+    return [(_s(lo), _s(mid)), (_s(mid + dt.timedelta(days=1)), _s(hi))]
+
+
+def _d(text: str) -> dt.date:
+    return dt.datetime.strptime(text, "%Y/%m/%d").date()
+
+
+def _s(day: dt.date) -> str:
+    return day.strftime("%Y/%m/%d")
+
+
+@dataclass
+class Cursor:
+    """The page token of a pubmed pass: ranges still to search and the current set."""
+
+    pending: list[DateRange] = field(default_factory=lambda: [None])
+    current: dict[str, Any] | None = None
+
+    def dumps(self) -> str:
+        return orjson.dumps({"pending": self.pending, "current": self.current}).decode()
+
+    @classmethod
+    def loads(cls, token: str | None) -> Cursor:
+        if not token:
+            return cls()
+        data = orjson.loads(token)
+        pending = [tuple(r) if r is not None else None for r in data.get("pending", [])]
+        return cls(pending=pending, current=data.get("current"))
+
+
+@dataclass(slots=True)
+class Progress:
+    query: str
+    since: dt.date | None
+    resumed: bool
+    batches_done: int = 0
+    records_done: int = 0
+    total: int | None = None
+    searches: int = 0
+    done: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def harvest(
+    store: Store,
+    client: EutilsClient,
+    run_id: str,
+    plan: Plan,
+    *,
+    on_batch: Callable[[Progress, ImportStats], None] | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
+    max_steps: int = 100_000,
+) -> tuple[ImportStats, Progress]:
+    """Walk a pass into the store, checkpointing after every committed batch."""
+    previous = sync_state.load(store, REGISTRY, plan.query)
+    if plan.resume is not None and previous is not None and previous.running:
+        state = previous
+        sync_state.resume_pass(store, state, run_id, clock())
+        cursor = Cursor.loads(state.page_token)
+    else:
+        state = sync_state.begin_pass(store, REGISTRY, plan.query, plan.since, run_id, clock(), previous)
+        cursor = Cursor()
+    progress = Progress(
+        state.query, state.since, plan.resume is not None, state.pages_done, state.records_done, state.total
+    )
+    stats = ImportStats()
+
+    def save(cur: Cursor) -> None:
+        sync_state.checkpoint(
+            store,
+            state,
+            page_token=cur.dumps(),
+            pages_done=progress.batches_done,
+            records_done=progress.records_done,
+            total=progress.total,
+            at=clock(),
+        )
+
+    for _ in range(max_steps):
+        if cursor.current is None:
+            if not cursor.pending:
+                break
+            rng = cursor.pending[0]
+            search = client.esearch(range_term(state.query, rng), since=state.since)
+            progress.searches += 1
+            if progress.total is None:
+                progress.total = search.count
+            if search.count > client.window:
+                halves = _split(rng, clock().date())
+                if halves is not None:
+                    log.info("%s: %d records, more than PubMed serves per search; splitting", rng, search.count)
+                    cursor.pending[0:1] = halves
+                    save(cursor)
+                    continue
+                note = (
+                    f"{search.count:,} records published {rng[0] if rng else ''} exceed PubMed's window; "
+                    f"only the first {client.window:,} are read"
+                )
+                progress.notes.append(note)
+                log.warning("%s", note)
+            cursor.pending.pop(0)
+            cursor.current = {
+                "range": rng,
+                "webenv": search.webenv,
+                "query_key": search.query_key,
+                "count": search.count,
+                "retstart": 0,
+            }
+            save(cursor)
+            continue
+        cur = cursor.current
+        limit = min(int(cur["count"]), client.window)
+        retstart = int(cur["retstart"])
+        if retstart >= limit:
+            cursor.current = None
+            save(cursor)
+            continue
+        search = Search(range_term(state.query, cur["range"]), int(cur["count"]), cur["webenv"], cur["query_key"], "")
+        try:
+            batch = client.efetch(search, retstart, min(client.batch_size, limit - retstart))
+            if batch.size == 0:
+                raise HistoryExpired(f"efetch returned no records at retstart {retstart} of {limit}")
+        except HistoryExpired as exc:
+            if cur.get("researched"):
+                note = f"gave up on date range {cur['range']} at record {retstart}: {exc}"
+                progress.notes.append(note)
+                log.warning("%s", note)
+                cursor.current = None
+                save(cursor)
+                continue
+            log.info("history set expired (%s); searching again", exc)
+            fresh = client.esearch(range_term(state.query, cur["range"]), since=state.since)
+            progress.searches += 1
+            same = fresh.count == int(cur["count"])
+            cursor.current = {
+                "range": cur["range"],
+                "webenv": fresh.webenv,
+                "query_key": fresh.query_key,
+                "count": fresh.count,
+                # The same count means the same set in the same order: go on; otherwise read it again.
+                "retstart": retstart if same else 0,
+                "researched": True,
+            }
+            save(cursor)
+            continue
+        batch_stats = save_records(store, batch.items, run_id, batch_size=max(client.batch_size, 1))
+        stats.add(batch_stats)
+        progress.batches_done += 1
+        progress.records_done += batch.size
+        cur["retstart"] = retstart + batch.size
+        cur.pop("researched", None)
+        save(cursor)
+        log.info(
+            "batch %d: %d records (%d of %s)", progress.batches_done, batch.size, progress.records_done, progress.total
+        )
+        if on_batch is not None:
+            on_batch(progress, batch_stats)
+    else:
+        raise EutilsError(f"stopped after {max_steps:,} steps without finishing the pass")
+    sync_state.finish_pass(store, state, clock())
+    progress.done = True
+    return stats, progress
+
+
+def iter_search(client: EutilsClient, term: str) -> Iterator[Batch]:
+    """Every batch of one search (at most the PubMed window): for scripts that do not store."""
+    search = client.esearch(term)
+    limit = min(search.count, client.window)
+    retstart = 0
+    while retstart < limit:
+        batch = client.efetch(search, retstart, min(client.batch_size, limit - retstart))
+        if batch.size == 0:
+            return
+        yield batch
+        retstart += batch.size
