@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_la
 from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
-from cartatlas.sources.files import iter_paths, read_path
+from cartatlas.sources.files import Item, iter_paths, read_path
 from cartatlas.store.classifications import save_classifications
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
@@ -91,11 +91,14 @@ class Atlas:
         stats = ImportStats()
         status = "failed"
         try:
-            for path, explicit in iter_paths(path_list):
-                if on_file is not None:
-                    on_file(path)
-                items = read_path(path, strict=explicit)
-                stats.add(save_records(self.store, items, run_id, on_batch=on_batch))
+            # One stream over all files: batches (and transactions) span small files.
+            def items() -> Iterator[Item]:
+                for path, explicit in iter_paths(path_list):
+                    if on_file is not None:
+                        on_file(path)
+                    yield from read_path(path, strict=explicit)
+
+            stats.add(save_records(self.store, items(), run_id, on_batch=on_batch))
             status = "partial" if stats.rejected else "ok"
         except KeyboardInterrupt:
             status = "interrupted"

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import cartatlas
-from cartatlas.model import ImportStats, Reject, Skipped
+from cartatlas.model import Reject, Skipped
 from cartatlas.sources.files import iter_paths, read_path
 from tests.conftest import CTGOV
 
@@ -75,28 +75,20 @@ def test_every_v2_sample_file_reads_with_its_record_count() -> None:
 
 
 def test_every_sample_file_imports_with_its_record_count(atlas: cartatlas.Atlas) -> None:
-    """One import of the older-format folders, its batches counted file by file."""
-    per_file: dict[Path, ImportStats] = {}
-    current: list[Path] = []
-
-    def on_file(path: Path) -> None:
-        current.append(path)
-        per_file[path] = ImportStats()
-
-    def on_batch(stats: ImportStats) -> None:
-        per_file[current[-1]].add(stats)
-
+    """One import of the older-format folders; every file's records read, stored and traceable to it."""
+    seen_files: list[Path] = []
     folders = [CTGOV / name for name in OLDER_FORMATS]
-    total = atlas.import_files(folders, on_file=on_file, on_batch=on_batch)
+    total = atlas.import_files(folders, on_file=seen_files.append)
     assert total.rejected == 0, [str(r) for r in total.rejects]
     assert total.skipped == []
     expected = [p for p in _record_files() if p.parent.name in OLDER_FORMATS]
-    assert sorted(per_file) == expected
-    counts: dict[Path, int] = {}
-    for path, stats in per_file.items():
-        assert stats.rejects == [] and stats.skipped == [], path
-        assert stats.seen == expected_records(path), path.name
-        counts[path] = stats.seen
+    assert sorted(seen_files) == expected
+    counts = {path: expected_records(path) for path in expected}
+    assert total.seen == sum(counts.values())
+    # Every stored version names the file it came from; no file stored more versions than it holds.
+    stored = atlas.sql("SELECT source, count(*) AS n FROM raw_records GROUP BY source")
+    for source, n in zip(stored["source"], stored["n"], strict=True):
+        assert n <= counts[Path(source)], source
     # A few counts spelled out, as read from the files.
     by_name = {p.name: n for p, n in counts.items()}
     assert by_name["results_1.json"] == by_name["covid-19-search.json"] == 100

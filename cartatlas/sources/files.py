@@ -13,6 +13,7 @@ import gzip
 import io
 import logging
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from cartatlas.model import RawRecord, Reject, Skipped
 log = logging.getLogger(__name__)
 
 Item = RawRecord | Reject | Skipped
+
+#: What reading a damaged file can raise (zlib.error: a corrupt deflate stream inside gzip or zip).
+_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class Input:
@@ -124,7 +128,7 @@ def read_input(inp: Input, *, strict: bool = True) -> Iterator[Item]:
     """Unwrap compression and archives, then dispatch by content."""
     try:
         head = inp.head(8)
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except _READ_ERRORS as exc:
         yield Reject(inp.name, "", f"cannot read: {exc}")
         return
     if head[:2] == b"\x1f\x8b":
@@ -143,11 +147,15 @@ def read_input(inp: Input, *, strict: bool = True) -> Iterator[Item]:
             log.debug("%s: read as %s", inp.name, reader.name)
             try:
                 yield from reader.read(inp)
-            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            except _READ_ERRORS as exc:
                 # e.g. a gzip stream cut short: the records before it were yielded already.
                 yield Reject(inp.name, "", f"file ends early or cannot be read further: {exc}")
             return
-    text = inp.text_head(60).replace("\n", " ")
+    try:
+        text = inp.text_head(60).replace("\n", " ")
+    except _READ_ERRORS as exc:
+        yield Reject(inp.name, "", f"cannot read: {exc}")
+        return
     if strict:
         yield Reject(inp.name, "", f"unrecognised format (starts with {text!r})")
     else:
@@ -158,7 +166,7 @@ def _read_zip(inp: Input) -> Iterator[Item]:
     try:
         archive = zipfile.ZipFile(inp.open())
         members = [m for m in archive.infolist() if not m.is_dir()]
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         yield Reject(inp.name, "", f"broken zip archive: {exc}")
         return
     for member in sorted(members, key=lambda m: m.filename):
