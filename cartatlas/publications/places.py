@@ -12,7 +12,8 @@ An affiliation's country is read from its last comma-separated parts (where
 journals put it): a country name or spelling (``country_aliases.csv``,
 ``affiliation_countries.csv``, ISO names), else a US state with a ZIP code,
 else a Chinese province or city.  The province of a Chinese affiliation comes
-from ``cn_affiliation_places.csv``: provinces and municipalities by their
+from ``regions.csv`` (the trial sites' table) and ``cn_affiliation_places.csv``:
+provinces and municipalities by their
 English and Chinese names, and the cities (and old romanisations such as
 Peking and Soochow) that affiliations name instead, each with a source note.
 """
@@ -53,6 +54,10 @@ def _country_aliases() -> dict[str, str]:
 def _regions() -> dict[str, tuple[str, str]]:
     """Chinese province, municipality and city names -> (ISO 3166-2 code, province)."""
     table: dict[str, tuple[str, str]] = {}
+    # The trial sites' province table first, then the affiliation spellings, which win where both name a place.
+    for row in read_table("regions.csv"):
+        if row["country_code"] == "CN":
+            table[_key(row["alias"])] = (row["region_code"].strip(), row["region"].strip())
     for row in read_table("cn_affiliation_places.csv"):
         table[_key(row["alias"])] = (row["region_code"].strip(), row["region"].strip())
     return table

@@ -1,0 +1,285 @@
+"""Published CAR clinical reports for the report: Fig. 2a-2c and Table 1 of the review (issue 6).
+
+Every function takes the store (or an ``Atlas``), an as-of date and a focus
+country, and returns a DataFrame; nothing is written.  What is counted: rows of
+``publications`` with ``kind = 'clinical-report'`` and ``is_car`` (a CAR
+product was given to people), published on or before the as-of date.  An
+article's publication date is the earlier of its electronic date
+(``article_date``) and its issue date (``pub_date``), which is when readers
+could first see it.  Its country is the reporting institution's
+(``report_country``: the corresponding author's, else the first author's; see
+``cartatlas.publications.places``).  The focus country's group follows the
+``wei2021`` scheme of ``knowledge/country_groups.csv`` when the focus is in it
+(China with Taiwan, Hong Kong and Macao, as the review counted), else the
+focus country alone.
+
+Each aggregate carries the PMIDs it counts (``pmids``), so every bar can be
+traced back to its articles; the chart builders draw with the Okabe-Ito
+palette, which stays distinguishable with the common colour-vision deficiencies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from cartatlas.store.db import Store
+
+if TYPE_CHECKING:
+    import altair as alt
+
+    from cartatlas.api import Atlas
+
+log = logging.getLogger(__name__)
+
+#: Okabe & Ito (2008), "Color Universal Design": safe for protan, deutan and tritan vision.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+US = "United States"
+OTHER = "Other countries"
+UNKNOWN = "Country not stated"
+
+
+def _store(source: Store | Atlas) -> Store:
+    return source if isinstance(source, Store) else source.store
+
+
+def focus_group(focus: str) -> tuple[str, frozenset[str]]:
+    """(group name, ISO codes) of the focus country, from the wei2021 scheme when it has the country."""
+    code = focus.strip().upper()
+    try:
+        from cartatlas.analysis.groups import load_scheme
+
+        scheme = load_scheme("wei2021")
+        for name, members in scheme.groups.items():
+            if code in members:
+                return name, frozenset(members)
+    except (ImportError, ValueError, OSError) as exc:  # the scheme file is optional here
+        log.debug("country groups unavailable (%s); the focus country stands alone", exc)
+    from cartatlas.normalise.countries import country_name
+
+    return country_name(code) or code, frozenset({code})
+
+
+def _links(store: Store) -> pd.DataFrame:
+    """Stored links; computed on the fly (not written) when none are stored yet."""
+    frame = store.con.execute(
+        "SELECT pmid, trial_registry, trial_id, method, score, evidence FROM publication_links"
+    ).df()
+    if frame.empty and store.con.execute("SELECT count(*) FROM publications").fetchone() != (0,):
+        from cartatlas.publications.links import compute_links
+
+        frame = pd.DataFrame(
+            [(k.pmid, k.trial_registry, k.trial_id, k.method, k.score, k.evidence) for k in compute_links(store)],
+            columns=["pmid", "trial_registry", "trial_id", "method", "score", "evidence"],
+        )
+    return frame
+
+
+def clinical_reports(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+    """One row per CAR clinical report published by ``as_of``, with its country group and linked trials."""
+    store = _store(source)
+    as_of = as_of or dt.date.today()
+    frame = store.con.execute(
+        "SELECT pmid, first_author, pub_year, pub_date, article_date, journal, journal_abbrev, title, targets, "
+        "platforms, diseases, disease_branch, patients_treated, patients_evidence, report_country, "
+        "report_country_basis, report_institution, report_region, report_region_name, doi, kind_evidence, "
+        "nct_ids, chictr_ids FROM publications WHERE kind = 'clinical-report' AND is_car"
+    ).df()
+    if frame.empty:
+        frame["published"] = pd.Series(dtype="object")
+        frame["year"] = pd.Series(dtype="int64")
+        frame["group"] = pd.Series(dtype="object")
+        frame["linked_trials"] = pd.Series(dtype="object")
+        return frame
+    published = []
+    for pub, epub in zip(frame["pub_date"], frame["article_date"], strict=True):
+        dates = [d for d in (pub, epub) if d is not None and not pd.isna(d)]
+        published.append(min(pd.Timestamp(d).date() for d in dates) if dates else None)
+    frame["published"] = published
+    frame = frame[[d is not None and d <= as_of for d in frame["published"]]].copy()
+    frame["year"] = [d.year for d in frame["published"]]
+    name, members = focus_group(focus)
+    frame["group"] = [
+        UNKNOWN if not c else name if c in members else US if c == "US" else OTHER for c in frame["report_country"]
+    ]
+    links = _links(store)
+    by_pmid: dict[str, list[str]] = {}
+    for row in links.sort_values(["pmid", "score", "trial_id"], ascending=[True, False, True]).itertuples():
+        by_pmid.setdefault(str(row.pmid), []).append(str(row.trial_id))
+    frame["linked_trials"] = [by_pmid.get(p, []) for p in frame["pmid"]]
+    return frame.sort_values(["published", "pmid"]).reset_index(drop=True)
+
+
+def _pmids(values: pd.Series) -> list[str]:
+    return sorted(set(values), key=lambda p: (len(p), p))
+
+
+def fig2a_reports_per_year(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+    """Fig. 2a: CAR clinical reports per publication year, focus group vs the United States vs others."""
+    frame = clinical_reports(source, as_of, focus)
+    name, _ = focus_group(focus)
+    groups = [name] + ([US] if name != US else []) + [OTHER]
+    if frame.empty:
+        return pd.DataFrame(columns=["year", "group", "reports", "cumulative", "pmids"])
+    years = range(int(frame["year"].min()), int(frame["year"].max()) + 1)
+    rows = []
+    for group in groups + ([UNKNOWN] if (frame["group"] == UNKNOWN).any() else []):
+        running = 0
+        for year in years:
+            chosen = frame[(frame["group"] == group) & (frame["year"] == year)]
+            running += len(chosen)
+            rows.append(
+                {
+                    "year": year,
+                    "group": group,
+                    "reports": len(chosen),
+                    "cumulative": running,
+                    "pmids": _pmids(chosen["pmid"]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _focus_reports(source: Store | Atlas, as_of: dt.date | None, focus: str) -> pd.DataFrame:
+    frame = clinical_reports(source, as_of, focus)
+    name, _ = focus_group(focus)
+    return frame[frame["group"] == name]
+
+
+def fig2b_reports_per_target(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+    """Fig. 2b: the focus group's reports per target (a multi-target report counts for each target)."""
+    frame = _focus_reports(source, as_of, focus)
+    counts: dict[str, list[str]] = {}
+    for pmid, targets in zip(frame["pmid"], frame["targets"], strict=True):
+        for target in list(targets) if targets is not None and len(targets) else ["not stated"]:
+            counts.setdefault(target, []).append(pmid)
+    branch_of = {
+        t: _branch_label(frame[[t in list(ts) for ts in frame["targets"]]]["disease_branch"])
+        for t in counts
+        if t != "not stated"
+    }
+    rows = [
+        {"target": t, "reports": len(p), "branch": branch_of.get(t, "unknown"), "pmids": _pmids(pd.Series(p))}
+        for t, p in counts.items()
+    ]
+    return pd.DataFrame(rows, columns=["target", "reports", "branch", "pmids"]).sort_values(
+        ["reports", "target"], ascending=[False, True], ignore_index=True
+    )
+
+
+def _branch_label(branches: pd.Series) -> str:
+    values = {b for b in branches if b}
+    if values <= {"heme-malignancy"} and values:
+        return "hematologic"
+    if values <= {"solid-tumor"} and values:
+        return "solid tumour"
+    return "other" if values else "unknown"
+
+
+def fig2c_reports_per_region(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+    """Fig. 2c: the focus group's reports by region (province) of the reporting institution."""
+    frame = _focus_reports(source, as_of, focus)
+    from cartatlas.normalise.countries import country_name
+
+    labels = []
+    for code, region, country in zip(
+        frame["report_region"], frame["report_region_name"], frame["report_country"], strict=True
+    ):
+        if region:
+            labels.append((code, region))
+        elif country and country != focus.upper():
+            labels.append((country, country_name(country) or country))
+        else:
+            labels.append(("", "region not stated"))
+    frame = frame.assign(region_code=[c for c, _ in labels], region=[r for _, r in labels])
+    rows = [
+        {"region_code": code, "region": region, "reports": len(g), "pmids": _pmids(g["pmid"])}
+        for (code, region), g in frame.groupby(["region_code", "region"], sort=False)
+    ]
+    return pd.DataFrame(rows, columns=["region_code", "region", "reports", "pmids"]).sort_values(
+        ["reports", "region"], ascending=[False, True], ignore_index=True
+    )
+
+
+def table1_focus_reports(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+    """Table 1: the focus group's clinical reports, oldest first, with what the review's table lists."""
+    frame = _focus_reports(source, as_of, focus)
+    out = pd.DataFrame(
+        {
+            "pmid": frame["pmid"],
+            "first_author": frame["first_author"],
+            "year": frame["year"],
+            "journal": frame["journal_abbrev"].where(frame["journal_abbrev"].notna(), frame["journal"]),
+            "target": ["/".join(t) if t is not None and len(t) else "" for t in frame["targets"]],
+            "disease": ["; ".join(d) if d is not None and len(d) else "" for d in frame["diseases"]],
+            "patients_treated": frame["patients_treated"].astype("Int64"),
+            "linked_trials": ["; ".join(t) for t in frame["linked_trials"]],
+            "region": frame["report_region_name"],
+            "institution": frame["report_institution"],
+            "doi": frame["doi"],
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+# -- charts -------------------------------------------------------------------------------
+
+
+def _alt() -> Any:
+    import altair as alt
+
+    return alt
+
+
+def chart_fig2a(data: pd.DataFrame, *, cumulative: bool = False) -> alt.Chart:
+    """Reports per year by country group (bars), or the cumulative count (lines)."""
+    alt = _alt()
+    value = "cumulative" if cumulative else "reports"
+    groups = list(dict.fromkeys(data["group"])) if not data.empty else []
+    colour = alt.Color("group:N", title="Reporting institution", scale=alt.Scale(domain=groups, range=list(OKABE_ITO)))
+    base = alt.Chart(data.drop(columns=["pmids"], errors="ignore"))
+    x = alt.X("year:O", title="Year of publication")
+    y = alt.Y(f"{value}:Q", title="Cumulative clinical reports" if cumulative else "Clinical reports (CAR products)")
+    tooltip = ["year:O", "group:N", "reports:Q", "cumulative:Q"]
+    mark = base.mark_line(point=True) if cumulative else base.mark_bar()
+    encoded = mark.encode(x=x, y=y, color=colour, tooltip=tooltip)
+    if not cumulative:
+        encoded = encoded.encode(xOffset="group:N")
+    return encoded.properties(title="Fig. 2a: published CAR clinical reports per year", width=480, height=260)
+
+
+def chart_fig2b(data: pd.DataFrame, focus_name: str = "China") -> alt.Chart:
+    """The focus country's reports per target, bars coloured by disease branch."""
+    alt = _alt()
+    branches = ["hematologic", "solid tumour", "other", "unknown"]
+    return (
+        alt.Chart(data.drop(columns=["pmids"], errors="ignore"))
+        .mark_bar()
+        .encode(
+            x=alt.X("reports:Q", title="Clinical reports", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("target:N", title="CAR target", sort="-x"),
+            color=alt.Color(
+                "branch:N", title="Disease branch", scale=alt.Scale(domain=branches, range=list(OKABE_ITO[:4]))
+            ),
+            tooltip=["target:N", "reports:Q", "branch:N"],
+        )
+        .properties(title=f"Fig. 2b: {focus_name}'s CAR clinical reports by target", width=420)
+    )
+
+
+def chart_fig2c(data: pd.DataFrame, focus_name: str = "China") -> alt.Chart:
+    """The focus country's reports by region of the reporting institution."""
+    alt = _alt()
+    return (
+        alt.Chart(data.drop(columns=["pmids"], errors="ignore"))
+        .mark_bar(color=OKABE_ITO[4])
+        .encode(
+            x=alt.X("reports:Q", title="Clinical reports", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("region:N", title="Region of the reporting institution", sort="-x"),
+            tooltip=["region:N", "region_code:N", "reports:Q"],
+        )
+        .properties(title=f"Fig. 2c: {focus_name}'s CAR clinical reports by region", width=420)
+    )
