@@ -29,6 +29,8 @@ from cartatlas.store.export import export_trials
 from cartatlas.store.ingest import rebuild, save_records
 
 if TYPE_CHECKING:
+    from cartatlas.link import LinkStats
+    from cartatlas.sources.chictr.sync import ChictrClient, ChictrProgress
     from cartatlas.sources.ctgov.api import CtgovClient, SyncPlan, SyncProgress
 
 
@@ -185,6 +187,90 @@ class Atlas:
                 client.close()
         self.classify()
         return stats
+
+    def sync_chictr(
+        self,
+        query: str,
+        *,
+        base_url: str | None = None,
+        rate: float | None = None,
+        max_retries: int | None = None,
+        client: ChictrClient | None = None,
+        on_trial: Callable[[ChictrProgress, ImportStats], None] | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> ImportStats:
+        """Harvest ChiCTR's search results for ``query`` and every trial page they list.
+
+        Resumes an interrupted pass of the same query.  Raises
+        ``cartatlas.sources.chictr.sync.WafBlocked`` when ChiCTR's firewall
+        answers instead of the site (the checkpoint is kept; nothing of the
+        answer is stored) and ``ChictrError`` for other failures.
+        """
+        from cartatlas.sources.chictr import sync as chictr_sync
+        from cartatlas.store import sync_state
+
+        the_query = sync_state.normalise_query(query)
+        if not the_query:
+            raise ValueError("a ChiCTR harvest needs a search query (words of the trial titles)")
+        own_client = client is None
+        if client is None:
+            options: dict[str, Any] = {"base_url": base_url or chictr_sync.DEFAULT_BASE_URL}
+            if rate is not None:
+                options["rate"] = rate
+            if max_retries is not None:
+                options["max_retries"] = max_retries
+            client = chictr_sync.ChictrClient(**options)
+        run_id = self.store.start_run(
+            "sync", chictr_sync.REGISTRY, client.base_url, {"query": the_query, "rate": client.rate}
+        )
+        stats = ImportStats()
+
+        def count(progress: ChictrProgress, trial_stats: ImportStats) -> None:
+            stats.add(trial_stats)
+            if on_trial is not None:
+                on_trial(progress, trial_stats)
+
+        status = "failed"
+        try:
+            options_clock = {"clock": clock} if clock is not None else {}
+            # The harvest's own stats also count rows of result pages that could not be read.
+            stats, _ = chictr_sync.harvest(self.store, client, run_id, the_query, on_trial=count, **options_clock)
+            status = "partial" if stats.rejected else "ok"
+        except duckdb.InterruptException as exc:
+            status = "interrupted"
+            raise KeyboardInterrupt from exc
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.store.finish_run(run_id, stats, status)
+            if own_client:
+                client.close()
+        self.classify()
+        return stats
+
+    def link(self, curation: str | Path | None = None) -> LinkStats:
+        """Link registrations of the same trial across registries (``trial_links``, ``trial_clusters``).
+
+        ``curation`` is a curation file whose ``link`` rows confirm or split
+        links; by default the curation file last applied to this database.
+        Per-trial counts are then ``count(DISTINCT cluster_id)`` over
+        ``trial_clusters``; per-registration counts are its rows.
+        """
+        from cartatlas.link import link_trials
+
+        path = Path(curation) if curation is not None else None
+        if path is None:
+            try:
+                from cartatlas.curation import remembered_curation_file
+
+                path = remembered_curation_file(self.store)
+            except (ImportError, duckdb.Error):
+                path = None
+            if path is not None and not path.exists():
+                log.warning("curation file %s no longer exists; link decisions not applied", path)
+                path = None
+        return link_trials(self.store, path)
 
     # -- screening ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.logging import RichHandler
 
-from cartatlas.cli import atlas, classify, common, data, sync
+from cartatlas.cli import atlas, chictr, classify, common, data, link, sync
 
 app = typer.Typer(
     name="cartatlas",
@@ -40,6 +40,8 @@ data.register(app)
 sync.register(app)
 atlas.register(app)
 classify.register(app)
+chictr.register(app)
+link.register(app)
 
 
 def main() -> None:

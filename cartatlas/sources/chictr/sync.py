@@ -311,9 +311,11 @@ def harvest(
     page_size = 0
     for _ in range(client.max_pages):
         listing, list_url = client.search(state.query, page_no)
-        for row_no, problem in listing.problems:
-            stats.rejects.append(Reject(list_url, f"row {row_no}", problem))
-            stats.rejected += 1
+        unreadable = [Reject(list_url, f"row {row_no}", problem) for row_no, problem in listing.problems]
+        if unreadable:
+            store.save_rejects(run_id, unreadable)
+            stats.rejects.extend(unreadable)
+            stats.rejected += len(unreadable)
         if listing.total is not None:
             progress.total = listing.total
         ids = [r.registration_number for r in listing.rows]

@@ -1,0 +1,290 @@
+"""A local stand-in for ChiCTR's web site that serves the REAL pages in ``../shared/data/chictr``.
+
+Pages served (read in place, never copied):
+
+- ``/searchproj.html?title=Q&page=N``: the real search result page
+  (``search_results_page.html``) with its ten real result rows dealt out
+  ``rows_per_page`` to a page, and ``data-total`` set to the number of rows, so
+  that a harvest has several pages to walk.  Everything else in the page is
+  served byte for byte.  With ``include_real_detail`` an eleventh row (a copy of
+  the first row's markup naming the real trial of ``trial_detail_page.html``)
+  is added at the end.
+- ``/showproj.html?proj=P``: for the real trial's ``proj`` (173420), the real
+  trial page byte for byte; for a listed trial, the real trial page with its
+  registration number and ``pid`` replaced by the listed ones (the samples hold
+  one trial page; the others are derived from it).
+
+Faults are scripted by request number (1-based, counted over the server's
+life), so that tests are deterministic; see ``Fault``.  The firewall pages are
+the one thing not taken from the samples: they are small constructed pages
+with the markers that ChiCTR's Alibaba Cloud WAF pages carry (``acw_sc__v2`` and
+``arg1`` in the challenge script, "您的访问被阻断" on the block page), as the notes
+of the chictr-mcp-server project describe them.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+CHICTR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "chictr").resolve()
+SEARCH_PAGE = CHICTR / "search_results_page.html"
+DETAIL_PAGE = CHICTR / "trial_detail_page.html"
+#: The real trial page's registration number and project id.
+REAL_REGNO = "ChiCTR2400084905"
+REAL_PROJ = "173420"
+#: Longest a "slow" fault holds a request, whatever a test asks.
+MAX_HOLD = 30.0
+
+_ROW = re.compile(r"\s*<tr>\s*<td>\s*<a href=\"historyversionpub\.html\?regno=.*?</tr>", re.S)
+_TOTAL = re.compile(r'(<span id="data-total">)\d+(</span>)')
+_ROW_ID = re.compile(r"ChiCTR\d{8,10}")
+_ROW_PROJ = re.compile(r"proj=(\d+)")
+
+CHALLENGE_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+    "<script>var arg1='FC0C2D8AD5673C5FB8B9EF3180ECC395B9A5F944';"
+    "function setCookie(name,value){document.cookie=name+'='+value+';max-age=3600;path=/';}"
+    "function reload(x){setCookie('acw_sc__v2', x);document.location.reload();}</script>"
+    "<script name='aliyunwaf_6a6f5ea8'>var _0x4818=['constructed test page'];</script>"
+    "</body></html>"
+)
+BLOCK_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>405</title></head><body>"
+    "<p>很抱歉，由于您访问的URL有可能对网站造成安全威胁，您的访问被阻断。</p></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of answering one request."""
+
+    kind: str
+    status: int = 200
+    retry_after: str | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def error(cls, status: int = 503, retry_after: str | None = None) -> Fault:
+        return cls("status", status, retry_after)
+
+    @classmethod
+    def challenge(cls) -> Fault:
+        """200 with the WAF's JavaScript challenge page instead of the page asked for."""
+        return cls("challenge")
+
+    @classmethod
+    def blocked(cls) -> Fault:
+        """HTTP 405 with the WAF's block page."""
+        return cls("blocked", 405)
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Headers and part of the body, then a TCP reset."""
+        return cls("reset")
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """A well-formed response whose HTML stops halfway."""
+        return cls("truncated")
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        return cls("slow", seconds=seconds)
+
+
+@dataclass
+class LoggedRequest:
+    number: int
+    path: str
+    params: dict[str, str]
+    status: int = 0
+    fault: str | None = None
+
+
+def _real_rows() -> tuple[str, list[str], str]:
+    """(text before the rows, the rows' markup, text after) of the real search page."""
+    text = SEARCH_PAGE.read_text(encoding="utf-8")
+    rows = list(_ROW.finditer(text))
+    if not rows:
+        raise RuntimeError(f"{SEARCH_PAGE}: no result rows found")
+    return text[: rows[0].start()], [m.group(0) for m in rows], text[rows[-1].end() :]
+
+
+def _real_detail_title() -> str:
+    text = DETAIL_PAGE.read_text(encoding="utf-8")
+    m = re.search(r'<div class="project-tit">(.*?)</div>', text, re.S)
+    return m.group(1).strip() if m else REAL_REGNO
+
+
+@dataclass
+class ChictrServer:
+    """Serve the pages on 127.0.0.1 at an ephemeral port; use as a context manager."""
+
+    rows_per_page: int = 4
+    include_real_detail: bool = True
+    faults: dict[int, Fault] = field(default_factory=dict)
+    #: Detail pages answered 404 (by proj).
+    missing: set[str] = field(default_factory=set)
+    requests: list[LoggedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._head, rows, self._tail = _real_rows()
+        if self.include_real_detail:
+            title = _real_detail_title()
+            extra = _ROW_ID.sub(REAL_REGNO, rows[0])
+            extra = _ROW_PROJ.sub(f"proj={REAL_PROJ}", extra)
+            extra = re.sub(r'title="[^"]*"', f'title="{title}"', extra, count=1)
+            rows = [*rows, extra]
+        self.rows = rows
+        self.listed = [(_ROW_ID.search(r).group(0), _ROW_PROJ.search(r).group(1)) for r in rows]  # type: ignore[union-attr]
+        self._detail = DETAIL_PAGE.read_bytes()
+        self._lock = threading.Lock()
+        self._count = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifetime ------------------------------------------------------------------
+
+    def start(self) -> ChictrServer:
+        server = self
+
+        class Handler(_Handler):
+            site = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ChictrServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- content -------------------------------------------------------------------
+
+    def search_page(self, page: int) -> bytes:
+        start = (page - 1) * self.rows_per_page
+        shown = self.rows[start : start + self.rows_per_page] if page >= 1 else []
+        head = _TOTAL.sub(rf"\g<1>{len(self.rows)}\g<2>", self._head)
+        return (head + "".join(shown) + self._tail).encode("utf-8")
+
+    def detail_page(self, proj: str) -> bytes | None:
+        if proj == REAL_PROJ:
+            return self._detail
+        for regno, listed_proj in self.listed:
+            if listed_proj == proj:
+                text = self._detail.decode("utf-8").replace(REAL_REGNO, regno)
+                return text.replace(f'name="pid" value="{REAL_PROJ}"', f'name="pid" value="{proj}"').encode("utf-8")
+        return None
+
+    def next_number(self) -> int:
+        with self._lock:
+            self._count += 1
+            return self._count
+
+    def paths(self) -> list[str]:
+        return [f"{r.path}?{'&'.join(f'{k}={v}' for k, v in r.params.items())}" for r in self.requests]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    site: ChictrServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        number = self.site.next_number()
+        parts = urlsplit(self.path)
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        entry = LoggedRequest(number, parts.path, params)
+        self.site.requests.append(entry)
+        fault = self.site.faults.get(number)
+        if fault is not None:
+            entry.fault = fault.kind
+            if fault.kind == "slow":
+                time.sleep(min(fault.seconds, MAX_HOLD))
+            else:
+                self._fault(fault, entry, self._body(parts.path, params)[1])
+                return
+        status, body = self._body(parts.path, params)
+        entry.status = status
+        self._send(status, body)
+
+    def _body(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+        if path.endswith("/searchproj.html"):
+            try:
+                page = int(params.get("page", "1"))
+            except ValueError:
+                return 400, b"<html><body>bad page</body></html>"
+            return 200, self.site.search_page(page)
+        if path.endswith("/showproj.html"):
+            proj = params.get("proj", "")
+            body = None if proj in self.site.missing else self.site.detail_page(proj)
+            if body is None:
+                return 404, b"<html><body>404 page not found</body></html>"
+            return 200, body
+        return 404, b"<html><body>404 page not found</body></html>"
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _fault(self, fault: Fault, entry: LoggedRequest, page: bytes) -> None:
+        if fault.kind == "status":
+            entry.status = fault.status
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._send(fault.status, b"<html><body>Service Unavailable</body></html>", headers)
+        elif fault.kind == "challenge":
+            entry.status = 200
+            self._send(200, CHALLENGE_PAGE.encode("utf-8"))
+        elif fault.kind == "blocked":
+            entry.status = 405
+            self._send(405, BLOCK_PAGE.encode("utf-8"))
+        elif fault.kind == "truncated":
+            entry.status = 200
+            self._send(200, page[: len(page) // 2])
+        elif fault.kind == "reset":
+            entry.status = 200
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page[: len(page) // 3])
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+        else:  # pragma: no cover - a test asked for a fault this server does not know
+            raise ValueError(f"unknown fault {fault.kind!r}")
