@@ -261,7 +261,7 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
     # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
     form = match_form(norm)
     passes: list[tuple[str, bool | None]]
-    if form.isascii():
+    if form.isascii():  # noqa: SIM108  (the else branch needs its comment)
         passes = [(form, None)]
     else:
         # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
