@@ -423,9 +423,7 @@ class Atlas:
 
         return service.sync_pubmed(self.store, query, since, full, **options)
 
-    def publications(
-        self, kind: str | None = None, country: str | None = None, car_only: bool = False
-    ) -> pd.DataFrame:
+    def publications(self, kind: str | None = None, country: str | None = None, car_only: bool = False) -> pd.DataFrame:
         """Normalised PubMed articles with their linked trial ids, one row per PMID."""
         from cartatlas.publications import service
 

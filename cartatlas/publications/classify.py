@@ -33,7 +33,7 @@ import re
 from typing import Any
 
 from cartatlas.publications.places import report_place
-from cartatlas.publications.vocab import Hit, hits_of, vocab
+from cartatlas.publications.vocab import Hit, display, hits_of, vocab
 
 KINDS: tuple[str, ...] = ("clinical-report", "preclinical", "review", "guideline", "commentary", "other")
 
@@ -239,6 +239,31 @@ def _branch(diseases: list[str], branches: dict[str, str]) -> str | None:
     return found.pop() if len(found) == 1 else "mixed"
 
 
+_BARE_CART = re.compile(r"^CARTs?$")
+#: Glued antigen spellings that are CAR mentions themselves: CD19CAR, CARCD19, CART19.
+_GLUED_CAR = re.compile(r"^CAR|CARTs?$|CARs?$")
+_CART_FOLLOW = re.compile(r"^[\s-]*(?:\d|cells?\b|therap|T\b)", re.I)
+
+
+def _is_car_mention(hit: Hit, hits: list[Hit], *texts: str) -> bool:
+    """A CAR term that means a CAR: not inside another meaning (knowledge/car_other_meanings.csv), and a
+    bare upper-case CART only when a number or "cells" follows (CART19, CART cells), since other
+    acronyms end in CART too (KM-CART: cell-free and concentrated ascites reinfusion therapy)."""
+    if any(o.kind == "other_meaning" and o.start <= hit.start and hit.end <= o.end for o in hits):
+        return False
+    if not _BARE_CART.match(hit.text):
+        return True
+    for text in texts:
+        disp = display(text)
+        for m in re.finditer(r"(?<![A-Za-z0-9])CARTs?(?![A-Za-z0-9])", disp):
+            before = disp[max(0, m.start() - 1) : m.start()]
+            if before == "-":
+                continue
+            if _CART_FOLLOW.match(disp[m.end() : m.end() + 8]):
+                return True
+    return False
+
+
 def classify_publication(row: dict[str, Any]) -> dict[str, Any]:
     """The classification columns of a publications row."""
     kb = vocab()
@@ -248,12 +273,13 @@ def classify_publication(row: dict[str, Any]) -> dict[str, Any]:
     hits: list[Hit] = []
     for text in (title, abstract, keywords):
         hits.extend(kb.scan(text))
-    car_hits = list(hits_of(hits, "car", "caar"))
+    car_hits = [h for h in hits_of(hits, "car", "caar") if _is_car_mention(h, hits, title, abstract, keywords)]
     # "in vivo" is a preclinical commonplace; it names the in-vivo CAR platform only right before a CAR mention.
     car_hits += [v for v in hits_of(hits, "vivo") if any(c.start >= v.end and c.start - v.end <= 40 for c in car_hits)]
     product_hits = list(hits_of(hits, "product"))
     mesh = {m["descriptor"].lower() for m in row.get("mesh_headings") or [] if m.get("descriptor")}
-    is_car = bool(car_hits or product_hits) or "receptors, chimeric antigen" in mesh
+    glued = [h for h in hits_of(hits, "antigen") if _GLUED_CAR.search(h.text.replace("-", ""))]
+    is_car = bool(car_hits or product_hits or glued) or "receptors, chimeric antigen" in mesh
     targets: list[str] = []
     for hit in hits:
         if hit.kind == "antigen" and hit.value not in targets:

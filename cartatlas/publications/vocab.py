@@ -182,6 +182,8 @@ def vocab() -> Vocab:
                 b.add(term, kind, platform, exact=True)
         else:
             b.add(row["term"], kind, platform)
+    for row in read_table("car_other_meanings.csv"):
+        b.add(row["phrase"], "other_meaning", row["meaning"].strip())
     branch: dict[str, str] = {}
     level: dict[str, str] = {}
     for row in read_table("diseases.csv"):

@@ -125,6 +125,10 @@ def export_publications(store: Store, fmt: str, out: Path) -> int:
     try:
         if fmt == "xlsx":
             df = store.con.execute(query).df()
+            # Excel holds at most 32,767 characters per cell (author lists of consortia are longer).
+            df = df.map(
+                lambda v: v[:32000] + " [cut: Excel cell limit]" if isinstance(v, str) and len(v) > 32000 else v
+            )
             df.to_excel(tmp, index=False, sheet_name="publications", engine="openpyxl")
         else:
             options = {
