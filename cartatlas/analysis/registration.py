@@ -64,7 +64,7 @@ class IdDateCalibration:
             return None
         frame = pd.DataFrame(anchors, columns=["n", "d"]).sort_values("n")
         frame["o"] = [d.toordinal() for d in frame["d"]]
-        frame = frame.groupby("n", as_index=False)["o"].median()
+        frame = frame.groupby("n")["o"].median().reset_index()
         return cls(frame["n"].to_numpy(dtype=float), _isotonic(frame["o"].to_numpy()))
 
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ def display_text(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-def _byte_table(table: dict[int, str | int], *, lower: bool) -> bytes:
+def _byte_table(table: Mapping[int, str | int], *, lower: bool) -> bytes:
     """A ``bytes.translate`` table for ASCII text, equal to (lower-casing then) ``str.translate(table)``."""
     out = bytearray(range(256))
     for i in range(128):

@@ -103,17 +103,16 @@ def review_cmd(
     if frame.empty:
         out_console.print("nothing to review")
         return
-    for r in frame.itertuples(index=False):
-        targets = ", ".join(r.targets if r.targets is not None else []) or "-"
-        flags = ", ".join(r.flags if r.flags is not None else []) or "-"
+    for r in frame.to_dict("records"):
+        targets = ", ".join(map(str, r["targets"] if r["targets"] is not None else [])) or "-"
+        flags = ", ".join(map(str, r["flags"] if r["flags"] is not None else [])) or "-"
         out_console.print(
-            f"[bold]{r.priority:>3}[/]  [bold]{r.trial_id}[/]  {r.relation}  targets {targets}  "
-            f"confidence {r.confidence}  [yellow]{flags}[/]",
+            f"[bold]{r['priority']:>3}[/]  [bold]{r['trial_id']}[/]  {r['relation']}  targets {targets}  "
+            f"confidence {r['confidence']}  [yellow]{flags}[/]",
             highlight=False,
         )
-        out_console.print(
-            f"      {r.brief_title or ''}", highlight=False, markup=False, overflow="ellipsis", no_wrap=True
-        )
+        title = f"      {r['brief_title'] or ''}"
+        out_console.print(title, highlight=False, markup=False, overflow="ellipsis", no_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -179,15 +179,15 @@ def versions_cmd(
     if df.empty:
         raise CliError(f"no stored record {record_id}")
     table = Table("#", "version id", "registry updated", "fetched", "format", "from", "hash")
-    for row in df.itertuples(index=False):
+    for row in df.to_dict("records"):
         table.add_row(
-            str(row.version_no),
-            str(row.version_id),
-            str(row.record_updated or "-"),
-            f"{row.fetched_at:%Y-%m-%d %H:%M}",
-            str(row.format),
-            f"{row.source_kind}: {Path(str(row.source)).name} {row.locator or ''}".strip(),
-            str(row.content_hash)[:12],
+            str(row["version_no"]),
+            str(row["version_id"]),
+            str(row["record_updated"] or "-"),
+            f"{row['fetched_at']:%Y-%m-%d %H:%M}",
+            str(row["format"]),
+            f"{row['source_kind']}: {Path(str(row['source'])).name} {row['locator'] or ''}".strip(),
+            str(row["content_hash"])[:12],
         )
     out_console.print(table)
 

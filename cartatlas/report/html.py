@@ -133,7 +133,7 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
     def with_keys(frame: pd.DataFrame, *id_columns: str) -> list[dict[str, Any]]:
         rows = []
         for _, r in frame.iterrows():
-            row = {k: v for k, v in r.items() if not isinstance(v, list)}
+            row = {str(k): v for k, v in r.items() if not isinstance(v, list)}
             for col in id_columns:
                 row[f"{col}_key"] = lists.key(r[col]) if col in r and isinstance(r[col], list) else None
             rows.append(row)
