@@ -30,6 +30,8 @@ from cartatlas.model import Trial
 
 POSITIVE, PRIOR, SETTING, TOXICITY = "positive", "prior", "setting", "toxicity"
 MENTION_KINDS = frozenset({"car", "caar", "product"})
+#: Hit kinds that may become a mention: the above, glued antigens ("CD19CAR"), a bare "CAR", engineered cells.
+_CANDIDATE_KINDS = MENTION_KINDS | {"antigen", "car_weak", "engineered"}
 #: Words after a bare "CAR" that make it a chimeric antigen receptor, not another CAR.
 _CELL_WORDS = frozenset(
     [
@@ -151,8 +153,9 @@ def _mentions(ctx: Context) -> list[Mention]:
     kb = ctx.kb
     other_meaning_segs = {id(h.seg) for h in ctx.of("other_meaning")}
     antigens_by_seg: dict[int, list[Hit]] = {}
+    targets = kb.target_symbols
     for h in ctx.of("antigen"):
-        if kb.is_target_symbol(h.entry.value):
+        if h.entry.value in targets:
             antigens_by_seg.setdefault(id(h.seg), []).append(h)
     full_name_segs = {id(h.seg) for h in ctx.of("car") if "chimeric" in h.seg.norm[h.start : h.end]}
     tcr = any(
@@ -160,13 +163,18 @@ def _mentions(ctx: Context) -> list[Mention]:
     )
     out: list[Mention] = []
     for h in ctx.hits:
-        kind = h.entry.kind
+        entry = h.entry
+        kind = entry.kind
+        if kind not in _CANDIDATE_KINDS:  # most hits (diseases, cells, cues) are never mentions
+            continue
         product: Product | None = None
-        platform = h.entry.value if kind in ("car", "caar") else ""
+        platform = entry.value if kind in ("car", "caar") else ""
         if kind == "product":
-            product = kb.products[h.entry.value]
+            product = kb.products[entry.value]
             platform = product.platform
-        elif kind == "antigen" and h.entry.car_glued:
+        elif kind == "antigen":
+            if not entry.car_glued:
+                continue
             platform = "CAR-T" if "cart" in h.seg.norm[h.start : h.end] else ""
         elif kind == "car_weak":
             if id(h.seg) in other_meaning_segs or not _weak_car_is_receptor(h, antigens_by_seg, full_name_segs):
@@ -176,8 +184,6 @@ def _mentions(ctx: Context) -> list[Mention]:
             if tcr or not any(adjacent(a, h) for a in antigens_by_seg.get(id(h.seg), [])):
                 continue
             platform = "CAR-NK" if "nk" in h.seg.norm[h.start : h.end] else ""
-        elif kind not in MENTION_KINDS:
-            continue
         effect, cue = mention_effect(ctx.kb, h)
         out.append(Mention(h, effect, cue, platform, product))
     return out

@@ -166,10 +166,14 @@ class Knowledge:
     context_effects: dict[str, str]
     n_terms: int
     tables: list[str] = field(default_factory=list)
+    #: Antigens that can be targets (not CAR components), for a set test per hit.
+    target_symbols: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.target_symbols = frozenset(s for s, info in self.antigens.items() if not info.component)
 
     def is_target_symbol(self, symbol: str) -> bool:
-        info = self.antigens.get(symbol)
-        return info is not None and not info.component
+        return symbol in self.target_symbols
 
 
 class _Builder:

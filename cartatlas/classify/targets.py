@@ -64,16 +64,23 @@ def decide(ctx: Context, relation: str, chosen: list[Mention]) -> tuple[list[str
     tier2: dict[str, Hit] = {}
     tier3: dict[str, Hit] = {}
     excluded: dict[str, Hit] = {}
+    # ``adjacent`` is false across segments: compare each antigen only with mentions of its own segment.
+    chosen_by_seg: dict[int, list[Hit]] = {}
     for m in chosen:
+        chosen_by_seg.setdefault(id(m.hit.seg), []).append(m.hit)
         if m.product is not None:
             for t in m.product.targets:
                 tier1.setdefault(t, m)
+    others_by_seg: dict[int, list[Hit]] = {}
+    for m in others:
+        others_by_seg.setdefault(id(m.hit.seg), []).append(m.hit)
     for a in ctx.of("antigen"):
         symbol = a.entry.value
-        if not kb.is_target_symbol(symbol) or _negated(a):
+        if symbol not in kb.target_symbols or _negated(a):
             continue
         role = a.seg.role
-        direct = any(adjacent(a, m.hit) for m in chosen)
+        same = chosen_by_seg.get(id(a.seg))
+        direct = same is not None and any(adjacent(a, h) for h in same)
         if not direct and role == INTERVENTION and a.seg.group in car_groups:
             direct = True
         if not direct and role == ARM and a.seg.group in car_arms:
@@ -81,10 +88,11 @@ def decide(ctx: Context, relation: str, chosen: list[Mention]) -> tuple[list[str
         if direct:
             (tier1 if role in _STRONG_ROLES else tier2).setdefault(symbol, a)
             continue
-        if any(adjacent(a, m.hit) for m in others):
+        near = others_by_seg.get(id(a.seg))
+        if near is not None and any(adjacent(a, h) for h in near):
             excluded.setdefault(symbol, a)
             continue
-        if _marker(a) or (role == TITLE and any(m.hit.seg is a.seg for m in chosen)):
+        if _marker(a) or (role == TITLE and same is not None):
             tier3.setdefault(symbol, a)
     if tier1:
         chosen_tier: dict[str, Hit | Mention] = tier1

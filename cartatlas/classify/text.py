@@ -260,13 +260,11 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
     # The match form is padded by one space: a key ending at index ``end`` spans the segment
     # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
     form = match_form(norm)
-    passes: list[tuple[str, bool | None]]
-    if form.isascii():  # noqa: SIM108  (the else branch needs its comment)
-        passes = [(form, None)]
-    else:
-        # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
-        # where every non-ASCII character is blanked, and only non-ASCII terms in the first.
-        passes = [(form, False), (_NON_ASCII.sub(" ", form), True)]
+    # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
+    # where every non-ASCII character is blanked, and only non-ASCII terms in the first.
+    passes: list[tuple[str, bool | None]] = (
+        [(form, None)] if form.isascii() else [(form, False), (_NON_ASCII.sub(" ", form), True)]
+    )
     iterate = kb.automaton.iter
     for text, ascii_pass in passes:
         for end, (klen, lead, trail, entries, ascii_key) in iterate(text):
