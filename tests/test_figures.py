@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -21,7 +22,16 @@ import pytest
 from cartatlas.analysis.groups import load_scheme
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions
 from cartatlas.report import figures
-from cartatlas.report.figures import FIGURES, GROUP_COLOURS, PNG_PPI, SINGLE_COLUMN, save_figure
+from cartatlas.report.figures import (
+    FIGURES,
+    GROUP_COLOURS,
+    PNG_PPI,
+    PUBLICATION_FIGURES,
+    SINGLE_COLUMN,
+    save_figure,
+)
+
+TRIAL_FIGURES = [name for name in FIGURES if name not in PUBLICATION_FIGURES]
 
 AS_OF = dt.date(2020, 6, 30)
 
@@ -203,7 +213,7 @@ def landscape() -> Landscape:
     return hand_made_landscape()
 
 
-@pytest.mark.parametrize("name", list(FIGURES))
+@pytest.mark.parametrize("name", TRIAL_FIGURES)
 def test_figure_spec(landscape: Landscape, name: str) -> None:
     chart = FIGURES[name](landscape)
     spec = chart.to_dict()
@@ -336,3 +346,24 @@ def test_count_axes_tick_whole_numbers(landscape: Landscape) -> None:
     spec = figures.fig_platforms(landscape).to_dict()
     values = spec["layer"][0]["encoding"]["x"]["axis"]["values"]
     assert all(isinstance(v, int) for v in values)
+
+
+def test_publication_figures_from_their_tables(landscape: Landscape) -> None:
+    """Fig. 2a-2c read the landscape's publication tables (hand-made rows, not real data)."""
+    landscape.tables["pub_fig2a"] = pd.DataFrame(
+        [
+            {"year": 2016, "group": "China", "reports": 2, "cumulative": 2, "pmids": ["1", "2"]},
+            {"year": 2016, "group": "United States", "reports": 1, "cumulative": 1, "pmids": ["3"]},
+        ]
+    )
+    landscape.tables["pub_fig2b"] = pd.DataFrame(
+        [{"target": "CD19", "reports": 2, "branch": "hematologic", "pmids": ["1", "2"]}]
+    )
+    landscape.tables["pub_fig2c"] = pd.DataFrame(
+        [{"region_code": "CN-BJ", "region": "Beijing", "reports": 2, "pmids": ["1", "2"]}]
+    )
+    for name in PUBLICATION_FIGURES:
+        spec = FIGURES[name](landscape).to_dict()
+        text = json.dumps(spec)
+        assert "pmids" not in text, name
+        assert "Clinical reports" in text or "clinical reports" in text, name

@@ -267,7 +267,10 @@ def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
 
     out.mkdir(parents=True, exist_ok=True)
     info = []
+    has_reports = not landscape.tables.get("pub_fig2a", pd.DataFrame()).empty
     for name, builder in figures.FIGURES.items():
+        if name in figures.PUBLICATION_FIGURES and not has_reports:
+            continue
         chart = builder(landscape)
         paths = figures.save_figure(chart, out, name)
         svg = next((p for p in paths if p.suffix == ".svg"), None)

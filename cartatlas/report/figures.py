@@ -907,6 +907,53 @@ FIGURES: dict[str, Callable[[Landscape], FigureChart]] = {
     "fig_top_focus_sponsors": functools.partial(fig_top_sponsors, scope="focus"),
 }
 
+
+def _pub_table(landscape: Landscape, name: str) -> pd.DataFrame:
+    """A publication table without its PMID lists (their count column is ``reports``, not ``n``)."""
+    frame = landscape.tables.get(name)
+    if frame is None or frame.empty or not (frame["reports"] > 0).any():
+        return pd.DataFrame()
+    return frame.drop(columns=["pmids"], errors="ignore")
+
+
+def fig_publications_per_year(landscape: Landscape) -> FigureChart:
+    """Fig. 2a: published clinical reports per year, focus group vs the United States vs others."""
+    from cartatlas.analysis.publications import chart_fig2a
+
+    data = _pub_table(landscape, "pub_fig2a")
+    if data.empty:
+        return _empty("Published CAR clinical reports per year", _as_of_line(landscape, "published"), "No reports")
+    return chart_fig2a(data)
+
+
+def fig_publications_per_target(landscape: Landscape) -> FigureChart:
+    """Fig. 2b: the focus group's clinical reports per target."""
+    from cartatlas.analysis.publications import chart_fig2b
+
+    data = _pub_table(landscape, "pub_fig2b")
+    if data.empty:
+        return _empty("Clinical reports by target", _as_of_line(landscape, "published"), "No reports")
+    return chart_fig2b(data, _focus_name(landscape))
+
+
+def fig_publications_per_region(landscape: Landscape) -> FigureChart:
+    """Fig. 2c: the focus group's clinical reports by region of the reporting institution."""
+    from cartatlas.analysis.publications import chart_fig2c
+
+    data = _pub_table(landscape, "pub_fig2c")
+    if data.empty:
+        return _empty("Clinical reports by region", _as_of_line(landscape, "published"), "No reports")
+    return chart_fig2c(data, _focus_name(landscape))
+
+
+#: Figures of published clinical reports (drawn only when the database holds PubMed records).
+PUBLICATION_FIGURES: dict[str, Callable[[Landscape], FigureChart]] = {
+    "fig2a_reports_per_year": fig_publications_per_year,
+    "fig2b_reports_per_target": fig_publications_per_target,
+    "fig2c_reports_per_region": fig_publications_per_region,
+}
+FIGURES.update(PUBLICATION_FIGURES)
+
 #: Figures drawn at double-column width (174 mm); the others are single-column (85 mm).
 DOUBLE_COLUMN_FIGURES = frozenset({"fig_top_sponsors", "fig_top_focus_sponsors"})
 
@@ -1029,6 +1076,19 @@ CAPTIONS: dict[str, Callable[[Landscape], str]] = {
     "fig_product_source": _caption_product_source,
     "fig_top_sponsors": functools.partial(_caption_sponsors, scope="all"),
     "fig_top_focus_sponsors": functools.partial(_caption_sponsors, scope="focus"),
+    "fig2a_reports_per_year": lambda land: (
+        "Published clinical reports of CAR products (PubMed; kind decided from the abstract) per year of "
+        "publication, by the country of the reporting institution (corresponding author, else first author). "
+        "Compare Wei et al. 2021, Fig. 2a."
+    ),
+    "fig2b_reports_per_target": lambda land: (
+        f"{_focus_name(land)}'s clinical reports per target antigen; a report on two targets counts for each. "
+        "Compare Wei et al. 2021, Fig. 2b."
+    ),
+    "fig2c_reports_per_region": lambda land: (
+        f"{_focus_name(land)}'s clinical reports by the region (province) of the reporting institution. "
+        "Compare Wei et al. 2021, Fig. 2c."
+    ),
 }
 
 

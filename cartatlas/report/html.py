@@ -42,7 +42,8 @@ def registry_url(registry: str, trial_id: str) -> str:
 class _Lists:
     """Numbers in the page refer to lists of trial ids by a short key, stored once."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "l") -> None:
+        self.prefix = prefix
         self.lists: dict[str, list[str]] = {}
         self._keys: dict[tuple[str, ...], str] = {}
         self._counter = count()
@@ -50,7 +51,7 @@ class _Lists:
     def key(self, ids: list[str] | tuple[str, ...]) -> str:
         t = tuple(ids)
         if t not in self._keys:
-            k = f"l{next(self._counter)}"
+            k = f"{self.prefix}{next(self._counter)}"
             self._keys[t] = k
             self.lists[k] = list(t)
         return self._keys[t]
@@ -120,12 +121,61 @@ def _pivot(frame: pd.DataFrame, row: str, col: str, order: list[str], lists: _Li
     }
 
 
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+
+
+def _publication_context(landscape: Landscape, pub_lists: _Lists) -> dict[str, Any]:
+    """Fig. 2 counts and Table 1 rows, each count opening its articles."""
+    per_year = landscape.tables.get("pub_fig2a", pd.DataFrame())
+    if per_year.empty:
+        return {"any": False}
+    groups = []
+    for group, rows in per_year.groupby("group", sort=False):
+        pmids = sorted({p for ps in rows["pmids"] for p in ps})
+        groups.append({"group": group, "n": len(pmids), "key": pub_lists.key(pmids)})
+    targets = [
+        {"target": r["target"], "n": r["reports"], "branch": r["branch"], "key": pub_lists.key(list(r["pmids"]))}
+        for _, r in landscape.tables["pub_fig2b"].iterrows()
+    ]
+    regions = [
+        {"region": r["region"], "n": r["reports"], "key": pub_lists.key(list(r["pmids"]))}
+        for _, r in landscape.tables["pub_fig2c"].iterrows()
+    ]
+    table1 = []
+    for r in landscape.tables["pub_table1"].to_dict("records"):
+        trials = [t.strip() for t in str(r.get("linked_trials") or "").split(";") if t.strip()]
+        table1.append({**{str(k): v for k, v in r.items()}, "url": PUBMED_URL.format(pmid=r["pmid"]), "trials": trials})
+    return {"any": True, "groups": groups, "targets": targets, "regions": regions, "table1": table1}
+
+
+def _publication_payload(landscape: Landscape) -> dict[str, Any]:
+    table = landscape.tables.get("pub_table1", pd.DataFrame())
+    per_year = landscape.tables.get("pub_fig2a", pd.DataFrame())
+    out: dict[str, Any] = {}
+    for r in table.to_dict("records"):
+        out[str(r["pmid"])] = {
+            "author": r.get("first_author") or "",
+            "year": r.get("year"),
+            "journal": r.get("journal") or "",
+            "target": r.get("target") or "",
+            "disease": r.get("disease") or "",
+            "trials": r.get("linked_trials") or "",
+            "url": PUBMED_URL.format(pmid=r["pmid"]),
+        }
+    # Reports from outside the focus group: at least a link each.
+    for pmids in per_year.get("pmids", []):
+        for pmid in pmids:
+            out.setdefault(str(pmid), {"url": PUBMED_URL.format(pmid=pmid)})
+    return out
+
+
 def _svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
 def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dict[str, Any]], out: Path) -> str:
     lists = _Lists()
+    pub_lists = _Lists("p")
     tables = landscape.tables
     opts = landscape.options
     focus_name = country_name(opts.focus) or opts.focus
@@ -199,7 +249,13 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
             "status": lists.key([c["trial_id"] for c in ch["status_changes"]]),
             "phase": lists.key([c["trial_id"] for c in ch["phase_changes"]]),
         }
-    data = {"trials": _trial_payload(landscape), "lists": lists.lists}
+    context["pubs"] = _publication_context(landscape, pub_lists)
+    data = {
+        "trials": _trial_payload(landscape),
+        "lists": lists.lists,
+        "pubs": _publication_payload(landscape),
+        "publists": pub_lists.lists,
+    }
     # "<" escaped so that no registry text can end the script element early.
     context["data_json"] = orjson.dumps(data).decode().replace("<", "\\u003c")
     env = jinja2.Environment(
