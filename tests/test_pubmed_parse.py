@@ -6,13 +6,13 @@ Expected values were read by hand from the sample files in ../shared/data/pubmed
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import cartatlas
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise.pubmed import normalise_pubmed, parse_medline_date
 from cartatlas.sources.files import Input, read_input, read_path
@@ -198,7 +198,7 @@ def test_record_without_pmid_is_rejected_and_reading_goes_on() -> None:
 
 
 def test_truncated_gzip_is_a_reject_not_a_crash(tmp_path: Path) -> None:
-    data = gzip.compress(CURRENT.read_bytes() if False else gzip.decompress(CURRENT.read_bytes()))
+    data = CURRENT.read_bytes()
     path = tmp_path / "cut.xml.gz"
     path.write_bytes(data[: len(data) // 2])
     items = list(read_path(path))
@@ -242,3 +242,61 @@ def test_malformed_xml_never_raises_and_rejects_name_the_file(parts: list[str], 
         else:
             assert item.record_id.isdigit()
             normalise_pubmed(item.payload)  # a record the reader accepts can be normalised
+
+
+def test_book_articles_and_delete_citations(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
+    """efetch also returns NCBI Bookshelf chapters; update files withdraw PMIDs with DeleteCitation."""
+    doc = (
+        "<PubmedArticleSet><PubmedBookArticle><BookDocument><PMID Version='1'>20301390</PMID>"
+        "<Book><Publisher><PublisherName>University of Washington</PublisherName></Publisher>"
+        "<BookTitle>GeneReviews</BookTitle><PubDate><Year>1993</Year></PubDate></Book>"
+        "<ArticleTitle>A chapter</ArticleTitle><Abstract><AbstractText Label='SUMMARY'>Text.</AbstractText>"
+        "</Abstract><PublicationType UI='D016454'>Review</PublicationType></BookDocument>"
+        "<PubmedBookData><PublicationStatus>ppublish</PublicationStatus></PubmedBookData></PubmedBookArticle>"
+        "<DeleteCitation><PMID Version='1'>123</PMID></DeleteCitation></PubmedArticleSet>"
+    )
+    path = tmp_path / "books.xml"
+    path.write_text(doc)
+    stats = atlas.import_files([path])
+    assert (stats.seen, stats.new, stats.rejected) == (1, 1, 0)
+    row = atlas.sql("SELECT pmid, title, journal, pub_year, abstract, kind FROM publications").iloc[0].tolist()
+    assert row == ["20301390", "A chapter", "GeneReviews", 1993, "SUMMARY: Text.", "review"]
+
+
+_xml_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=60)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    year=_xml_text,
+    month=_xml_text,
+    day=_xml_text,
+    medline=st.one_of(st.none(), _xml_text),
+    affiliation=_xml_text,
+    abstract=st.lists(st.tuples(st.one_of(st.none(), _xml_text), _xml_text), max_size=4),
+)
+def test_normaliser_survives_any_field_content(
+    year: str, month: str, day: str, medline: str | None, affiliation: str, abstract: list[tuple[str | None, str]]
+) -> None:
+    from xml.sax.saxutils import escape, quoteattr
+
+    date = (
+        f"<MedlineDate>{escape(medline)}</MedlineDate>"
+        if medline is not None
+        else (f"<Year>{escape(year)}</Year><Month>{escape(month)}</Month><Day>{escape(day)}</Day>")
+    )
+    sections = "".join(
+        f"<AbstractText{' Label=' + quoteattr(label) if label is not None else ''}>{escape(text)}</AbstractText>"
+        for label, text in abstract
+    )
+    record = (
+        "<PubmedArticle><MedlineCitation><PMID>1</PMID><Article><Journal><JournalIssue><PubDate>"
+        f"{date}</PubDate></JournalIssue></Journal><ArticleTitle>CAR-T {escape(month)}</ArticleTitle>"
+        f"<Abstract>{sections}</Abstract><AuthorList><Author><LastName>X</LastName><AffiliationInfo>"
+        f"<Affiliation>{escape(affiliation)}</Affiliation></AffiliationInfo></Author></AuthorList></Article>"
+        "</MedlineCitation></PubmedArticle>"
+    )
+    row = normalise_pubmed(record)
+    assert row["pmid"] == "1"
+    assert row["pub_date"] is None or isinstance(row["pub_date"], dt.date)
+    assert row["kind"] in ("clinical-report", "preclinical", "review", "guideline", "commentary", "other")

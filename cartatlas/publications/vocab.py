@@ -35,7 +35,10 @@ def display(text: str) -> str:
 
 
 def _norm_same_length(text: str) -> str:
-    low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    """Lower case with dashes as spaces, keeping every offset (a few letters lower-case to two)."""
+    low = text.lower()
+    if len(low) != len(text):
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     return low.translate(_DASHES)
 
 
