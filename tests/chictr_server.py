@@ -131,6 +131,8 @@ class ChictrServer:
 
     rows_per_page: int = 4
     include_real_detail: bool = True
+    #: Serve only the first ``limit`` real result rows (tests that need fewer trial pages run faster).
+    limit: int | None = None
     faults: dict[int, Fault] = field(default_factory=dict)
     #: Detail pages answered 404 (by proj).
     missing: set[str] = field(default_factory=set)
@@ -138,6 +140,7 @@ class ChictrServer:
 
     def __post_init__(self) -> None:
         self._head, rows, self._tail = _real_rows()
+        rows = rows[: self.limit] if self.limit is not None else rows
         if self.include_real_detail:
             title = _real_detail_title()
             extra = _ROW_ID.sub(REAL_REGNO, rows[0])

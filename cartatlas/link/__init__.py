@@ -300,27 +300,28 @@ class _Linker:
             result = self.compare(a, b)
             if result is not None and result.score >= match.CANDIDATE:
                 scored.append((result.score, a, b, result))
-        partners: dict[Key, set[str]] = defaultdict(set)
+        groups = _Groups()
         for link in self.links.values():
             if link.status in ACTIVE_STATUSES:
-                partners[link.a].add(link.b[0])
-                partners[link.b].add(link.a[0])
+                groups.union(link.a, link.b)
+        for key, registries in self.declared.items():
+            groups.declare(key, registries)
         scored.sort(key=lambda s: (-s[0], s[1], s[2]))
         for score, a, b, result in scored:
             evidence = result.evidence()
             status = "auto" if result.automatic else "candidate"
-            blocked = [
-                f"{x[1]} already has a {y[0]} registration"
-                for x, y in ((a, b), (b, a))
-                if y[0] in partners[x] or y[0] in self.declared[x]
-            ]
-            if blocked:
-                status = "candidate"
-                evidence["blocked"] = blocked
+            if status == "auto" and groups.find(a) != groups.find(b):
+                blocked = [
+                    f"{x[1]} already has a {y[0]} registration"
+                    for x, y in ((a, b), (b, a))
+                    if y[0] in groups.registries(x)
+                ]
+                if blocked:
+                    status = "candidate"
+                    evidence["blocked"] = blocked
             self._add(Link(a, b, "score", round(score, 4), evidence, status))
             if status == "auto":
-                partners[a].add(b[0])
-                partners[b].add(a[0])
+                groups.union(a, b)
 
     # -- pass 3: curators ----------------------------------------------------------------------
 
@@ -362,6 +363,40 @@ class _Linker:
             self.links[pk] = Link(pk[0], pk[1], "curated", 1.0 if status == "confirmed" else 0.0, evidence, status)
             applied += 1
         return applied
+
+
+class _Groups:
+    """Registrations joined so far (union-find), and the registries each group is registered in.
+
+    At most one registration per registry in a group: a score match that
+    would put a second ClinicalTrials.gov record into a group (or join a
+    record that names its own partner there) is left for a curator.
+    """
+
+    def __init__(self) -> None:
+        self._parent: dict[Key, Key] = {}
+        self._registries: dict[Key, set[str]] = {}
+
+    def find(self, key: Key) -> Key:
+        parent = self._parent.setdefault(key, key)
+        if parent != key:
+            parent = self._parent[key] = self.find(parent)
+        return parent
+
+    def registries(self, key: Key) -> set[str]:
+        return self._registries.setdefault(self.find(key), {key[0]})
+
+    def declare(self, key: Key, registries: set[str]) -> None:
+        self.registries(key).update(registries)
+
+    def union(self, a: Key, b: Key) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        merged = self.registries(a) | self.registries(b)
+        self._parent[rb] = ra
+        self._registries[ra] = merged
+        self._registries.pop(rb, None)
 
 
 def _rank(link: Link) -> tuple[int, int, float]:

@@ -43,7 +43,8 @@ MIN_AUTO_TITLE = 0.55
 #: Below this title similarity a pair is not scored at all: registrations of one trial share their topic.
 MIN_TITLE = 0.30
 
-_WORD = re.compile(r"[a-z0-9]+")
+#: Words of any alphabet but Chinese (Développement, Ärzte), digits glued to letters kept together (cd19).
+_WORD = re.compile(r"[^\W_\u3400-\u4dbf\u4e00-\u9fff]+")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 #: Words that say nothing about which trial it is (beyond what IDF discounts).
 _STOP = frozenset(

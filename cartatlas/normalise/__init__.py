@@ -1,7 +1,7 @@
 """Turning raw registry records into normalised rows (the middle of the pipeline)."""
 
+from cartatlas.normalise import chictr as chictr  # registers ChiCTR's own XML and web pages
 from cartatlas.normalise import (
-    chictr,  # noqa: F401  (registers ChiCTR's own XML and web pages)
     ctgov_legacy,  # noqa: F401  (registers the older ClinicalTrials.gov formats)
     ictrp,  # noqa: F401  (registers WHO ICTRP exports)
     pubmed,  # noqa: F401  (registers pubmed_xml, normalised into publications)
