@@ -21,19 +21,26 @@ by these rules in this order:
 6. other.
 
 Every decision carries its evidence (the cues found), stored in
-``kind_evidence``.  Targets, platforms and diseases come from the trial
-classifier's knowledge base (see ``vocab``); the number of patients treated
+``kind_evidence``.  Targets, platforms, diseases and branch of a CAR article
+come from the trial classifier itself (``cartatlas.classify.classify_trial``
+run on the title as brief title and the abstract as summary), so articles
+and trials share one knowledge base and one set of context rules; the
+vocabulary hits of ``vocab`` decide whether an article is about a CAR at all
+and stand in if the classifier fails.  The number of patients treated
 is read from the sentence that states it; the country and province from the
 affiliations (see ``places``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from cartatlas.publications.places import report_place
 from cartatlas.publications.vocab import Hit, display, hits_of, vocab
+
+log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("clinical-report", "preclinical", "review", "guideline", "commentary", "other")
 
@@ -264,6 +271,66 @@ def _is_car_mention(hit: Hit, hits: list[Hit], *texts: str) -> bool:
     return False
 
 
+def screen_as_trial(row: dict[str, Any]) -> Any:
+    """The trial classifier's reading of an article (title as brief title, abstract as summary).
+
+    Reuses ``cartatlas.classify.classify_trial`` so that targets, platforms and
+    diseases follow the same knowledge base and context rules as trials; None
+    when the classifier is unavailable or fails on this text (the vocabulary
+    hits are used then).
+    """
+    try:
+        from cartatlas.classify import classify_trial
+    except ImportError:  # pragma: no cover - the classifier ships with cartatlas
+        return None
+    empty: list[Any] = []
+    pseudo: dict[str, Any] = {
+        "trial_id": row.get("pmid") or "",
+        "registry": "pubmed",
+        "nct_id": None,
+        "org_study_id": None,
+        "secondary_ids": empty,
+        "brief_title": row.get("title"),
+        "official_title": None,
+        "acronym": None,
+        "overall_status": None,
+        "study_type": None,
+        "phases": empty,
+        "first_submitted": None,
+        "first_posted": None,
+        "start_date": None,
+        "primary_completion_date": None,
+        "completion_date": None,
+        "last_update_posted": None,
+        "lead_sponsor": None,
+        "lead_sponsor_class": None,
+        "collaborators": empty,
+        "conditions": empty,
+        "keywords": list(row.get("keywords") or []),
+        "mesh_terms": [m["descriptor"] for m in row.get("mesh_headings") or [] if m.get("descriptor")],
+        "interventions": empty,
+        "arm_groups": empty,
+        "brief_summary": row.get("abstract"),
+        "detailed_description": None,
+        "eligibility_criteria": None,
+        "sex": None,
+        "minimum_age": None,
+        "maximum_age": None,
+        "enrollment": None,
+        "enrollment_type": None,
+        "primary_outcomes": empty,
+        "sites": empty,
+        "countries": empty,
+        "has_results": None,
+        "source_format": "pubmed_xml",
+    }
+    try:
+        return classify_trial(pseudo)  # type: ignore[arg-type]
+    except Exception as exc:  # the article keeps its vocabulary reading
+        log.debug("PMID %s: trial classifier failed (%r); using vocabulary hits", row.get("pmid"), exc)
+        return None
+
+
 def classify_publication(row: dict[str, Any]) -> dict[str, Any]:
     """The classification columns of a publications row."""
     kb = vocab()
@@ -300,6 +367,15 @@ def classify_publication(row: dict[str, Any]) -> dict[str, Any]:
     for hit in hits_of(hits, "disease"):
         if hit.value not in diseases:
             diseases.append(hit.value)
+    branch = _branch(diseases, kb.disease_branch)
+    screened = screen_as_trial(row) if is_car else None
+    if screened is not None:
+        # The trial classifier's context rules (negations, markers, history cues) beat bare vocabulary hits.
+        targets = [t for t in screened["targets"] if t != "unknown"]
+        platforms = list(screened["platforms"]) or platforms
+        if screened["disease_entity"]:
+            diseases = list(screened["disease_entity"])
+            branch = None if screened["branch"] == "unknown" else screened["branch"]
     kind, kind_evidence = classify_kind(row)
     count, count_text = patients_treated(abstract) if kind == "clinical-report" else (None, None)
     place = report_place(row.get("authors") or [])
@@ -309,7 +385,7 @@ def classify_publication(row: dict[str, Any]) -> dict[str, Any]:
         "is_car": is_car,
         "targets": targets,
         "platforms": platforms,
-        "disease_branch": _branch(diseases, kb.disease_branch),
+        "disease_branch": branch,
         "diseases": diseases,
         "patients_treated": count,
         "patients_evidence": count_text,

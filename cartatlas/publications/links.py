@@ -7,7 +7,9 @@ Three methods, tried in this order, each link carrying its evidence:
 2. ``abstract_id``: registry ids written in the title or abstract (a ChiCTR
    number is often only there), score 1.0;
 3. ``scored``: for CAR clinical reports with no id at all, a match against
-   the stored trials on shared target (required), the reporting institution
+   the stored trials (their screened targets and diseases from the
+   ``classifications`` table where a trial has been screened, else the
+   vocabulary's reading of its titles and interventions) on shared target (required), the reporting institution
    against the trial's sponsor, collaborators and sites, the disease, and the
    years (a trial must have started before the report and not long before).
    Links scoring at least ``MIN_SCORE`` are kept, best three per article.
@@ -90,6 +92,16 @@ def _trial_index(store: Store) -> tuple[dict[str, list[tuple[str, str]]], list[_
         "SELECT registry, trial_id, nct_id, secondary_ids, brief_title, official_title, lead_sponsor, "
         "collaborators, interventions, conditions, sites, countries, start_date, first_posted FROM trials"
     ).fetchall()
+    screened: dict[tuple[str, str], tuple[list[str], list[str], str]] = {}
+    has_classifications = store.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'classifications'"
+    ).fetchone()
+    if has_classifications and has_classifications[0]:
+        # The trial screening's targets and diseases when a trial has been screened (issue 3).
+        for registry, trial_id, targets, entities, branch in store.con.execute(
+            "SELECT registry, trial_id, targets, disease_entity, branch FROM classifications"
+        ).fetchall():
+            screened[(registry, trial_id)] = (list(targets or []), list(entities or []), branch or "")
     ids: dict[str, list[tuple[str, str]]] = {}
     trials: list[_Trial] = []
     for (
@@ -120,6 +132,10 @@ def _trial_index(store: Store) -> tuple[dict[str, list[tuple[str, str]]], list[_
                 targets.update(kb.product_targets.get(h.value, ()))
         disease_hits = kb.scan(" ; ".join([*(conditions or []), brief or ""]))
         diseases = {h.value for h in disease_hits if h.kind == "disease"}
+        if key in screened:
+            s_targets, s_entities, _ = screened[key]
+            targets = {t for t in s_targets if t != "unknown"} or targets
+            diseases = set(s_entities) | diseases
         orgs = [sponsor or "", *[(c or {}).get("name") or "" for c in collaborators or []]]
         orgs += [(s or {}).get("facility") or "" for s in (sites or [])[:50]]
         trials.append(
