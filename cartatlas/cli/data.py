@@ -126,8 +126,8 @@ def build_cmd(
     stats = _import(db, targets)
     _report_stats(stats, label="import")
     with open_atlas(db) as atlas:
-        if hasattr(atlas, "link"):
-            atlas.link()
+        atlas.link()  # registrations of one trial across registries
+        atlas.link_publications()  # articles to the trials they report
         _print_summary(atlas.summary(), as_json=False)
         if not no_report:
             out = report or Path("cartatlas-report")
