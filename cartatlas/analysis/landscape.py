@@ -159,6 +159,9 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
     frame = _locate(frame, options)
     notes["date_sources"] = dict(Counter(frame["registration_date_source"]))
     notes["as_of_sources"] = dict(Counter(frame["as_of_source"]))
+    notes["registrations"] = frame[
+        ["registry", "trial_id", "cluster_id", "in_focus", "phases_as_of", "targets"]
+    ].reset_index(drop=True)
     if options.per == "trial":
         frame = _merge_registrations(frame)
     frame = frame.reset_index(drop=True)
@@ -441,6 +444,7 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     tables["top_focus_sponsors"] = _top(focus, "lead_sponsor")
     tables["top_sites"] = _top_sites(units, None)
     tables["top_focus_sites"] = _top_sites(units, options.focus)
+    tables.update(_registry_tables(notes.pop("registrations")))
     tables.update(_publication_tables(store, as_of, options.focus))
     facts = _target_facts(units, focus, options)
     facts["totals"] = {
@@ -452,6 +456,63 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
         "focus_subregions": _focus_subregions(focus, options),
     }
     return Landscape(options, units, tables, facts, notes)
+
+
+REGISTRY_NAMES = {"ctgov": "ClinicalTrials.gov", "chictr": "ChiCTR", "euctr": "EU CTR", "ctis": "EU CTIS"}
+
+
+def registry_name(registry: str) -> str:
+    return REGISTRY_NAMES.get(registry, registry.upper())
+
+
+def registry_phase(phases: Any) -> str:
+    """A registration's phase as the registry states it (phase 0 kept apart, as the review shows ChiCTR)."""
+    found = set(_list(phases))
+    if "PHASE0" in found:
+        return "Phase 0"
+    return phase_category(found)
+
+
+def _registry_tables(registrations: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per registry: registrations and trials; the focus group's trials by where they are registered."""
+    rows = []
+    for registry, group in registrations.groupby("registry", sort=True):
+        rows.append(
+            {
+                "registry": registry_name(str(registry)),
+                "registrations": len(group),
+                "trials": group["cluster_id"].nunique(),
+                "focus_registrations": int(group["in_focus"].sum()),
+                "focus_trials": group.loc[group["in_focus"].astype(bool), "cluster_id"].nunique(),
+                "trial_ids": sorted(set(group["cluster_id"])),
+            }
+        )
+    focus = registrations[registrations["in_focus"].astype(bool)]
+    where: dict[str, set[str]] = defaultdict(set)
+    for cluster, registry in zip(focus["cluster_id"], focus["registry"], strict=True):
+        where[cluster].add(registry_name(str(registry)))
+    overlap = _count_rows(
+        (
+            ((" + ".join(sorted(names)) + (" only" if len(names) == 1 else ""),), cluster)
+            for cluster, names in where.items()
+        ),
+        ["registered_in"],
+    ).sort_values(["n", "registered_in"], ascending=[False, True], ignore_index=True)
+    phases = _count_rows(
+        (
+            # A linked group holds one registration per registry, so its id stands for the registration.
+            ((registry_name(str(r)), registry_phase(p)), c)
+            for r, c, p in zip(focus["registry"], focus["cluster_id"], focus["phases_as_of"], strict=True)
+        ),
+        ["registry", "phase"],
+    )
+    return {
+        "registries": pd.DataFrame(
+            rows, columns=["registry", "registrations", "trials", "focus_registrations", "focus_trials", "trial_ids"]
+        ),
+        "focus_registry_overlap": overlap,
+        "focus_registry_phases": phases,
+    }
 
 
 def _publication_tables(store: Store, as_of: dt.date, focus: str) -> dict[str, pd.DataFrame]:
