@@ -22,7 +22,7 @@ from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_la
 from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
-from cartatlas.sources.files import Item, iter_paths, read_path
+from cartatlas.sources.files import Item, LineBatch, iter_paths, read_path_batches
 from cartatlas.store.classifications import save_classifications
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
@@ -94,11 +94,12 @@ class Atlas:
         status = "failed"
         try:
             # One stream over all files: batches (and transactions) span small files.
-            def items() -> Iterator[Item]:
+            # JSON lines come as unparsed batches, which the importer parses in worker processes.
+            def items() -> Iterator[Item | LineBatch]:
                 for path, explicit in iter_paths(path_list):
                     if on_file is not None:
                         on_file(path)
-                    yield from read_path(path, strict=explicit)
+                    yield from read_path_batches(path, strict=explicit)
 
             stats.add(save_records(self.store, items(), run_id, on_batch=on_batch))
             status = "partial" if stats.rejected else "ok"

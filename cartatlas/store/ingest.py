@@ -8,28 +8,53 @@ Which version of a record is current: the one with the latest registry
 update date; on a tie, the richer format; then the latest stored.  Importing
 an old file after a fresh sync therefore adds its versions to the history but
 does not roll the normalised view back.
+
+A batch goes through three steps.  *Prepare* is all the CPU work that needs
+no database: serialise and hash every record, normalise it, and lay the
+results out as Arrow tables.  *Plan* looks up the stored hashes of the
+batch's records and decides which are new versions and which become current.
+*Commit* writes the chosen rows.  Large JSON-lines files (``LineBatch``) are
+prepared in worker processes, which also parse them, and send back Arrow IPC:
+the importing process then only cuts the file into lines, plans and writes,
+and never builds a Python object per record.  Commits run on a writer thread,
+overlapping the next batch.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
 
-from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial
+from cartatlas.model import ImportStats, RawRecord, Reject, Skipped
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
+from cartatlas.sources.files import Item, LineBatch
 from cartatlas.store.db import Store, now
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+#: Worker processes that prepare large JSON-lines inputs; ``0`` prepares everything in this process.
+#: Defaults to the number of CPUs (at most 4: the writer and the reading process need a core too).
+WORKERS_ENV = "CARTATLAS_IMPORT_WORKERS"
+_MAX_WORKERS = 4
 
 _RAW_SCHEMA = pa.schema(
     [
@@ -47,6 +72,16 @@ _RAW_SCHEMA = pa.schema(
         ("payload", pa.string()),
     ]
 )
+#: A prepared record: the stored columns known before planning, and the derived table of its row.
+_PREPARED_SCHEMA = pa.schema(
+    [(f.name, f.type) for f in _RAW_SCHEMA if f.name not in ("version_id", "fetched_at", "run_id")]
+    + [("target", pa.string())]
+)
+#: Links a normalised row to its record (row number in the prepared records table).
+_ROW = "_row"
+#: A normalised row as JSON text: DuckDB's ``from_json`` turns it into typed columns in C++, some ten
+#: times faster than building nested Arrow columns from Python objects.
+_JSON = "row"
 
 
 def payload_text(record: RawRecord) -> str:
@@ -61,30 +96,423 @@ def content_hash(format_name: str, text: str) -> str:
     return hashlib.sha256(view.encode()).hexdigest()[:32]
 
 
-@dataclass(slots=True)
-class _Prepared:
-    record: RawRecord
-    text: str
-    digest: str
-    rank: int
-    target: DerivedTable
-    trial: Trial | None = None
-
-
 def _order_key(updated: Any, rank: int, version_id: int) -> tuple[Any, int, int]:
     # None sorts first so that any dated version wins over an undated one.
     return (updated.toordinal() if updated is not None else -1, rank, version_id)
 
 
-def _batches(items: Iterable[RawRecord | Reject | Skipped], size: int) -> Iterator[list[RawRecord | Reject | Skipped]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
+@dataclass(slots=True)
+class _Batch:
+    """One batch after preparation, columnar so that it crosses a process boundary as Arrow IPC."""
+
+    stats: ImportStats
+    #: One row per record that serialised and normalised (``_PREPARED_SCHEMA``).
+    records: pa.Table
+    #: Normalised rows by derived table name; ``_ROW`` points into ``records``.
+    derived: dict[str, pa.Table]
+
+
+_ROW_SCHEMAS: dict[str, pa.Schema] = {}
+
+
+def _row_schema(table: DerivedTable) -> pa.Schema:
+    """A derived table's columns as prepared: the version id is not known yet, the record's row is."""
+    schema = _ROW_SCHEMAS.get(table.name)
+    if schema is None:
+        schema = pa.schema([f for f in table.schema if f.name != "version_id"] + [pa.field(_ROW, pa.int32())])
+        _ROW_SCHEMAS[table.name] = schema
+    return schema
+
+
+def _json_type(t: pa.DataType) -> str | list[Any] | dict[str, Any]:
+    """The ``from_json`` structure of an Arrow type (raises TypeError for a type it cannot carry)."""
+    if pa.types.is_string(t):
+        return "VARCHAR"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_float64(t):
+        return "DOUBLE"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_list(t):
+        return [_json_type(t.value_type)]
+    if pa.types.is_struct(t):
+        return {f.name: _json_type(f.type) for f in t}
+    raise TypeError(f"no JSON transport for {t}")
+
+
+def _float_paths(t: pa.DataType, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Where a row holds floats (JSON has no NaN or infinity: rows with one go the Arrow way)."""
+    if pa.types.is_floating(t):
+        return [path]
+    if pa.types.is_list(t):
+        return _float_paths(t.value_type, path)
+    if pa.types.is_struct(t):
+        return [p for f in t for p in _float_paths(f.type, (*path, f.name))]
+    return []
+
+
+@dataclass(frozen=True)
+class _JsonTransport:
+    structure: str
+    float_paths: list[tuple[str, ...]]
+
+
+_TRANSPORTS: dict[str, _JsonTransport | None] = {}
+
+
+def _transport(table: DerivedTable) -> _JsonTransport | None:
+    if table.name not in _TRANSPORTS:
+        columns = [f for f in table.schema if f.name != "version_id"]
+        try:
+            structure = orjson.dumps({f.name: _json_type(f.type) for f in columns}).decode()
+            _TRANSPORTS[table.name] = _JsonTransport(
+                structure, [p for f in columns for p in _float_paths(f.type, (f.name,))]
+            )
+        except TypeError:
+            _TRANSPORTS[table.name] = None
+    return _TRANSPORTS[table.name]
+
+
+def _non_finite(rows: list[dict[str, Any]], paths: list[tuple[str, ...]]) -> bool:
+    """Whether any float at ``paths`` (a column, or a field of a list of structs) is NaN or infinite."""
+    isfinite = math.isfinite
+    for path in paths:
+        if len(path) == 1:
+            for row in rows:
+                v = row.get(path[0])
+                if v.__class__ is float and not isfinite(v):
+                    return True
+        elif len(path) == 2:
+            column, key = path
+            for row in rows:
+                for item in row.get(column) or ():
+                    if item.__class__ is dict:
+                        v = item.get(key)
+                        if v.__class__ is float and not isfinite(v):
+                            return True
+        else:  # deeper nesting: no fast path, never seen in the schemas so far
+            return True
+    return False
+
+
+def _derived_arrow(table: DerivedTable, rows: list[dict[str, Any]]) -> pa.Table:
+    """Normalised rows for the importing process: JSON text where it is exact, Arrow columns otherwise."""
+    transport = _transport(table)
+    if transport is not None and not _non_finite(rows, transport.float_paths):
+        return pa.table(
+            {
+                _JSON: pa.array([orjson.dumps(row) for row in rows], pa.string()),
+                _ROW: pa.array([row[_ROW] for row in rows], pa.int32()),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=_row_schema(table))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Preparing a batch allocates hundreds of thousands of acyclic objects (parsed JSON, rows).
+
+    Each full collection the allocator triggers meanwhile walks all of them; pausing the cyclic
+    collector for the batch (reference counting still frees everything) halves the cost of parsing
+    and normalising.  Anything cyclic is collected once the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _prepare(items: Iterable[Item]) -> _Batch:
+    """Serialise, hash and normalise a batch: all the CPU work that needs no database."""
+    stats = ImportStats()
+    columns: dict[str, list[Any]] = {name: [] for name in _PREPARED_SCHEMA.names}
+    column_lists = [columns[name] for name in _PREPARED_SCHEMA.names]
+    rows: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
+    n = 0
+    with _gc_paused():
+        for item in items:
+            if isinstance(item, Reject):
+                stats.rejects.append(item)
+                continue
+            if isinstance(item, Skipped):
+                stats.skipped.append(item)
+                continue
+            stats.seen += 1
+            try:
+                spec = format_spec(item.format)
+                text = payload_text(item)
+                digest = content_hash(item.format, text)
+            except (TypeError, ValueError) as exc:
+                problem = f"cannot serialise record: {exc}"
+                stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
+                continue
+            try:
+                trial = spec.to_trial(item.payload)
+            except Exception as exc:  # a normaliser bug must not lose the rest of the batch
+                stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
+                continue
+            target = spec.target
+            row_id = trial[target.id_column]  # type: ignore[literal-required]
+            if row_id != item.record_id:
+                problem = f"record id {row_id} does not match {item.record_id}"
+                stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
+                continue
+            row: dict[str, Any] = dict(trial)
+            row["content_hash"] = digest
+            row[_ROW] = n
+            group = rows.get(target.name)
+            if group is None:
+                group = rows[target.name] = (target, [])
+            group[1].append(row)
+            values = (
+                item.registry,
+                item.record_id,
+                digest,
+                item.format,
+                item.source_kind,
+                item.source,
+                item.locator,
+                item.record_updated,
+                text,
+                target.name,
+            )
+            for column, value in zip(column_lists, values, strict=True):
+                column.append(value)
+            n += 1
+        records = pa.Table.from_pydict(columns, schema=_PREPARED_SCHEMA)
+        derived = {name: _derived_arrow(t, r) for name, (t, r) in rows.items()}
+    return _Batch(stats, records, derived)
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+
+def _to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()
+
+
+_IpcBatch = tuple[ImportStats, bytes, dict[str, bytes]]
+
+
+def _prepare_lines(batch: LineBatch) -> _IpcBatch:
+    """In a worker process: parse, serialise, hash and normalise a batch of lines; Arrow IPC back."""
+    prepared = _prepare(batch.items())
+    return (
+        prepared.stats,
+        _to_ipc(prepared.records),
+        {name: _to_ipc(table) for name, table in prepared.derived.items()},
+    )
+
+
+def worker_main(read_fd: int, write_fd: int) -> None:
+    """A preparing worker: ``LineBatch``es in, prepared batches (Arrow IPC) out, until its input closes.
+
+    Ctrl-C is the importing process's to handle: it closes the pipes, and the
+    worker ends at the next read.  Everything imported before the first batch
+    is frozen out of the cyclic collector, so collections only see batch data.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import cartatlas.normalise  # noqa: F401  (registers every format)
+
+    gc.freeze()
+    source = Connection(read_fd, writable=False)
+    sink = Connection(write_fd, readable=False)
+    while True:
+        try:
+            batch = source.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result: tuple[str, Any] = ("ok", _prepare_lines(batch))
+        except Exception:
+            result = ("error", traceback.format_exc())
+        try:
+            sink.send(result)
+        except OSError:
+            return
+
+
+def import_workers() -> int:
+    """How many worker processes prepare a large import (``$CARTATLAS_IMPORT_WORKERS`` or the CPU count)."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if value:
+        return max(0, int(value))
+    return min(os.cpu_count() or 1, _MAX_WORKERS)
+
+
+def _widen_pipe(fd: int) -> None:
+    """A batch is megabytes; through the default 64 KiB pipe it takes a hundred context switches, each a
+    wait for a busy CPU on a loaded machine.  Linux lets a pipe grow (``F_SETPIPE_SZ``); elsewhere, no-op."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, 1031, _PIPE_SIZE)  # F_SETPIPE_SZ
+    except (ImportError, OSError):
+        pass
+
+
+_PIPE_SIZE = 1 << 20
+
+
+class _Workers:
+    """Worker processes started with ``python -c``, talking over pipes.
+
+    Not ``multiprocessing``: its spawned children re-import the user's main
+    module, which breaks any script without an ``if __name__ == "__main__"``
+    guard, and forking a process that holds DuckDB and Arrow threads is not
+    safe.  Each worker has at most one batch at a time, so neither side can
+    block on a full pipe while the other waits for it.
+    """
+
+    def __init__(self, n: int) -> None:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        self.procs: list[tuple[subprocess.Popen[bytes], Connection, Connection]] = []
+        self.busy: list[bool] = []
+        try:
+            for _ in range(n):
+                to_child_r, to_child_w = os.pipe()
+                from_child_r, from_child_w = os.pipe()
+                code = f"from cartatlas.store.ingest import worker_main; worker_main({to_child_r}, {from_child_w})"
+                for fd in (to_child_w, from_child_w):
+                    _widen_pipe(fd)
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL
+                )
+                os.close(to_child_r)
+                os.close(from_child_w)
+                self.procs.append(
+                    (proc, Connection(to_child_w, readable=False), Connection(from_child_r, writable=False))
+                )
+                self.busy.append(False)
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, i: int, batch: LineBatch) -> None:
+        self.procs[i][1].send(batch)
+        self.busy[i] = True
+
+    def receive(self, i: int) -> _IpcBatch:
+        try:
+            status, value = self.procs[i][2].recv()
+        except EOFError:
+            raise RuntimeError(f"import worker {i} ended unexpectedly (exit code {self.procs[i][0].poll()})") from None
+        self.busy[i] = False
+        if status != "ok":
+            raise RuntimeError(f"import worker {i} failed:\n{value}")
+        return cast(_IpcBatch, value)
+
+    def close(self) -> None:
+        for _proc, to_child, from_child in self.procs:
+            to_child.close()
+            from_child.close()
+        for proc, _, _ in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+
+class _Preparer:
+    """Prepares batches in order, in this process or, for large line files, in worker processes.
+
+    Each worker holds at most one batch, so at most ``workers`` batches are in
+    flight and memory stays flat however large the input.  The workers start
+    only when a full ``LineBatch`` arrives: a small import never pays for them.
+    """
+
+    def __init__(self, workers: int, batch_size: int) -> None:
+        self.workers = workers
+        self.batch_size = batch_size
+        self.pool: _Workers | None = None
+        self.next_worker = 0
+        #: Prepared batches, or the index of the worker preparing one, in input order.
+        self.queue: deque[_Batch | int] = deque()
+
+    def push(self, unit: Sequence[Item] | LineBatch) -> Iterator[_Batch]:
+        """Start preparing ``unit``; yield the batches that are due, oldest first."""
+        # A short batch (the end of a large file) goes to the workers too once they run.
+        if isinstance(unit, LineBatch) and self.workers > 0 and (unit.n_lines >= self.batch_size or self.pool):
+            if self.pool is None:
+                self.pool = _Workers(self.workers)
+            i = self.next_worker
+            self.next_worker = (i + 1) % self.workers
+            while self.pool.busy[i]:  # its previous batch is still queued: hand batches on until it is out
+                yield self._next()
+            self.pool.send(i, unit)
+            self.queue.append(i)
+        else:
+            self.queue.append(_prepare(unit.items() if isinstance(unit, LineBatch) else unit))
+        while self.queue and isinstance(self.queue[0], _Batch):
+            yield self._next()
+
+    def drain(self) -> Iterator[_Batch]:
+        while self.queue:
+            yield self._next()
+
+    def _next(self) -> _Batch:
+        head = self.queue.popleft()
+        if isinstance(head, _Batch):
+            return head
+        assert self.pool is not None
+        stats, records, derived = self.pool.receive(head)
+        return _Batch(stats, _from_ipc(records), {name: _from_ipc(data) for name, data in derived.items()})
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+
+def _units(items: Iterable[Item | LineBatch], size: int) -> Iterator[list[Item] | LineBatch]:
+    """Batches of up to ``size`` items, in order; a full ``LineBatch`` is a batch of its own.
+
+    A short ``LineBatch`` (a small file) is unpacked into the running batch, so
+    that small files of every format share batches and transactions.
+    """
+    chunk: list[Item] = []
+    for item in items:
+        if isinstance(item, LineBatch):
+            if item.n_lines >= size:
+                if chunk:
+                    yield chunk
+                    chunk = []
+                yield item
+                continue
+            for sub in item.items():
+                chunk.append(sub)
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+            continue
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
         yield chunk
 
 
 def save_records(
     store: Store,
-    items: Iterable[RawRecord | Reject | Skipped],
+    items: Iterable[Item | LineBatch],
     run_id: str,
     *,
     batch_size: int = BATCH_SIZE,
@@ -93,11 +521,13 @@ def save_records(
     """Store new and changed versions, refresh normalised rows, log rejects.
 
     ``items`` may interleave records and rejects (a reader reports a broken
-    record in place and goes on).  ``on_batch`` receives each batch's stats
-    after its commit, which is what a progress bar or a sync checkpoint needs.
+    record in place and goes on), and ``LineBatch``es of unparsed lines
+    (``read_path_batches``), which ``import_workers()`` worker processes
+    prepare.  ``on_batch`` receives each batch's stats after its
+    commit, which is what a progress bar or a sync checkpoint needs.
 
-    Batch N is committed on a writer thread while batch N+1 is read, parsed
-    and normalised (DuckDB releases the GIL while it writes).  The next batch
+    Batch N is committed on a writer thread while later batches are read,
+    parsed and normalised (DuckDB releases the GIL while it writes).  A batch
     only consults the database after the previous commit has finished, so
     version decisions always see every earlier batch.
     """
@@ -114,53 +544,29 @@ def save_records(
             if on_batch is not None:
                 on_batch(done)
 
+    def write(batch: _Batch) -> None:
+        nonlocal pending
+        settle()
+        raw, derived = _plan(store, batch, run_id)
+        pending = (writer.submit(_commit, store, run_id, raw, derived, batch.stats.rejects), batch.stats)
+
+    preparer = _Preparer(import_workers(), batch_size)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
         try:
-            for chunk in _batches(items, batch_size):
-                prepared, stats = _prepare(chunk)
-                settle()
-                plan = _plan(store, prepared, stats, run_id)
-                pending = (writer.submit(_commit, store, run_id, *plan, stats.rejects), stats)
+            for unit in _units(items, batch_size):
+                for batch in preparer.push(unit):
+                    write(batch)
+            for batch in preparer.drain():
+                write(batch)
             settle()
         except BaseException:
             # Let an in-flight commit finish (or roll back) before the error propagates.
             if pending is not None:
                 pending[0].exception()
             raise
+        finally:
+            preparer.close()
     return total
-
-
-def _prepare(chunk: Sequence[RawRecord | Reject | Skipped]) -> tuple[list[_Prepared], ImportStats]:
-    """Serialise, hash and normalise a batch: all the CPU work that needs no database."""
-    stats = ImportStats()
-    prepared: list[_Prepared] = []
-    for item in chunk:
-        if isinstance(item, Reject):
-            stats.rejects.append(item)
-            continue
-        if isinstance(item, Skipped):
-            stats.skipped.append(item)
-            continue
-        stats.seen += 1
-        try:
-            spec = format_spec(item.format)
-            text = payload_text(item)
-            p = _Prepared(item, text, content_hash(item.format, text), spec.rank, spec.target)
-        except (TypeError, ValueError) as exc:
-            stats.rejects.append(Reject(item.source, item.locator, f"cannot serialise record: {exc}", item.record_id))
-            continue
-        try:
-            p.trial = spec.to_trial(item.payload)
-        except Exception as exc:  # a normaliser bug must not lose the rest of the batch
-            stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
-            continue
-        row_id = p.trial[spec.target.id_column]  # type: ignore[literal-required]
-        if row_id != item.record_id:
-            problem = f"record id {row_id} does not match {item.record_id}"
-            stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
-            continue
-        prepared.append(p)
-    return prepared, stats
 
 
 @dataclass(slots=True)
@@ -168,23 +574,27 @@ class _Derived:
     """Normalised rows bound for one derived table, and which of them replace a stored row."""
 
     table: DerivedTable
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: pa.Table
     replaced: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _plan(
-    store: Store, prepared: list[_Prepared], stats: ImportStats, run_id: str
-) -> tuple[dict[str, list[Any]], list[_Derived]]:
+def _plan(store: Store, batch: _Batch, run_id: str) -> tuple[pa.Table | None, list[_Derived]]:
     """Decide which prepared records are new versions and which become current."""
-    keys = {(p.record.registry, p.record.record_id) for p in prepared}
+    stats = batch.stats
+    records = batch.records
+    registries: list[str] = records.column("registry").to_pylist()
+    record_ids: list[str] = records.column("record_id").to_pylist()
+    digests: list[str] = records.column("content_hash").to_pylist()
+    keys = list(zip(registries, record_ids, strict=True))
     existing: dict[tuple[str, str], set[str]] = {}
     current: dict[tuple[str, str], tuple[Any, int, int]] = {}
     if keys:
+        unique = set(keys)
         rows = store.con.execute(
             "SELECT r.registry, r.record_id, r.content_hash, r.record_updated, r.format, r.version_id "
             "FROM raw_records r JOIN (SELECT UNNEST(?) AS registry, UNNEST(?) AS record_id) k "
             "USING (registry, record_id)",
-            [[k[0] for k in keys], [k[1] for k in keys]],
+            [[k[0] for k in unique], [k[1] for k in unique]],
         ).fetchall()
         for registry, record_id, digest, updated, fmt, version_id in rows:
             key = (registry, record_id)
@@ -193,58 +603,80 @@ def _plan(
             if key not in current or order > current[key]:
                 current[key] = order
 
-    new_rows: dict[str, list[Any]] = {name: [] for name in _RAW_SCHEMA.names}
-    ids = _reserve_version_ids(store, len(prepared)) if prepared else iter(())
-    winners: dict[tuple[str, str], tuple[tuple[Any, int, int], _Prepared, int]] = {}
-    fetched_at = now()
-    for p in prepared:
-        rec = p.record
-        key = (rec.registry, rec.record_id)
+    ids = _reserve_version_ids(store, len(keys)) if keys else iter(())
+    taken: list[int] = []
+    version_ids: list[int] = []
+    winners: dict[tuple[str, str], tuple[tuple[Any, int, int], int, int]] = {}
+    updated_col: list[Any] | None = None
+    ranks: list[int] = []
+    for i, key in enumerate(keys):
         seen_hashes = existing.setdefault(key, set())
-        if p.digest in seen_hashes:
+        digest = digests[i]
+        if digest in seen_hashes:
             stats.unchanged += 1
             continue
         if seen_hashes:
             stats.changed += 1
         else:
             stats.new += 1
-        seen_hashes.add(p.digest)
+        seen_hashes.add(digest)
         version_id = next(ids)
-        values = (
-            version_id,
-            rec.registry,
-            rec.record_id,
-            p.digest,
-            rec.format,
-            rec.source_kind,
-            rec.source,
-            rec.locator,
-            fetched_at,
-            rec.record_updated,
-            run_id,
-            p.text,
-        )
-        for column, value in zip(_RAW_SCHEMA.names, values, strict=True):
-            new_rows[column].append(value)
-        order = _order_key(rec.record_updated, p.rank, version_id)
+        taken.append(i)
+        version_ids.append(version_id)
+        if updated_col is None:
+            updated_col = records.column("record_updated").to_pylist()
+            ranks = [format_spec(f).rank for f in records.column("format").to_pylist()]
+        order = _order_key(updated_col[i], ranks[i], version_id)
         best = winners.get(key)
         if order > current.get(key, (-2, 0, 0)) and (best is None or order > best[0]):
-            winners[key] = (order, p, version_id)
+            winners[key] = (order, i, version_id)
 
-    derived: dict[str, _Derived] = {}
-    for key, (_, p, version_id) in winners.items():
-        assert p.trial is not None
-        row: dict[str, Any] = dict(p.trial)
-        row["version_id"] = version_id
-        row["content_hash"] = p.digest
-        group = derived.setdefault(p.target.name, _Derived(p.target))
-        group.rows.append(row)
-        if key in current:
-            group.replaced.append(key)
+    raw: pa.Table | None = None
+    if taken:
+        # A first import keeps every record, in order: no need to copy the payloads.
+        chosen = records if len(taken) == records.num_rows else records.take(pa.array(taken, pa.int64()))
+        n = len(taken)
+        fetched_at = now()
+        raw = pa.table(
+            {
+                "version_id": pa.array(version_ids, pa.int64()),
+                **{name: chosen.column(name) for name in _PREPARED_SCHEMA.names if name != "target"},
+                "fetched_at": pa.repeat(pa.scalar(fetched_at, _RAW_SCHEMA.field("fetched_at").type), n),
+                "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
+            }
+        ).select(_RAW_SCHEMA.names)
+
+    derived: list[_Derived] = []
+    if winners:
+        targets: list[str] = records.column("target").to_pylist()
+        by_target: dict[str, tuple[list[int], list[int], list[tuple[str, str]]]] = {}
+        for key, (_, i, version_id) in winners.items():
+            rows_of, vids, replaced = by_target.setdefault(targets[i], ([], [], []))
+            rows_of.append(i)
+            vids.append(version_id)
+            if key in current:
+                replaced.append(key)
+        for name, (rows_of, vids, replaced) in by_target.items():
+            table = batch.derived[name]
+            row_numbers = table.column(_ROW).to_pylist()
+            if row_numbers == rows_of:  # every row, in order (a first import)
+                picked = table.drop_columns([_ROW])
+            else:
+                position = {r: j for j, r in enumerate(row_numbers)}
+                picked = table.take(pa.array([position[r] for r in rows_of], pa.int64())).drop_columns([_ROW])
+            picked = picked.append_column("version_id", pa.array(vids, pa.int64()))
+            derived.append(_Derived(_derived_table(name), picked, replaced))
     stats.rejected = len(stats.rejects)
     for r in stats.rejects:
         log.debug("rejected %s", r)
-    return new_rows, list(derived.values())
+    return raw, derived
+
+
+def _derived_table(name: str) -> DerivedTable:
+    for table in derived_tables():
+        if table.name == name:
+            return table
+    raise ValueError(f"no derived table {name!r}")
 
 
 def _reserve_version_ids(store: Store, n: int) -> Iterator[int]:
@@ -262,7 +694,7 @@ def _reserve_version_ids(store: Store, n: int) -> Iterator[int]:
 def _commit(
     store: Store,
     run_id: str,
-    raw_columns: dict[str, list[Any]],
+    raw: pa.Table | None,
     derived: list[_Derived],
     rejects: list[Reject],
 ) -> None:
@@ -270,9 +702,8 @@ def _commit(
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
-        if raw_columns["version_id"]:
-            raw_tbl = pa.Table.from_pydict(raw_columns, schema=_RAW_SCHEMA)
-            con.register("_raw_batch", raw_tbl)
+        if raw is not None:
+            con.register("_raw_batch", raw)
             con.execute("INSERT INTO raw_records BY NAME SELECT * FROM _raw_batch")
             con.unregister("_raw_batch")
         for group in derived:
@@ -293,7 +724,7 @@ def _upsert(store: Store, group: _Derived) -> None:
         con.register("_replaced_keys", keys)
         con.execute(f"DELETE FROM {table} WHERE (registry, {id_column}) IN (SELECT (registry, id) FROM _replaced_keys)")
         con.unregister("_replaced_keys")
-    _insert(store, group.table, group.rows)
+    _insert_arrow(store, table, group.rows)
 
 
 def current_versions(store: Store) -> dict[tuple[str, str], int]:
@@ -346,7 +777,19 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
 
 
 def _insert(store: Store, table: DerivedTable, rows: list[dict[str, Any]]) -> None:
-    tbl = pa.Table.from_pylist(rows, schema=table.schema)
-    store.con.register("_derived_batch", tbl)
-    store.con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM _derived_batch")
+    _insert_arrow(store, table.name, pa.Table.from_pylist(rows, schema=table.schema))
+
+
+def _insert_arrow(store: Store, table: str, rows: pa.Table) -> None:
+    store.con.register("_derived_batch", rows)
+    if _JSON in rows.column_names:
+        transport = _transport(_derived_table(table))
+        assert transport is not None
+        store.con.execute(
+            f"INSERT INTO {table} BY NAME SELECT unnest(from_json({_JSON}, ?)), * EXCLUDE ({_JSON}) "
+            "FROM _derived_batch",
+            [transport.structure],
+        )
+    else:
+        store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _derived_batch")
     store.con.unregister("_derived_batch")

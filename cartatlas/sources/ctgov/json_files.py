@@ -16,7 +16,7 @@ import orjson
 
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise.ctgov import record_updated
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.files import Input, Item, LineBatch, Reader, line_batches, register_reader
 
 #: (recognises(obj), iterate(obj, source, locator)) for each JSON layout.
 JsonLayout = tuple[Callable[[Any], bool], Callable[[Any, str, str], Iterator[Item]]]
@@ -103,18 +103,23 @@ def _looks_like_jsonl(inp: Input) -> bool:
     return True
 
 
+def parse_line(source: str, lineno: int, line: bytes) -> Iterator[Item]:
+    """The records of one line of a JSON-lines file (module level: ``LineBatch`` pickles it)."""
+    if not line.strip():
+        return
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        yield Reject(source, f"line {lineno}", f"invalid JSON: {exc}")
+        return
+    yield from iter_json_object(obj, source, f"line {lineno}")
+
+
 def _read(inp: Input) -> Iterator[Item]:
     if _looks_like_jsonl(inp):
         with inp.open() as fh:
             for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    yield Reject(inp.name, f"line {lineno}", f"invalid JSON: {exc}")
-                    continue
-                yield from iter_json_object(obj, inp.name, f"line {lineno}")
+                yield from parse_line(inp.name, lineno, line)
         return
     data = inp.read_all()
     try:
@@ -125,4 +130,13 @@ def _read(inp: Input) -> Iterator[Item]:
     yield from iter_json_object(obj, inp.name, "")
 
 
-register_reader(Reader("ctgov-json", _claims, _read))
+def _read_batches(inp: Input) -> Iterator[Item | LineBatch]:
+    """JSON lines as unparsed batches, so that an importer can parse them in worker processes."""
+    if not _looks_like_jsonl(inp):
+        yield from _read(inp)
+        return
+    with inp.open() as fh:
+        yield from line_batches(inp.name, fh, parse_line)
+
+
+register_reader(Reader("ctgov-json", _claims, _read, _read_batches))
