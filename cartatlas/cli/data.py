@@ -101,10 +101,14 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
         out_console.print(f"rejected inputs logged: {summary['rejects_logged']:,} (table 'rejects')")
 
 
+#: The sample data the main job reads when given no paths (see ../shared/data/README.md).
+SAMPLE_FOLDERS = ("ctgov", "ictrp", "chictr", "pubmed")
+
+
 def build_cmd(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Files or folders to import (default: the sample data in ../shared/data/ctgov)."),
+        typer.Argument(help="Files or folders to import (default: the sample registries and PubMed in ../shared/data)."),
     ] = None,
     db: DbOption = None,
     report: Annotated[
@@ -119,7 +123,7 @@ def build_cmd(
 
     Rejected records are listed and logged but do not stop the job unless --strict.
     """
-    targets = paths or [Path("../shared/data/ctgov")]
+    targets = paths or [Path("../shared/data") / name for name in SAMPLE_FOLDERS]
     missing = [p for p in targets if not p.exists()]
     if missing:
         raise CliError(f"no such file or folder: {', '.join(map(str, missing))}")
