@@ -108,7 +108,7 @@ SAMPLE_FOLDERS = ("ctgov", "ictrp", "chictr", "pubmed")
 def build_cmd(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Files or folders to import (default: the sample registries and PubMed in ../shared/data)."),
+        typer.Argument(help="Files or folders to import (default: the sample registries and PubMed)."),
     ] = None,
     db: DbOption = None,
     report: Annotated[
