@@ -223,3 +223,42 @@ def test_link_values_parse() -> None:
     assert parse_value("Different:euctr:EUCTR2020-001162-12-FR") == ("different", "euctr", "EUCTR2020-001162-12-FR")
     assert parse_value("same:NCT04336254") is None
     assert parse_value("perhaps:ctgov:NCT04336254") is None
+
+
+def test_an_ictrp_secondary_id_column_links_by_id(tmp_path: Path) -> None:
+    """Newer ICTRP exports have a "Secondary ID" column; a ChiCTR row naming its NCT id there is linked by it."""
+    import csv
+
+    rows = [r for r in csv_rows(CSV_FILES[0]) if r["TrialID"] in ("ChiCTR2000031319", "NCT04336254")]
+    for row in rows:
+        row["Secondary ID"] = "NCT04336254; 2020-WH-031" if row["TrialID"].startswith("ChiCTR") else ""
+    path = tmp_path / "with_secondary_ids.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with cartatlas.open(tmp_path / "db.duckdb") as atlas:
+        atlas.import_files([path], classify=False)
+        chictr = atlas.sql("SELECT nct_id, secondary_ids FROM trials WHERE trial_id = 'ChiCTR2000031319'").iloc[0]
+        assert chictr.nct_id == "NCT04336254"
+        assert [s["registry"] for s in chictr.secondary_ids] == ["ctgov", None]
+        atlas.link()
+        assert _links(atlas)[("ChiCTR2000031319", "NCT04336254")] == ("secondary_id", "auto")
+        assert _cluster(atlas, "ChiCTR2000031319") == ("NCT04336254", 2)
+
+
+def test_the_link_command_reports_trials_links_and_candidates(ctgov_atlas: cartatlas.Atlas, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cartatlas.cli import app
+
+    _store(ctgov_atlas, {"ChiCTR2000030001": chictr_twin("ChiCTR2000030001", **CD123)})  # type: ignore[arg-type]
+    db = ctgov_atlas.store.path
+    ctgov_atlas.close()
+    result = CliRunner().invoke(app, ["link", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output)
+    assert summary["registrations"] == 101 and summary["trials"] == 100
+    assert summary["links_used"]["score"] == 1 and summary["linked_groups"] == 1
+    missing = CliRunner().invoke(app, ["link", "--db", db, "--curation", str(tmp_path / "none.csv")])
+    assert missing.exit_code != 0
