@@ -616,30 +616,42 @@ def _target_facts(units: pd.DataFrame, focus: pd.DataFrame, options: LandscapeOp
     """The review's per-target sentences: first trial worldwide and in the focus country, combinations."""
     facts: dict[str, Any] = {"targets": {}}
     hsct = _mask(units["combinations"], lambda cs: "HSCT" in _list(cs))
-    for target in sorted({t for ts in units["targets"] for t in _list(ts) if t != "unknown"}):
-        has = _mask(units["targets"], lambda ts, t=target: t in _list(ts))
-        world = units[has].sort_values(["registration_date", "unit_id"])
-        local = world[world["in_focus"]]
+    # One pass: every (target, trial) pair, in registration order, then grouped by target.
+    pairs = []
+    for i, (targets, date, unit) in enumerate(
+        zip(units["targets"], units["registration_date"], units["unit_id"], strict=True)
+    ):
+        known = _known(targets)
+        for t in known:
+            pairs.append((t, date, unit, i, len(known) == 1))
+    pairs.sort(key=lambda p: (p[0], p[1], p[2]))
+    in_focus = list(units["in_focus"].astype(bool))
+    hsct_flags = list(hsct)
 
-        def first(rows: pd.DataFrame) -> dict[str, Any] | None:
-            if rows.empty:
-                return None
-            r = rows.iloc[0]
-            return {
-                "trial_id": r["unit_id"],
-                "date": r["registration_date"].isoformat(),
-                "date_source": r["registration_date_source"],
-                "sponsor": r["lead_sponsor"],
-                "countries": list(r["country_codes"]),
-            }
+    def first(i: int | None) -> dict[str, Any] | None:
+        if i is None:
+            return None
+        r = units.iloc[i]
+        return {
+            "trial_id": r["unit_id"],
+            "date": r["registration_date"].isoformat(),
+            "date_source": r["registration_date_source"],
+            "sponsor": r["lead_sponsor"],
+            "countries": list(r["country_codes"]),
+        }
 
+    by_target: dict[str, list[tuple[str, Any, str, int, bool]]] = defaultdict(list)
+    for pair in pairs:
+        by_target[pair[0]].append(pair)
+    for target, rows in by_target.items():
+        local = [r for r in rows if in_focus[r[3]]]
         facts["targets"][target] = {
-            "trials": len(world),
+            "trials": len(rows),
             "focus_trials": len(local),
-            "first_worldwide": first(world),
-            "first_in_focus": first(local),
-            "focus_alone": int(_mask(local["targets"], lambda ts: len(_known(ts)) == 1).sum()),
-            "focus_with_hsct": sorted(local.loc[hsct[local.index], "unit_id"]),
+            "first_worldwide": first(rows[0][3]),
+            "first_in_focus": first(local[0][3] if local else None),
+            "focus_alone": sum(r[4] for r in local),
+            "focus_with_hsct": sorted(r[2] for r in local if hsct_flags[r[3]]),
         }
     strategies = Counter(focus["target_strategy"].fillna("unknown"))
     facts["focus_target_strategy"] = dict(strategies)
