@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/reproduce_wei2021.py                   # sample data -> docs/reproduction.md
+    python scripts/reproduce_wei2021.py                   # the sample data -> docs/reproduction.md
     python scripts/reproduce_wei2021.py --db full.duckdb  # after a full registry sync
 
 The review's numbers are data (cartatlas/knowledge/reference_wei2021.csv, a
@@ -24,7 +24,8 @@ from cartatlas.analysis.landscape import Landscape
 from cartatlas.knowledge import knowledge_version, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "data" / "ctgov"
+SAMPLE = ROOT.parent / "shared" / "data"
+SAMPLE_FOLDERS = ("ctgov", "ictrp", "chictr", "pubmed")
 
 
 def reference() -> dict[str, tuple[int, str]]:
@@ -58,6 +59,22 @@ def ctgov_metrics(land: Landscape) -> dict[str, int]:
     return out
 
 
+def pubmed_metrics(atlas: cartatlas.Atlas, as_of: dt.date) -> dict[str, int]:
+    """Fig. 2's numbers from the stored PubMed records (none when the database holds no articles)."""
+    from cartatlas.analysis.publications import clinical_reports
+
+    reports = clinical_reports(atlas.store, as_of, "CN")
+    if reports.empty:
+        return {}
+    china = reports[reports["group"] == "China"]
+    return {
+        "pubmed.china.clinical_reports": len(china),
+        "pubmed.china.heme": int((china["disease_branch"] == "heme-malignancy").sum()),
+        "pubmed.china.solid": int((china["disease_branch"] == "solid-tumor").sum()),
+        "pubmed.other.clinical_reports": int(reports["group"].isin(["United States", "Other countries"]).sum()),
+    }
+
+
 def explain(metric: str, ours: int | None, theirs: int) -> str:
     """Why a number differs, by the kind of number (the reasons are the sample's and the method's)."""
     if ours is None:
@@ -76,8 +93,11 @@ def explain(metric: str, ours: int | None, theirs: int) -> str:
 
 
 def build_sample_db(path: Path) -> None:
+    """What the main job builds: every sample registry and PubMed, linked."""
     with cartatlas.open(path) as atlas:
-        atlas.import_files([SAMPLE])
+        atlas.import_files([SAMPLE / name for name in SAMPLE_FOLDERS])
+        atlas.link()
+        atlas.link_publications()
 
 
 def main() -> None:
@@ -102,7 +122,10 @@ def main() -> None:
                 for _, row in chictr.tables["focus_phase"].iterrows():
                     ours[f"chictr.phase.{row['phase_category']}"] = int(row["n"])
                 ours["chictr.CD19"] = int(chictr.units["targets"].map(lambda ts: "CD19" in ts).sum())
+            ours.update(pubmed_metrics(atlas, dt.date.fromisoformat(args.as_of)))
             snapshot = atlas.summary()
+            if args.db is None:
+                snapshot["database"] = "built from ../shared/data/{" + ",".join(SAMPLE_FOLDERS) + "}"
     write(args.out, ours, land, snapshot, args, platforms)
 
 
@@ -163,7 +186,9 @@ def write(
         "not disclosed counts as `unknown` and is left out of the per-target figures.",
         "",
         "To reproduce on the real registry: `cartatlas sync ctgov` (full harvest, a few minutes at the default "
-        "polite rate), then `python scripts/reproduce_wei2021.py --db cartatlas.duckdb`.",
+        "polite rate), `cartatlas sync pubmed` for Fig. 2 and Table 1 (see `docs/pubmed.md`), and an ICTRP "
+        "export of ChiCTR (`cartatlas import`) for the ChiCTR numbers; then "
+        "`python scripts/reproduce_wei2021.py --db cartatlas.duckdb`.",
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
