@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -79,8 +80,7 @@ _PREPARED_SCHEMA = pa.schema(
 )
 #: Links a normalised row to its record (row number in the prepared records table).
 _ROW = "_row"
-#: A normalised row as JSON text: DuckDB's ``from_json`` turns it into typed columns in C++, some ten
-#: times faster than building nested Arrow columns from Python objects.
+#: A normalised row as JSON text, on its way to typed columns (see ``_derived_arrow``).
 _JSON = "row"
 
 
@@ -198,17 +198,38 @@ def _non_finite(rows: list[dict[str, Any]], paths: list[tuple[str, ...]]) -> boo
     return False
 
 
+_CONVERTER: duckdb.DuckDBPyConnection | None = None
+
+
 def _derived_arrow(table: DerivedTable, rows: list[dict[str, Any]]) -> pa.Table:
-    """Normalised rows for the importing process: JSON text where it is exact, Arrow columns otherwise."""
+    """Normalised rows as Arrow columns, ready for a plain ``INSERT`` in the writer.
+
+    Building nested Arrow columns from Python dicts costs more than everything
+    else in a worker; serialising each row with orjson and letting an in-memory
+    DuckDB parse them (``from_json``, C++) costs a fifth of it, and doing it here
+    keeps the conversion off the single writer.  JSON has no NaN or infinity,
+    so rows with such a float take the Arrow way, which keeps them.
+    """
+    global _CONVERTER
     transport = _transport(table)
-    if transport is not None and not _non_finite(rows, transport.float_paths):
-        return pa.table(
-            {
-                _JSON: pa.array([orjson.dumps(row) for row in rows], pa.string()),
-                _ROW: pa.array([row[_ROW] for row in rows], pa.int32()),
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=_row_schema(table))
+    if transport is None or _non_finite(rows, transport.float_paths):
+        return pa.Table.from_pylist(rows, schema=_row_schema(table))
+    if _CONVERTER is None:
+        _CONVERTER = duckdb.connect()
+    batch = pa.table(
+        {
+            _JSON: pa.array([orjson.dumps(row) for row in rows], pa.string()),
+            _ROW: pa.array([row[_ROW] for row in rows], pa.int32()),
+        }
+    )
+    _CONVERTER.register("_json_rows", batch)
+    try:
+        return _CONVERTER.sql(
+            f"SELECT unnest(from_json({_JSON}, $structure)), {_ROW} FROM _json_rows",
+            params={"structure": transport.structure},
+        ).to_arrow_table()
+    finally:
+        _CONVERTER.unregister("_json_rows")
 
 
 @contextmanager
@@ -551,7 +572,7 @@ def save_records(
         pending = (writer.submit(_commit, store, run_id, raw, derived, batch.stats.rejects), batch.stats)
 
     preparer = _Preparer(import_workers(), batch_size)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
+    with _import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
         try:
             for unit in _units(items, batch_size):
                 for batch in preparer.push(unit):
@@ -567,6 +588,52 @@ def save_records(
         finally:
             preparer.close()
     return total
+
+
+#: DuckDB settings while importing.  Committed rows stay in memory until a checkpoint writes them to
+#: the file, and DuckDB otherwise caches the whole growing file: a bounded memory limit with a
+#: checkpoint every 128 MB of log keeps an import's memory flat (about half a GiB at any size).  With
+#: a larger threshold the unwritten rows crowd the limit and commits slow down twofold; with a smaller
+#: one the growing row group is rewritten too often.
+IMPORT_MEMORY_LIMIT = 320 * 2**20
+IMPORT_CHECKPOINT_THRESHOLD = "128MB"
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+
+
+def _size(text: str) -> float:
+    """A DuckDB size setting ("18.6 GiB", "256.0 MiB") in bytes (infinity when unparsable)."""
+    number, _, unit = text.strip().partition(" ")
+    try:
+        return float(number) * _UNITS[unit or "bytes"]
+    except (ValueError, KeyError):
+        return math.inf
+
+
+@contextmanager
+def _import_settings(store: Store) -> Iterator[None]:
+    """Apply the import's memory settings for the duration of ``save_records``, then restore them.
+
+    A limit the user set lower is kept.
+    """
+    con = store.con
+    names = ("memory_limit", "checkpoint_threshold")
+    before = {
+        name: str(value)
+        for name, value in con.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN (?, ?)", list(names)
+        ).fetchall()
+    }
+    if len(before) != len(names):  # an unknown DuckDB: leave its settings alone
+        yield
+        return
+    if _size(before["memory_limit"]) > IMPORT_MEMORY_LIMIT:
+        con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT // 2**20}MB'")
+    con.execute(f"SET checkpoint_threshold = '{IMPORT_CHECKPOINT_THRESHOLD}'")
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            con.execute(f"SET {name} = '{value}'")
 
 
 @dataclass(slots=True)
@@ -782,14 +849,5 @@ def _insert(store: Store, table: DerivedTable, rows: list[dict[str, Any]]) -> No
 
 def _insert_arrow(store: Store, table: str, rows: pa.Table) -> None:
     store.con.register("_derived_batch", rows)
-    if _JSON in rows.column_names:
-        transport = _transport(_derived_table(table))
-        assert transport is not None
-        store.con.execute(
-            f"INSERT INTO {table} BY NAME SELECT unnest(from_json({_JSON}, ?)), * EXCLUDE ({_JSON}) "
-            "FROM _derived_batch",
-            [transport.structure],
-        )
-    else:
-        store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _derived_batch")
+    store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _derived_batch")
     store.con.unregister("_derived_batch")
