@@ -116,12 +116,31 @@ def stale_trials(store: Store, classifier_version: str, kb_version: str, *, forc
 
 
 def iter_trials(store: Store, trial_ids: list[str], batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-    """Normalised trials as Trial dicts, in batches (what the classifier reads)."""
+    """Normalised trials as Trial dicts, in batches (what the classifier reads).
+
+    One query streamed in record batches: a query per batch scanned the whole
+    trials table each time, which made classifying N trials cost O(N^2) reads.
+    It runs on its own cursor, so the caller may write between batches.
+    """
+    if not trial_ids:
+        return
     columns = ", ".join(f'"{name}"' for name in TRIAL_SCHEMA.names)
-    for start in range(0, len(trial_ids), batch_size):
-        chunk = trial_ids[start : start + batch_size]
-        query = f"SELECT {columns} FROM trials WHERE trial_id IN (SELECT UNNEST($ids))"
-        yield store.arrow(query, {"ids": chunk}).to_pylist()
+    cursor = store.con.cursor()
+    try:
+        cursor.register("_trial_ids", pa.table({"trial_id": pa.array(trial_ids, pa.string())}))
+        reader = cursor.sql(
+            f"SELECT {columns} FROM trials WHERE trial_id IN (SELECT trial_id FROM _trial_ids)"
+        ).to_arrow_reader(batch_size)
+        rows: list[dict[str, Any]] = []
+        for batch in reader:
+            rows.extend(batch.to_pylist())
+            if len(rows) >= batch_size:
+                yield rows[:batch_size]
+                rows = rows[batch_size:]
+        if rows:
+            yield rows
+    finally:
+        cursor.close()
 
 
 def save_classifications(
