@@ -37,7 +37,7 @@ import httpx
 from cartatlas.model import ImportStats, RawRecord, Reject
 from cartatlas.sources.chictr import page_record
 from cartatlas.sources.chictr.pages import SearchPage, parse_search_page, waf_answer
-from cartatlas.sources.ctgov.api import parse_retry_after, user_agent
+from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, Retry
 from cartatlas.store import sync_state
 from cartatlas.store.db import Store
 from cartatlas.store.ingest import save_records
@@ -49,7 +49,6 @@ DEFAULT_BASE_URL = "https://www.chictr.org.cn"
 #: Requests per second: one every five seconds, as a person reading result pages would.
 DEFAULT_RATE = 0.2
 DEFAULT_MAX_RETRIES = 4
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: A search result page holds ten trials; no query of CAR trials needs more pages than this.
 DEFAULT_MAX_PAGES = 500
 #: Text every whole ChiCTR page ends with; a page without it was cut short.
@@ -75,12 +74,6 @@ class Fetched:
     text: str
 
 
-@dataclass(slots=True)
-class _Problem:
-    text: str
-    retry_after: float | None = None
-
-
 def waf_message(url: str, what: str) -> str:
     return (
         f"{url}: ChiCTR's web application firewall answered with {what} instead of the page. "
@@ -96,7 +89,9 @@ class ChictrClient:
     ``rate`` is requests per second over every attempt, retries included;
     ``max_retries`` bounds the attempts per page (1 + max_retries).  Clock,
     sleep and random source are parameters so that tests replay faults without
-    waiting.
+    waiting.  The pacing, retrying and bounding are
+    ``cartatlas.sources.http.PoliteClient``'s; this class builds the page URLs,
+    recognises the firewall and judges whether a page arrived whole.
     """
 
     def __init__(
@@ -110,45 +105,58 @@ class ChictrClient:
         backoff_max: float = 300.0,
         max_wait: float = 900.0,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_request_seconds: float = 600.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         rng: random.Random | None = None,
     ) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be positive (requests per second), not {rate}")
-        if max_retries < 0:
-            raise ValueError(f"max retries cannot be negative ({max_retries})")
         if rate > 1.0 and base_url.rstrip("/") == DEFAULT_BASE_URL:
             log.warning("rate %.2f requests/s: ChiCTR's firewall blocks clients that hurry", rate)
         self.base_url = base_url.rstrip("/")
-        self.rate = rate
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_wait = max_wait
         self.max_pages = max_pages
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._wall_clock = wall_clock
-        self._rng = rng or random.Random()
-        self._last_request: float | None = None
-        self.waits: list[float] = []
-        self.requests_made = 0
-        self._http = httpx.Client(
-            headers={
-                "User-Agent": user_agent(),
-                "Accept": "text/html,application/xhtml+xml",
-                "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
-            },
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+        self.http = PoliteClient(
+            name="ChiCTR",
+            rate=rate,
+            max_retries=max_retries,
+            timeout=timeout,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_wait=max_wait,
+            max_request_seconds=max_request_seconds,
+            headers={"Accept": "text/html,application/xhtml+xml", "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"},
+            retry_statuses=RETRY_STATUSES,
+            screen=_refuse_firewall,
+            refused=ChictrError,
+            exhausted=RetriesExhausted,
+            logger=log,
             transport=transport,
-            follow_redirects=True,
+            sleep=sleep,
+            monotonic=monotonic,
+            wall_clock=wall_clock,
+            rng=rng,
         )
 
+    @property
+    def rate(self) -> float:
+        return self.http.rate
+
+    @property
+    def max_retries(self) -> int:
+        return self.http.max_retries
+
+    @property
+    def waits(self) -> list[float]:
+        """Every wait the client chose, in seconds, for the log and for tests."""
+        return self.http.waits
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     def __enter__(self) -> ChictrClient:
         return self
@@ -170,66 +178,18 @@ class ChictrClient:
         Raises ``WafBlocked`` at once on a firewall answer, ``RetriesExhausted``
         when the budget is spent.
         """
-        problems: list[_Problem] = []
-        for attempt in range(self.max_retries + 1):
-            if problems:
-                delay = self._retry_delay(attempt, problems[-1])
-                log.warning("ChiCTR: %s; retry %d of %d in %.1fs", problems[-1].text, attempt, self.max_retries, delay)
-                self._wait(delay)
-            self._pace()
-            outcome = self._attempt(url, expect)
-            if isinstance(outcome, Fetched):
-                return outcome
-            problems.append(outcome)
-        shown = "; ".join(dict.fromkeys(p.text for p in problems[-3:]))
-        raise RetriesExhausted(f"{url}: no usable answer after {self.max_retries + 1} attempts (last: {shown})")
 
-    def _attempt(self, url: str, expect: Callable[[str], bool]) -> Fetched | _Problem:
-        self.requests_made += 1
-        try:
-            response = self._http.get(url)
-            body = response.content
-        except httpx.TimeoutException as exc:
-            return _Problem(f"timed out ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return _Problem(f"network error ({type(exc).__name__}: {exc})")
-        status = response.status_code
-        text = body.decode(response.encoding or "utf-8", errors="replace")
-        blocked = waf_answer(status, text)
-        if blocked is not None:
-            raise WafBlocked(waf_message(url, blocked))
-        if status in RETRY_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-            return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
-        if status >= 500:
-            return _Problem(f"HTTP {status}")
-        if status == 404:
-            return Fetched(url, status, text)
-        if status != 200:
-            raise ChictrError(f"{url}: HTTP {status}: {' '.join(text.split())[:200]}")
-        if _PAGE_END not in text[-4096:].lower():
-            return _Problem(f"page cut short ({len(body):,} bytes, no closing </html>)")
-        if not expect(text):
-            return _Problem(f"not the page expected ({len(body):,} bytes: {' '.join(text.split())[:120]!r})")
-        return Fetched(url, status, text)
+        def validate(answer: Answer) -> Fetched | Retry:
+            text = answer.text
+            if answer.status == 404:
+                return Fetched(url, answer.status, text)
+            if _PAGE_END not in text[-4096:].lower():
+                return Retry(f"page cut short ({len(answer.body):,} bytes, no closing </html>)")
+            if not expect(text):
+                return Retry(f"not the page expected ({len(answer.body):,} bytes: {' '.join(text.split())[:120]!r})")
+            return Fetched(url, answer.status, text)
 
-    def _retry_delay(self, attempt: int, problem: _Problem) -> float:
-        if problem.retry_after is not None:
-            return min(problem.retry_after, self.max_wait)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling * (0.5 + self._rng.random() / 2)
-
-    def _pace(self) -> None:
-        interval = 1.0 / self.rate
-        if self._last_request is not None:
-            remaining = self._last_request + interval - self._monotonic()
-            if remaining > 0:
-                self._wait(remaining)
-        self._last_request = self._monotonic()
-
-    def _wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self._sleep(seconds)
+        return self.http.request("GET", url, validate, accept=(200, 404))
 
     def search(self, query: str, page: int) -> tuple[SearchPage, str]:
         from cartatlas.sources.chictr.pages import is_search_page
@@ -247,6 +207,13 @@ class ChictrClient:
         from cartatlas.sources.chictr.pages import is_detail_page
 
         return self.get(self.detail_url(proj), expect=is_detail_page)
+
+
+def _refuse_firewall(answer: Answer) -> None:
+    """Stop at once when the firewall answers, whatever the status: waiting does not lift it."""
+    blocked = waf_answer(answer.status, answer.text)
+    if blocked is not None:
+        raise WafBlocked(waf_message(answer.url, blocked))
 
 
 # -- the harvest --------------------------------------------------------------------------

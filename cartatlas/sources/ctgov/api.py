@@ -19,7 +19,6 @@ deterministically without waiting.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import random
 import time
@@ -30,10 +29,14 @@ from typing import Any
 import httpx
 import orjson
 
-from cartatlas import __version__
 from cartatlas.model import ImportStats
 from cartatlas.sources.ctgov.json_files import v2_study_record
 from cartatlas.sources.files import Item
+from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, Retry, excerpt
+
+# Re-exported: these lived here before the shared client, and callers import them from here.
+from cartatlas.sources.http import parse_retry_after as parse_retry_after
+from cartatlas.sources.http import user_agent as user_agent
 from cartatlas.store import sync_state
 from cartatlas.store.db import Store
 from cartatlas.store.ingest import save_records
@@ -51,8 +54,6 @@ DEFAULT_MAX_RETRIES = 6
 #: Days subtracted from the start of the last complete pass when counting an incremental one from it:
 #: LastUpdatePostDate is a US date and is posted with some lag, so a margin costs little and misses nothing.
 SINCE_OVERLAP_DAYS = 3
-#: Statuses worth asking again: throttling, and the server or a proxy in front of it failing.
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 #: Names under which CAR-based cell therapies are registered.  Each is a phrase
 #: search, so "CAR T" also finds "CAR T-cell" and "CAR T cells".
@@ -123,36 +124,6 @@ class Page:
     page_token: str | None
 
 
-@dataclass(slots=True)
-class _Problem:
-    """Why an attempt failed, and how long the server asked us to wait (if it did)."""
-
-    text: str
-    retry_after: float | None = None
-
-
-def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def user_agent() -> str:
-    return f"cartatlas/{__version__} (CAR cell-therapy trial atlas; python-httpx/{httpx.__version__})"
-
-
 class CtgovClient:
     """A ClinicalTrials.gov API v2 client that paces itself and retries what is worth retrying.
 
@@ -161,7 +132,9 @@ class CtgovClient:
     exponentially from ``backoff_base`` up to ``backoff_max`` with jitter, or
     follow ``Retry-After`` up to ``max_wait``.  Each attempt is bounded by
     ``timeout`` per network wait and ``max_request_seconds`` in all, and a
-    walk through pages by ``max_pages``: no loop here can run unbounded.
+    walk through pages by ``max_pages``: no loop here can run unbounded.  The
+    pacing, retrying and bounding are ``cartatlas.sources.http.PoliteClient``'s;
+    this class asks for pages and judges them.
     """
 
     def __init__(
@@ -183,12 +156,8 @@ class CtgovClient:
         wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         rng: random.Random | None = None,
     ) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be positive (requests per second), not {rate}")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
-        if max_retries < 0:
-            raise ValueError(f"max retries cannot be negative ({max_retries})")
         if rate > DOCUMENTED_RATE and base_url.rstrip("/") == DEFAULT_BASE_URL:
             log.warning(
                 "rate %.2f requests/s is above what ClinicalTrials.gov tolerates (about %.2f/s); expect throttling",
@@ -196,33 +165,50 @@ class CtgovClient:
                 DOCUMENTED_RATE,
             )
         self.base_url = base_url.rstrip("/")
-        self.rate = rate
-        self.max_retries = max_retries
         self.page_size = page_size
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_wait = max_wait
         self.max_pages = max_pages
-        self.max_request_seconds = max_request_seconds
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._wall_clock = wall_clock
-        self._rng = rng or random.Random()
-        self._last_request: float | None = None
-        #: Every wait the client chose, in seconds, for the log and for tests.
-        self.waits: list[float] = []
-        self.requests_made = 0
-        self._http = httpx.Client(
-            headers={"User-Agent": user_agent(), "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+        self.http = PoliteClient(
+            name="ClinicalTrials.gov",
+            rate=rate,
+            max_retries=max_retries,
+            timeout=timeout,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_wait=max_wait,
+            max_request_seconds=max_request_seconds,
+            headers={"Accept": "application/json"},
+            retry_statuses=RETRY_STATUSES,
+            refused=ApiError,
+            exhausted=RetriesExhausted,
+            logger=log,
             transport=transport,
-            follow_redirects=True,
+            sleep=sleep,
+            monotonic=monotonic,
+            wall_clock=wall_clock,
+            rng=rng,
         )
+
+    @property
+    def rate(self) -> float:
+        return self.http.rate
+
+    @property
+    def max_retries(self) -> int:
+        return self.http.max_retries
+
+    @property
+    def waits(self) -> list[float]:
+        """Every wait the client chose, in seconds, for the log and for tests."""
+        return self.http.waits
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     # -- lifetime ----------------------------------------------------------------
 
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     def __enter__(self) -> CtgovClient:
         return self
@@ -247,89 +233,25 @@ class CtgovClient:
     def fetch_page(
         self, query: str, since: dt.date | None = None, page_token: str | None = None, *, count_total: bool = False
     ) -> Page:
-        """One page, retried until it arrives whole or the retry budget is spent."""
-        url = f"{self.base_url}/studies"
+        """One page, retried until it arrives whole or the retry budget is spent.
+
+        A 400 to a request with a page token is the token refused (they
+        expire), which the harvest answers by starting its pass again.
+        """
         params = self.studies_params(query, since, page_token, count_total=count_total)
-        problems: list[_Problem] = []
-        for attempt in range(self.max_retries + 1):
-            if problems:
-                last = problems[-1]
-                delay = self._retry_delay(attempt, last)
-                log.warning(
-                    "ClinicalTrials.gov: %s; retry %d of %d in %.1fs", last.text, attempt, self.max_retries, delay
-                )
-                self._wait(delay)
-            self._pace()
-            outcome = self._attempt(url, params, page_token)
-            if isinstance(outcome, Page):
-                return outcome
-            problems.append(outcome)
-        shown = "; ".join(dict.fromkeys(p.text for p in problems[-3:]))
-        raise RetriesExhausted(
-            f"{url}: no usable answer after {self.max_retries + 1} attempts (last: {shown})",
+
+        def validate(answer: Answer) -> Page | Retry:
+            if answer.status == 400:
+                raise PageTokenRejected(f"{answer.url}: the server refused the page token: {excerpt(answer.body)}")
+            return _parse(answer, page_token)
+
+        return self.http.request(
+            "GET",
+            f"{self.base_url}/studies",
+            validate,
+            params=params,
+            accept=(200, 400) if page_token else (200,),
         )
-
-    def _attempt(self, url: str, params: dict[str, str], page_token: str | None) -> Page | _Problem:
-        self.requests_made += 1
-        # httpx's timeout bounds each wait for bytes, not the whole body: a server
-        # trickling a page could hold a harvest forever without this deadline.
-        deadline = time.monotonic() + self.max_request_seconds
-        try:
-            with self._http.stream("GET", url, params=params) as response:
-                request_url = str(response.request.url)
-                status = response.status_code
-                if status in RETRY_STATUSES:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-                    return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
-                if status >= 500:
-                    return _Problem(f"HTTP {status}")
-                body = b"".join(_read_until(response, deadline))
-        except _TooSlow:
-            return _Problem(f"the response took longer than {self.max_request_seconds:.0f}s")
-        except httpx.TimeoutException as exc:
-            return _Problem(f"timed out ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return _Problem(f"network error ({type(exc).__name__}: {exc})")
-        if status == 400 and page_token:
-            raise PageTokenRejected(f"{request_url}: the server refused the page token: {_excerpt(body)}")
-        if status != 200:
-            raise ApiError(f"{request_url}: HTTP {status}: {_excerpt(body)}")
-        return self._parse(body, request_url, page_token, response.headers.get("content-type", ""))
-
-    def _parse(self, body: bytes, url: str, page_token: str | None, content_type: str) -> Page | _Problem:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return _Problem(f"invalid or truncated JSON ({len(body):,} bytes, {content_type or 'no type'}: {exc})")
-        if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
-            keys = ", ".join(list(data)[:5]) if isinstance(data, dict) else type(data).__name__
-            return _Problem(f"JSON is not a page of studies (top level: {keys})")
-        token = data.get("nextPageToken")
-        total = data.get("totalCount")
-        if token is not None and (not isinstance(token, str) or not token):
-            return _Problem(f"nextPageToken is not a string: {token!r}")
-        if total is not None and not isinstance(total, int):
-            return _Problem(f"totalCount is not a number: {total!r}")
-        return Page(studies=data["studies"], next_page_token=token, total_count=total, url=url, page_token=page_token)
-
-    def _retry_delay(self, attempt: int, problem: _Problem) -> float:
-        if problem.retry_after is not None:
-            return min(problem.retry_after, self.max_wait)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        # Jitter in the upper half: spreads clients out without ever retrying at once.
-        return ceiling * (0.5 + self._rng.random() / 2)
-
-    def _pace(self) -> None:
-        interval = 1.0 / self.rate
-        if self._last_request is not None:
-            remaining = self._last_request + interval - self._monotonic()
-            if remaining > 0:
-                self._wait(remaining)
-        self._last_request = self._monotonic()
-
-    def _wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self._sleep(seconds)
 
     def fetch_pages(
         self, query: str | None = None, since: dt.date | None = None, page_token: str | None = None
@@ -355,20 +277,26 @@ class CtgovClient:
         raise ApiError(f"stopped after {self.max_pages:,} pages without reaching the last one")
 
 
-class _TooSlow(Exception):
-    """A response body still arriving at its deadline."""
-
-
-def _read_until(response: httpx.Response, deadline: float) -> Iterator[bytes]:
-    for chunk in response.iter_bytes():
-        yield chunk
-        if time.monotonic() > deadline:
-            raise _TooSlow
-
-
-def _excerpt(body: bytes, limit: int = 300) -> str:
-    text = " ".join(body.decode("utf-8", "replace").split())
-    return text if len(text) <= limit else text[:limit] + "..."
+def _parse(answer: Answer, page_token: str | None) -> Page | Retry:
+    """A page of studies, or why the body is not one (a proxy's HTML, JSON cut short: worth asking again)."""
+    body = answer.body
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        content_type = answer.headers.get("content-type", "")
+        return Retry(f"invalid or truncated JSON ({len(body):,} bytes, {content_type or 'no type'}: {exc})")
+    if not isinstance(data, dict) or not isinstance(data.get("studies"), list):
+        keys = ", ".join(list(data)[:5]) if isinstance(data, dict) else type(data).__name__
+        return Retry(f"JSON is not a page of studies (top level: {keys})")
+    token = data.get("nextPageToken")
+    total = data.get("totalCount")
+    if token is not None and (not isinstance(token, str) or not token):
+        return Retry(f"nextPageToken is not a string: {token!r}")
+    if total is not None and not isinstance(total, int):
+        return Retry(f"totalCount is not a number: {total!r}")
+    return Page(
+        studies=data["studies"], next_page_token=token, total_count=total, url=answer.url, page_token=page_token
+    )
 
 
 def page_records(page: Page, page_no: int) -> list[Item]:

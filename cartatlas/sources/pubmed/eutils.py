@@ -32,7 +32,6 @@ source are parameters so tests replay faults without waiting.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import os
 import random
@@ -40,16 +39,16 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import orjson
 from lxml import etree
 
-from cartatlas import __version__
 from cartatlas.model import ImportStats
 from cartatlas.sources.files import Item
+from cartatlas.sources.http import RETRY_STATUSES, PoliteClient, Retry, excerpt
 from cartatlas.sources.pubmed.xml_files import record_from_element
 from cartatlas.store import sync_state
 from cartatlas.store.db import Store
@@ -69,7 +68,6 @@ DEFAULT_BATCH = 500
 MAX_BATCH = 10_000
 DEFAULT_MAX_RETRIES = 6
 SINCE_OVERLAP_DAYS = 3
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Query strings longer than this are POSTed (NCBI recommends POST for long terms).
 POST_ABOVE = 1500
 #: Parameters never written to logs or stored source URLs.
@@ -113,26 +111,10 @@ class HistoryExpired(EutilsError):
     """NCBI no longer holds the WebEnv/query_key set; the search must be run again."""
 
 
-@dataclass(slots=True)
-class _Problem:
-    text: str
-    retry_after: float | None = None
+#: The name this module gave ``Retry`` before the shared client; kept for callers that check for it.
+_Problem = Retry
 
-
-def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - now).total_seconds())
+T = TypeVar("T")
 
 
 def public_url(url: str) -> str:
@@ -146,7 +128,7 @@ _PRIVATE_IN_TEXT = re.compile(r"\b(api_key|email)=[^&\s\"']+")
 
 
 class _RedactPrivate(logging.Filter):
-    """Keeps the API key and e-mail address out of httpx's request log lines."""
+    """Keeps the API key and e-mail address out of httpx's request log lines (and this module's)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -157,15 +139,10 @@ class _RedactPrivate(logging.Filter):
 
 
 def _install_redaction() -> None:
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpcore", __name__):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactPrivate) for f in logger.filters):
             logger.addFilter(_RedactPrivate())
-
-
-def _excerpt(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # -- the client ------------------------------------------------------------------------
@@ -204,7 +181,9 @@ class EutilsClient:
     ``api_key`` and ``email`` default to ``$NCBI_API_KEY`` and ``$NCBI_EMAIL``.
     ``rate`` defaults to the documented ceiling for the key situation (3/s or
     10/s) and may only be lowered.  ``max_retries`` bounds the attempts per
-    request (1 + max_retries).
+    request (1 + max_retries).  The pacing, retrying and bounding are
+    ``cartatlas.sources.http.PoliteClient``'s; this class builds the
+    E-utilities requests and judges their answers.
     """
 
     def __init__(
@@ -222,6 +201,7 @@ class EutilsClient:
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         max_wait: float = 600.0,
+        max_request_seconds: float = 600.0,
         use_env: bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -235,8 +215,6 @@ class EutilsClient:
         ceiling = RATE_WITH_KEY if api_key else RATE_WITHOUT_KEY
         if rate is None:
             rate = ceiling
-        if rate <= 0:
-            raise ValueError(f"rate must be positive (requests per second), not {rate}")
         if rate > ceiling:
             raise ValueError(
                 f"rate {rate}/s is above NCBI's limit of {ceiling:g}/s "
@@ -244,8 +222,6 @@ class EutilsClient:
             )
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch size must be between 1 and {MAX_BATCH}, not {batch_size}")
-        if max_retries < 0:
-            raise ValueError(f"max retries cannot be negative ({max_retries})")
         _install_redaction()
         if not email:
             log.warning("no e-mail address for NCBI (--email or NCBI_EMAIL): NCBI asks for one to contact users")
@@ -253,30 +229,48 @@ class EutilsClient:
         self.api_key = api_key
         self.email = email
         self.tool = tool
-        self.rate = rate
-        self.max_retries = max_retries
         self.batch_size = batch_size
         self.window = window
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_wait = max_wait
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._wall_clock = wall_clock
-        self._rng = rng or random.Random()
-        self._last_request: float | None = None
-        #: Every wait the client chose, in seconds, for the log and for tests.
-        self.waits: list[float] = []
-        self.requests_made = 0
-        self._http = httpx.Client(
-            headers={"User-Agent": f"cartatlas/{__version__} (CAR cell-therapy atlas; python-httpx)"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+        self.http = PoliteClient(
+            name="PubMed",
+            rate=rate,
+            max_retries=max_retries,
+            timeout=timeout,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            max_wait=max_wait,
+            max_request_seconds=max_request_seconds,
+            retry_statuses=RETRY_STATUSES,
+            public_url=public_url,
+            refused=EutilsError,
+            exhausted=RetriesExhausted,
+            logger=log,
             transport=transport,
-            follow_redirects=True,
+            sleep=sleep,
+            monotonic=monotonic,
+            wall_clock=wall_clock,
+            rng=rng,
         )
 
+    @property
+    def rate(self) -> float:
+        return self.http.rate
+
+    @property
+    def max_retries(self) -> int:
+        return self.http.max_retries
+
+    @property
+    def waits(self) -> list[float]:
+        """Every wait the client chose, in seconds, for the log and for tests."""
+        return self.http.waits
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     def __enter__(self) -> EutilsClient:
         return self
@@ -313,117 +307,69 @@ class EutilsClient:
         }
         return self._call("efetch.fcgi", params, lambda body, url: _parse_efetch(body, url, retstart))
 
-    def _call(self, endpoint: str, params: dict[str, str], parse: Callable[[bytes, str], Any]) -> Any:
+    def _call(self, endpoint: str, params: dict[str, str], parse: Callable[[bytes, str], T | Retry]) -> T:
+        """One E-utility, GET or (for long terms, as NCBI recommends) POST; ``parse`` gets the body and its URL."""
         url = f"{self.base_url}/{endpoint}"
-        problems: list[_Problem] = []
-        for attempt in range(self.max_retries + 1):
-            if problems:
-                delay = self._retry_delay(attempt, problems[-1])
-                log.warning(
-                    "PubMed %s: %s; retry %d of %d in %.1fs",
-                    endpoint,
-                    problems[-1].text,
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
-                self._wait(delay)
-            self._pace()
-            outcome = self._attempt(url, params, parse)
-            if not isinstance(outcome, _Problem):
-                return outcome
-            problems.append(outcome)
-        shown = "; ".join(p.text for p in problems[-3:])
-        raise RetriesExhausted(f"{endpoint}: no usable answer after {self.max_retries + 1} attempts (last: {shown})")
-
-    def _attempt(self, url: str, params: dict[str, str], parse: Callable[[bytes, str], Any]) -> Any:
-        self.requests_made += 1
-        try:
-            if len(urlencode(params)) > POST_ABOVE:
-                response = self._http.post(url, data=params)
-                shown = f"{url} (POST)"
-            else:
-                response = self._http.get(url, params=params)
-                shown = public_url(str(response.request.url))
-        except httpx.TimeoutException as exc:
-            return _Problem(f"timed out ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return _Problem(f"network error ({type(exc).__name__})")
-        status = response.status_code
-        if status in RETRY_STATUSES or status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-            return _Problem(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
-        if status != 200:
-            raise EutilsError(f"{shown}: HTTP {status}: {_excerpt(response.text)}")
-        return parse(response.content, shown)
-
-    def _retry_delay(self, attempt: int, problem: _Problem) -> float:
-        if problem.retry_after is not None:
-            return min(problem.retry_after, self.max_wait)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling * (0.5 + self._rng.random() / 2)
-
-    def _pace(self) -> None:
-        interval = 1.0 / self.rate
-        if self._last_request is not None:
-            remaining = self._last_request + interval - self._monotonic()
-            if remaining > 0:
-                self._wait(remaining)
-        self._last_request = self._monotonic()
-
-    def _wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self._sleep(seconds)
+        post = len(urlencode(params)) > POST_ABOVE
+        return self.http.request(
+            "POST" if post else "GET",
+            url,
+            lambda answer: parse(answer.body, answer.shown),
+            params=None if post else params,
+            data=params if post else None,
+            label=endpoint,
+            what=f"PubMed {endpoint}",
+        )
 
 
-def _parse_esearch(body: bytes, url: str, term: str) -> Search | _Problem:
+def _parse_esearch(body: bytes, url: str, term: str) -> Search | Retry:
     """An esearch answer in JSON (asked for) or XML (what some proxies and mirrors send)."""
     text = body.lstrip()
     if text.startswith(b"{"):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            return _Problem(f"invalid or truncated esearch JSON ({len(body):,} bytes: {exc})")
+            return Retry(f"invalid or truncated esearch JSON ({len(body):,} bytes: {exc})")
         if not isinstance(data, dict):
-            return _Problem("esearch JSON is not an object")
+            return Retry("esearch JSON is not an object")
         if "error" in data and "esearchresult" not in data:
-            return _Problem(f"esearch error: {data['error']}")
+            return Retry(f"esearch error: {data['error']}")
         result = data.get("esearchresult")
         if not isinstance(result, dict):
-            return _Problem(f"esearch JSON has no esearchresult (keys: {', '.join(list(data)[:5])})")
+            return Retry(f"esearch JSON has no esearchresult (keys: {', '.join(list(data)[:5])})")
         error = result.get("ERROR") or result.get("error")
         count, webenv, key = result.get("count"), result.get("webenv"), result.get("querykey")
     else:
         try:
             root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as exc:
-            return _Problem(f"invalid or truncated esearch answer ({len(body):,} bytes: {exc})")
+            return Retry(f"invalid or truncated esearch answer ({len(body):,} bytes: {exc})")
         error = root.findtext("ERROR")
         count, webenv, key = root.findtext("Count"), root.findtext("WebEnv"), root.findtext("QueryKey")
     if error:
         if "rate limit" in str(error).lower():
-            return _Problem(f"esearch: {error}")
+            return Retry(f"esearch: {error}")
         raise EutilsError(f"{url}: PubMed refused the search: {error}")
     if count is None or not str(count).isdigit():
-        return _Problem(f"esearch answer has no count ({count!r})")
+        return Retry(f"esearch answer has no count ({count!r})")
     if not webenv or not key:
-        return _Problem("esearch answer has no WebEnv/query_key (history server unavailable?)")
+        return Retry("esearch answer has no WebEnv/query_key (history server unavailable?)")
     return Search(term=term, count=int(count), webenv=str(webenv), query_key=str(key), url=url)
 
 
-def _parse_efetch(body: bytes, url: str, retstart: int) -> Batch | _Problem:
+def _parse_efetch(body: bytes, url: str, retstart: int) -> Batch | Retry:
     """An efetch answer: a whole PubmedArticleSet, or an error NCBI sends with status 200."""
     try:
         root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     except etree.XMLSyntaxError as exc:
-        return _Problem(f"efetch XML is truncated or invalid ({len(body):,} bytes: {exc})")
+        return Retry(f"efetch XML is truncated or invalid ({len(body):,} bytes: {exc})")
     if root.tag != "PubmedArticleSet":
         message = " ".join(str(t) for t in root.itertext()).strip() or str(root.tag)
         if any(cue in message.lower() for cue in _HISTORY_ERRORS):
-            raise HistoryExpired(f"{url}: {_excerpt(message)}")
+            raise HistoryExpired(f"{url}: {excerpt(message)}")
         if "rate limit" in message.lower():
-            return _Problem(f"efetch: {_excerpt(message)}")
-        raise EutilsError(f"{url}: efetch answered {root.tag}: {_excerpt(message)}")
+            return Retry(f"efetch: {excerpt(message)}")
+        raise EutilsError(f"{url}: efetch answered {root.tag}: {excerpt(message)}")
     items: list[Item] = []
     for i, elem in enumerate(el for el in root if el.tag in ("PubmedArticle", "PubmedBookArticle")):
         items.append(record_from_element(elem, url, f"retstart {retstart} item {i}", "api"))
