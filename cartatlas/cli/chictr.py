@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, progress
-from cartatlas.cli.data import _report_stats
+from cartatlas.cli.common import CliError, DbOption
+from cartatlas.cli.harvest import harvesting
 from cartatlas.model import ImportStats
 from cartatlas.sources.chictr.sync import (
     DEFAULT_BASE_URL,
@@ -21,9 +21,6 @@ from cartatlas.sources.chictr.sync import (
     ChictrProgress,
     WafBlocked,
 )
-
-#: The status a shell gives a command stopped by Ctrl-C (128 + SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 def chictr_cmd(
@@ -48,34 +45,23 @@ def chictr_cmd(
     """
     if rate <= 0:
         raise CliError("--rate must be positive")
-    stats = ImportStats()
-    with open_atlas(db) as atlas, progress() as bar:
-        task = bar.add_task("sync chictr", total=None)
+    with harvesting(
+        db, "sync chictr", unit="trial", units="trials", errors=(ChictrError, ValueError), advice=_advice
+    ) as (atlas, run):
 
         def on_trial(prog: ChictrProgress, trial_stats: ImportStats) -> None:
-            stats.add(trial_stats)
-            bar.update(task, completed=prog.records_done, total=prog.total, description=f"page {prog.pages_done + 1}")
+            run.advance(
+                trial_stats, done=prog.records_done, total=prog.total, description=f"page {prog.pages_done + 1}"
+            )
 
-        try:
-            stats = atlas.sync_chictr(query, base_url=base_url, rate=rate, max_retries=max_retries, on_trial=on_trial)
-        except KeyboardInterrupt:
-            bar.stop()
-            _report_stats(stats, label="sync chictr (interrupted)")
-            err_console.print("interrupted: every trial saved so far is kept; run the same command again to resume.")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except WafBlocked as exc:
-            bar.stop()
-            _report_stats(stats, label="sync chictr (stopped)")
-            raise CliError(
-                f"{exc}\nTrials saved so far are kept; the same command resumes where this one stopped."
-            ) from exc
-        except (ChictrError, ValueError) as exc:
-            bar.stop()
-            _report_stats(stats, label="sync chictr (stopped)")
-            raise CliError(f"{exc}\nTrials saved so far are kept; run the same command again to resume.") from exc
-    _report_stats(stats, label="sync chictr")
-    if stats.rejected:
-        raise typer.Exit(1)
+        # The harvest's own stats also count rows of result pages that could not be read.
+        run.stats = atlas.sync_chictr(query, base_url=base_url, rate=rate, max_retries=max_retries, on_trial=on_trial)
+    run.finish()
+
+
+def _advice(exc: Exception) -> str | None:
+    """The firewall stopped the harvest: the same command resumes, though perhaps not at once."""
+    return "the same command resumes where this one stopped." if isinstance(exc, WafBlocked) else None
 
 
 def register(app: typer.Typer) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
 
-from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, progress
-from cartatlas.cli.data import _report_stats
+from cartatlas.cli.common import DbOption
+from cartatlas.cli.harvest import harvesting, parse_since
 from cartatlas.model import ImportStats
 from cartatlas.sources.pubmed.eutils import (
     DEFAULT_BASE_URL,
@@ -20,9 +19,6 @@ from cartatlas.sources.pubmed.eutils import (
     Plan,
     Progress,
 )
-
-#: The status a shell gives a command stopped by Ctrl-C (128 + SIGINT).
-EXIT_INTERRUPTED = 130
 
 
 def pubmed_cmd(
@@ -65,60 +61,34 @@ def pubmed_cmd(
     it stopped when the same command is run again.  Exit status 1 when a record
     was rejected, 2 when the E-utilities could not be used, 130 on Ctrl-C.
     """
-    if full and since is not None:
-        raise CliError("--full and --since exclude each other")
-    since_date = None
-    if since is not None:
-        try:
-            since_date = dt.date.fromisoformat(since)
-        except ValueError:
-            raise CliError(f"--since {since!r}: expected a date as YYYY-MM-DD") from None
-    stats = ImportStats()
-    last: list[Progress] = []
-    with open_atlas(db) as atlas, progress() as bar:
-        task = bar.add_task("sync pubmed", total=None)
+    since_date = parse_since(since, full)
+    harvest = harvesting(db, "sync pubmed", unit="batch", units="batches", errors=(EutilsError, ValueError))
+    with harvest as (atlas, run):
 
         def on_plan(plan: Plan) -> None:
-            err_console.print(f"sync pubmed: {plan.reason}", highlight=False)
+            run.announce(plan.reason)
 
         def on_batch(prog: Progress, batch_stats: ImportStats) -> None:
-            stats.add(batch_stats)
-            if not last:
-                last.append(prog)
-            bar.update(task, completed=prog.records_done, total=prog.total, description=f"batch {prog.batches_done}")
+            run.advance(batch_stats, done=prog.records_done, total=prog.total, description=f"batch {prog.batches_done}")
 
-        try:
-            _, prog = atlas.sync_pubmed(
-                query,
-                since_date,
-                full,
-                email=email,
-                base_url=base_url,
-                rate=rate,
-                max_retries=max_retries,
-                batch_size=batch_size,
-                on_plan=on_plan,
-                on_batch=on_batch,
-            )
-        except KeyboardInterrupt:
-            bar.stop()
-            _report_stats(stats, label="sync pubmed (interrupted)")
-            err_console.print("interrupted: every batch saved so far is kept; run the same command again to resume")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (EutilsError, ValueError) as exc:
-            bar.stop()
-            _report_stats(stats, label="sync pubmed (stopped)")
-            raise CliError(f"{exc}\nBatches saved so far are kept; run the same command again to resume.") from exc
-        links = atlas.sql("SELECT count(*) AS n FROM publication_links")["n"][0]
-    _report_stats(stats, label="sync pubmed")
-    if prog is not None:
-        for note in prog.notes:
-            err_console.print(f"  note: {note}", highlight=False)
-        err_console.print(
-            f"  pass complete: {prog.records_done:,} records in {prog.batches_done:,} batches"
-            + (f" (PubMed counted {prog.total:,})" if prog.total is not None else "")
-            + f"; {links:,} links to registry trials",
-            highlight=False,
+        _, prog = atlas.sync_pubmed(
+            query,
+            since_date,
+            full,
+            email=email,
+            base_url=base_url,
+            rate=rate,
+            max_retries=max_retries,
+            batch_size=batch_size,
+            on_plan=on_plan,
+            on_batch=on_batch,
         )
-    if stats.rejected:
-        raise typer.Exit(1)
+        links = atlas.sql("SELECT count(*) AS n FROM publication_links")["n"][0]
+    summary = None
+    if prog is not None:
+        summary = (
+            f"pass complete: {prog.records_done:,} records in {prog.batches_done:,} batches"
+            + (f" (PubMed counted {prog.total:,})" if prog.total is not None else "")
+            + f"; {links:,} links to registry trials"
+        )
+    run.finish(prog.notes if prog is not None else (), summary)

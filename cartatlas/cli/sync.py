@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
 
-from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, progress
-from cartatlas.cli.data import _report_stats
+from cartatlas.cli.common import DbOption
+from cartatlas.cli.harvest import harvesting, parse_since
 from cartatlas.cli.pubmed import pubmed_cmd
 from cartatlas.model import ImportStats
 from cartatlas.sources.ctgov.api import (
@@ -26,18 +25,6 @@ sync_app = typer.Typer(
     help="Harvest registry APIs into the database (polite, resumable, incremental).",
     no_args_is_help=True,
 )
-
-#: The status a shell gives a command stopped by Ctrl-C (128 + SIGINT).
-EXIT_INTERRUPTED = 130
-
-
-def _parse_since(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CliError(f"--since {value!r}: expected a date as YYYY-MM-DD") from None
 
 
 @sync_app.command("ctgov")
@@ -80,64 +67,43 @@ def ctgov_cmd(
     its last page when the same command is run again.  Exit status 1 when any
     record was rejected, 2 when the API could not be used, 130 on Ctrl-C.
     """
-    if full and since is not None:
-        raise CliError("--full and --since exclude each other")
-    since_date = _parse_since(since)
-    stats = ImportStats()
+    since_date = parse_since(since, full)
     # The pass's progress object, once the first page is in: what to say when the run stops.
     last: list[SyncProgress] = []
-    with open_atlas(db) as atlas, progress() as bar:
-        task = bar.add_task("sync ctgov", total=None)
+    with harvesting(
+        db, "sync ctgov", unit="page", units="pages", errors=(ApiError,), resume_from=lambda: _where(last)
+    ) as (atlas, run):
 
         def on_plan(plan: SyncPlan) -> None:
-            err_console.print(f"sync ctgov: {plan.reason}", highlight=False)
-            if plan.resume is not None:
-                bar.update(task, completed=plan.resume.records_done, total=plan.resume.total)
+            if plan.resume is None:
+                run.announce(plan.reason)
+            else:
+                run.announce(plan.reason, done=plan.resume.records_done, total=plan.resume.total)
 
         def on_page(prog: SyncProgress, page_stats: ImportStats) -> None:
-            stats.add(page_stats)
             if not last:
                 last.append(prog)
-            bar.update(task, completed=prog.records_done, total=prog.total, description=f"page {prog.pages_done}")
+            run.advance(page_stats, done=prog.records_done, total=prog.total, description=f"page {prog.pages_done}")
 
-        try:
-            atlas.sync_ctgov(
-                query,
-                since_date,
-                full,
-                base_url=base_url,
-                rate=rate,
-                max_retries=max_retries,
-                page_size=page_size,
-                on_plan=on_plan,
-                on_page=on_page,
-            )
-        except KeyboardInterrupt:
-            bar.stop()
-            _report_stats(stats, label="sync ctgov (interrupted)")
-            err_console.print(
-                "interrupted: every page saved so far is kept; run the same command again to resume " + _where(last),
-                highlight=False,
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        except ApiError as exc:
-            bar.stop()
-            _report_stats(stats, label="sync ctgov (stopped)")
-            raise CliError(
-                f"{exc}\nPages saved so far are kept; run the same command again to resume {_where(last)}"
-            ) from exc
-    prog = last[0] if last else None
-    _report_stats(stats, label="sync ctgov")
-    if prog is not None:
-        for note in prog.notes:
-            err_console.print(f"  note: {note}", highlight=False)
-        err_console.print(
-            f"  pass complete: {prog.pages_done:,} page{'s' if prog.pages_done != 1 else ''}, "
-            f"{prog.records_done:,} records" + (f" (server counted {prog.total:,})" if prog.total is not None else ""),
-            highlight=False,
+        atlas.sync_ctgov(
+            query,
+            since_date,
+            full,
+            base_url=base_url,
+            rate=rate,
+            max_retries=max_retries,
+            page_size=page_size,
+            on_plan=on_plan,
+            on_page=on_page,
         )
-    if stats.rejected:
-        raise typer.Exit(1)
+    prog = last[0] if last else None
+    summary = None
+    if prog is not None:
+        summary = (
+            f"pass complete: {prog.pages_done:,} page{'s' if prog.pages_done != 1 else ''}, "
+            f"{prog.records_done:,} records" + (f" (server counted {prog.total:,})" if prog.total is not None else "")
+        )
+    run.finish(prog.notes if prog is not None else (), summary)
 
 
 def _where(last: list[SyncProgress]) -> str:
