@@ -15,7 +15,9 @@ Pages served (read in place, never copied):
   one trial page; the others are derived from it).
 
 Faults are scripted by request number (1-based, counted over the server's
-life), so that tests are deterministic; see ``Fault``.  The firewall pages are
+life), so that tests are deterministic; see ``Fault``.  The server, its
+request log and the faults are the shared test plumbing of ``http_faults.py``;
+this module gives the site's routes and its real pages.  The firewall pages are
 the one thing not taken from the samples: they are small constructed pages
 with the markers that ChiCTR's Alibaba Cloud WAF pages carry (``acw_sc__v2`` and
 ``arg1`` in the challenge script, "您的访问被阻断" on the block page), as the notes
@@ -25,15 +27,11 @@ of the chictr-mcp-server project describe them.
 from __future__ import annotations
 
 import re
-import socket
-import struct
-import threading
-import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from urllib.parse import parse_qs, urlsplit
+
+import http_faults
+from http_faults import FaultServer, Reply, Request
 
 CHICTR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "chictr").resolve()
 SEARCH_PAGE = CHICTR / "search_results_page.html"
@@ -41,8 +39,6 @@ DETAIL_PAGE = CHICTR / "trial_detail_page.html"
 #: The real trial page's registration number and project id.
 REAL_REGNO = "ChiCTR2400084905"
 REAL_PROJ = "173420"
-#: Longest a "slow" fault holds a request, whatever a test asks.
-MAX_HOLD = 30.0
 
 _ROW = re.compile(r"\s*<tr>\s*<td>\s*<a href=\"historyversionpub\.html\?regno=.*?</tr>", re.S)
 _TOTAL = re.compile(r'(<span id="data-total">)\d+(</span>)')
@@ -63,51 +59,30 @@ BLOCK_PAGE = (
 )
 
 
-@dataclass(frozen=True)
-class Fault:
-    """What to do instead of answering one request."""
+_HTML = "text/html; charset=utf-8"
 
-    kind: str
-    status: int = 200
-    retry_after: str | None = None
-    seconds: float = 0.0
+
+class Fault(http_faults.Fault):
+    """What to do instead of answering one request; see ``http_faults.Fault``."""
 
     @classmethod
     def error(cls, status: int = 503, retry_after: str | None = None) -> Fault:
-        return cls("status", status, retry_after)
+        return cls.answer("status", status, b"<html><body>Service Unavailable</body></html>", _HTML, retry_after)
 
     @classmethod
     def challenge(cls) -> Fault:
         """200 with the WAF's JavaScript challenge page instead of the page asked for."""
-        return cls("challenge")
+        return cls.answer("challenge", 200, CHALLENGE_PAGE.encode("utf-8"), _HTML)
 
     @classmethod
     def blocked(cls) -> Fault:
         """HTTP 405 with the WAF's block page."""
-        return cls("blocked", 405)
+        return cls.answer("blocked", 405, BLOCK_PAGE.encode("utf-8"), _HTML)
 
     @classmethod
-    def reset(cls) -> Fault:
+    def reset(cls, keep: float = 1 / 3) -> Fault:
         """Headers and part of the body, then a TCP reset."""
-        return cls("reset")
-
-    @classmethod
-    def truncated(cls) -> Fault:
-        """A well-formed response whose HTML stops halfway."""
-        return cls("truncated")
-
-    @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        return cls("slow", seconds=seconds)
-
-
-@dataclass
-class LoggedRequest:
-    number: int
-    path: str
-    params: dict[str, str]
-    status: int = 0
-    fault: str | None = None
+        return super().reset(keep)
 
 
 def _real_rows() -> tuple[str, list[str], str]:
@@ -126,19 +101,18 @@ def _real_detail_title() -> str:
 
 
 @dataclass
-class ChictrServer:
+class ChictrServer(FaultServer):
     """Serve the pages on 127.0.0.1 at an ephemeral port; use as a context manager."""
 
     rows_per_page: int = 4
     include_real_detail: bool = True
     #: Serve only the first ``limit`` real result rows (tests that need fewer trial pages run faster).
     limit: int | None = None
-    faults: dict[int, Fault] = field(default_factory=dict)
     #: Detail pages answered 404 (by proj).
     missing: set[str] = field(default_factory=set)
-    requests: list[LoggedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._head, rows, self._tail = _real_rows()
         rows = rows[: self.limit] if self.limit is not None else rows
         if self.include_real_detail:
@@ -150,44 +124,10 @@ class ChictrServer:
         self.rows = rows
         self.listed = [(_ROW_ID.search(r).group(0), _ROW_PROJ.search(r).group(1)) for r in rows]  # type: ignore[union-attr]
         self._detail = DETAIL_PAGE.read_bytes()
-        self._lock = threading.Lock()
-        self._count = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifetime ------------------------------------------------------------------
-
-    def start(self) -> ChictrServer:
-        server = self
-
-        class Handler(_Handler):
-            site = server
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> ChictrServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.root
 
     # -- content -------------------------------------------------------------------
 
@@ -206,88 +146,21 @@ class ChictrServer:
                 return text.replace(f'name="pid" value="{REAL_PROJ}"', f'name="pid" value="{proj}"').encode("utf-8")
         return None
 
-    def next_number(self) -> int:
-        with self._lock:
-            self._count += 1
-            return self._count
-
     def paths(self) -> list[str]:
         return [f"{r.path}?{'&'.join(f'{k}={v}' for k, v in r.params.items())}" for r in self.requests]
 
+    # -- answering -------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    site: ChictrServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        number = self.site.next_number()
-        parts = urlsplit(self.path)
-        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        entry = LoggedRequest(number, parts.path, params)
-        self.site.requests.append(entry)
-        fault = self.site.faults.get(number)
-        if fault is not None:
-            entry.fault = fault.kind
-            if fault.kind == "slow":
-                time.sleep(min(fault.seconds, MAX_HOLD))
-            else:
-                self._fault(fault, entry, self._body(parts.path, params)[1])
-                return
-        status, body = self._body(parts.path, params)
-        entry.status = status
-        self._send(status, body)
-
-    def _body(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
-        if path.endswith("/searchproj.html"):
+    def route(self, request: Request) -> Reply:
+        if request.path.endswith("/searchproj.html"):
             try:
-                page = int(params.get("page", "1"))
+                page = int(request.params.get("page", "1"))
             except ValueError:
-                return 400, b"<html><body>bad page</body></html>"
-            return 200, self.site.search_page(page)
-        if path.endswith("/showproj.html"):
-            proj = params.get("proj", "")
-            body = None if proj in self.site.missing else self.site.detail_page(proj)
-            if body is None:
-                return 404, b"<html><body>404 page not found</body></html>"
-            return 200, body
-        return 404, b"<html><body>404 page not found</body></html>"
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _fault(self, fault: Fault, entry: LoggedRequest, page: bytes) -> None:
-        if fault.kind == "status":
-            entry.status = fault.status
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            self._send(fault.status, b"<html><body>Service Unavailable</body></html>", headers)
-        elif fault.kind == "challenge":
-            entry.status = 200
-            self._send(200, CHALLENGE_PAGE.encode("utf-8"))
-        elif fault.kind == "blocked":
-            entry.status = 405
-            self._send(405, BLOCK_PAGE.encode("utf-8"))
-        elif fault.kind == "truncated":
-            entry.status = 200
-            self._send(200, page[: len(page) // 2])
-        elif fault.kind == "reset":
-            entry.status = 200
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page[: len(page) // 3])
-            self.wfile.flush()
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
-        else:  # pragma: no cover - a test asked for a fault this server does not know
-            raise ValueError(f"unknown fault {fault.kind!r}")
+                return Reply(400, b"<html><body>bad page</body></html>", _HTML)
+            return Reply(200, self.search_page(page), _HTML)
+        if request.path.endswith("/showproj.html"):
+            proj = request.params.get("proj", "")
+            body = None if proj in self.missing else self.detail_page(proj)
+            if body is not None:
+                return Reply(200, body, _HTML)
+        return Reply(404, b"<html><body>404 page not found</body></html>", _HTML)

@@ -15,7 +15,9 @@ Faults are queued per endpoint and consumed one request each:
 (the connection is closed without an answer), ``("truncate", n)`` (the body is
 cut to n bytes, with a Content-Length that matches, so only the XML parser can
 tell), ``("expire",)`` (every WebEnv issued so far is forgotten and efetch says
-so with status 200, as NCBI does).
+so with status 200, as NCBI does), ``("pass",)`` (no fault).  The server and
+the faults themselves are the shared test plumbing of ``http_faults.py``; this
+module gives the E-utilities' routes, the real articles and the queues.
 """
 
 from __future__ import annotations
@@ -24,16 +26,14 @@ import datetime as dt
 import gzip
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from http_faults import Fault, FaultServer, Reply, Request
 from lxml import etree
 
 from tests.conftest import DATA
@@ -131,51 +131,50 @@ class EutilsState:
         return found
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+_JSON = "application/json"
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
 
-    def do_GET(self) -> None:
-        self._handle(dict(parse_qsl(urlsplit(self.path).query)), "GET")
+def _endpoint(request: Request) -> str:
+    return request.path.rsplit("/", 1)[-1]
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self._handle(dict(parse_qsl(self.rfile.read(length).decode())), "POST")
 
-    def _handle(self, params: dict[str, str], method: str) -> None:
-        state = self.server.state
-        endpoint = urlsplit(self.path).path.rsplit("/", 1)[-1]
+@dataclass(kw_only=True)
+class _Server(FaultServer):
+    """The E-utilities' two endpoints over ``state``, with faults from its per-endpoint queues."""
+
+    state: EutilsState
+
+    def fault_for(self, request: Request) -> Fault | None:
+        """Log the request in ``state`` and take its endpoint's next fault, as the E-utilities tests script them."""
+        state = self.state
+        endpoint = _endpoint(request)
         with state.lock:
-            state.requests.append((endpoint, method, params))
+            state.requests.append((endpoint, request.method, request.params))
             queue = state.faults.get(endpoint) or []
-            fault = queue.pop(0) if queue else None
-        if fault is not None and fault[0] == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            self.connection.close()
-            self.close_connection = True
-            return
-        if fault is not None and fault[0] == "status":
-            headers = fault[2] if len(fault) > 2 else {}
-            self._send(fault[1], b'{"error":"API rate limit exceeded"}', "application/json", headers)
-            return
-        if fault is not None and fault[0] == "expire":
-            with state.lock:
+            queued = queue.pop(0) if queue else None
+            if queued is not None and queued[0] == "expire":
                 state.histories.clear()
+        if queued is None or queued[0] in ("expire", "pass"):
+            return None
+        if queued[0] == "reset":
+            return Fault.hang_up()
+        if queued[0] == "status":
+            headers = queued[2] if len(queued) > 2 else {}
+            return Fault.answer("status", queued[1], b'{"error":"API rate limit exceeded"}', _JSON, headers=headers)
+        if queued[0] == "truncate":
+            return Fault.truncated(size=queued[1])
+        raise ValueError(f"unknown fault {queued!r}")
+
+    def route(self, request: Request) -> Reply:
+        endpoint = _endpoint(request)
         if endpoint == "esearch.fcgi":
-            body, ctype = self._esearch(params)
-        elif endpoint == "efetch.fcgi":
-            body, ctype = self._efetch(params)
-        else:
-            self._send(404, b"not found", "text/plain")
-            return
-        if fault is not None and fault[0] == "truncate":
-            body = body[: fault[1]]
-        self._send(200, body, ctype)
+            return Reply(200, *self._esearch(request.params))
+        if endpoint == "efetch.fcgi":
+            return Reply(200, *self._efetch(request.params))
+        return Reply(404, b"not found", "text/plain")
 
     def _esearch(self, params: dict[str, str]) -> tuple[bytes, str]:
-        state = self.server.state
+        state = self.state
         found = state.search(params)
         with state.lock:
             env = f"MCID_{state.next_env:06d}"
@@ -207,7 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
         return xml.encode(), "text/xml; charset=UTF-8"
 
     def _efetch(self, params: dict[str, str]) -> tuple[bytes, str]:
-        state = self.server.state
+        state = self.state
         env = params.get("WebEnv", "")
         with state.lock:
             found = state.histories.get(env)
@@ -234,34 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         return body.encode(), "text/xml; charset=UTF-8"
 
-    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: EutilsState
-
 
 @contextmanager
 def eutils_server(state: EutilsState) -> Iterator[str]:
     """Serve ``state`` on 127.0.0.1 (a free port); yields the base URL."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.state = state
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/entrez/eutils"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with _Server(state=state) as server:
+        yield f"{server.root}/entrez/eutils"
 
 
 def sample_state(**kwargs: Any) -> EutilsState:

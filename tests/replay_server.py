@@ -18,37 +18,32 @@ It answers the way the live API does where a harvest depends on it:
 
 Faults are scripted by request number (1-based, counted across the server's
 life) so that tests are deterministic: see ``Fault``.  Every request is logged
-with its parameters, status and fault.
+with its parameters, status and fault.  The server, its request log and the
+faults are the shared test plumbing of ``http_faults.py``; this module gives
+the API's routes and the real records.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import functools
 import gzip
 import re
 import secrets
-import socket
-import struct
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+import http_faults
 import orjson
+from http_faults import MAX_HOLD as MAX_HOLD
+from http_faults import FaultServer, Reply, Request
+from http_faults import http_date as http_date
 
 CTGOV = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ctgov").resolve()
 RECONSTRUCTED = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"
 API_V2 = CTGOV / "api_v2"
-
-#: Longest a "slow" fault holds a request, whatever a test asks: no test can hang on the server.
-MAX_HOLD = 60.0
 
 
 def nct_id(study: dict[str, Any]) -> str:
@@ -91,64 +86,23 @@ def real_studies(limit: int | None = None) -> list[dict[str, Any]]:
     return studies
 
 
-@dataclass(frozen=True)
-class Fault:
-    """What to do instead of (or before) answering one request."""
-
-    kind: str
-    status: int = 200
-    retry_after: str | None = None
-    seconds: float = 0.0
+class Fault(http_faults.Fault):
+    """What to do instead of (or before) answering one request; see ``http_faults.Fault``."""
 
     @classmethod
     def throttle(cls, retry_after: str | None) -> Fault:
         """429 Too Many Requests, with ``Retry-After`` as given (seconds or an HTTP date)."""
-        return cls("status", 429, retry_after)
-
-    @classmethod
-    def error(cls, status: int = 500, retry_after: str | None = None) -> Fault:
-        return cls("status", status, retry_after)
-
-    @classmethod
-    def reset(cls) -> Fault:
-        """Headers and half the body, then a TCP reset."""
-        return cls("reset")
-
-    @classmethod
-    def truncated(cls) -> Fault:
-        """A well-formed HTTP response whose JSON body stops halfway."""
-        return cls("truncated")
+        return cls.error(429, retry_after)
 
     @classmethod
     def html(cls) -> Fault:
         """A 200 with a proxy's HTML error page instead of JSON."""
-        return cls("html")
-
-    @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        """Answer normally after ``seconds`` (or as soon as the test calls ``release``)."""
-        return cls("slow", seconds=seconds)
-
-    @classmethod
-    def trickle(cls, seconds: float) -> Fault:
-        """The whole answer, but dribbled out in small pieces over ``seconds``."""
-        return cls("trickle", seconds=seconds)
+        return cls.answer("html", 200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
 
     @classmethod
     def expired_token(cls) -> Fault:
         """400 as for an expired page token."""
-        return cls("expired", 400)
-
-
-@dataclass
-class LoggedRequest:
-    number: int
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-    status: int = 0
-    fault: str | None = None
-    returned: int = 0
+        return cls.answer("expired", 400, b"replayed fault: HTTP 400", "text/plain")
 
 
 _RANGE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[\s*([^,\]]+?)\s*,\s*([^\]]+?)\s*\]")
@@ -169,62 +123,21 @@ class _Token:
 
 
 @dataclass
-class ReplayServer:
+class ReplayServer(FaultServer):
     """Serve ``studies`` on 127.0.0.1 at an ephemeral port; use as a context manager."""
 
     studies: list[dict[str, Any]]
-    faults: dict[int, Fault] = field(default_factory=dict)
-    #: (first request number, fault) applied to every request from then on.
-    fault_from: tuple[int, Fault] | None = None
-    requests: list[LoggedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._by_id = {nct_id(s): s for s in self.studies}
         self._order = sorted(self._by_id)
         self._tokens: dict[str, _Token] = {}
-        self._lock = threading.Lock()
-        self._release = threading.Event()
-        self._count = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifetime ----------------------------------------------------------------
-
-    def start(self) -> ReplayServer:
-        server = self
-
-        class Handler(_Handler):
-            replay = server
-
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="replay-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> ReplayServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The API root to give a client as its base URL."""
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/api/v2"
+        return f"{self.root}/api/v2"
 
     # -- what tests change -------------------------------------------------------
 
@@ -247,39 +160,22 @@ class ReplayServer:
         with self._lock:
             self._tokens.clear()
 
-    def release(self) -> None:
-        """Let held ("slow") requests answer now."""
-        self._release.set()
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
-            self.fault_from = None
-        self.release()
-
     def current(self, record_id: str) -> dict[str, Any]:
         return self._by_id[record_id]
 
     def served(self) -> list[dict[str, Any]]:
         return [self._by_id[k] for k in self._order]
 
-    def study_requests(self) -> list[LoggedRequest]:
+    def study_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == "/api/v2/studies"]
 
     # -- answering ---------------------------------------------------------------
 
-    def _next(self, path: str, params: dict[str, str], headers: dict[str, str]) -> tuple[LoggedRequest, Fault | None]:
-        with self._lock:
-            self._count += 1
-            entry = LoggedRequest(self._count, path, params, headers)
-            self.requests.append(entry)
-            fault = self.faults.get(self._count)
-            if fault is None and self.fault_from is not None and self._count >= self.fault_from[0]:
-                fault = self.fault_from[1]
-            if fault is not None and fault.kind in ("slow", "trickle"):
-                self._release.clear()
-            entry.fault = fault.kind if fault else None
-            return entry, fault
+    def route(self, request: Request) -> Reply:
+        if request.path != "/api/v2/studies":
+            return Reply(404, b"not found", "text/plain")
+        status, body, records = self._page(request.params)
+        return Reply(status, body, "application/json" if status == 200 else "text/plain", records=records)
 
     def _page(self, params: dict[str, str]) -> tuple[int, bytes, int]:
         """(status, body, records) for a studies request without faults."""
@@ -321,106 +217,6 @@ class ReplayServer:
         return 200, orjson.dumps(answer), len(chunk)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that time out or reset leave broken sockets behind; that is the point, not an error."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    replay: ReplayServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the replay server keeps its own request log."""
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        entry, fault = self.replay._next(parts.path, params, {k.lower(): v for k, v in self.headers.items()})
-        if parts.path != "/api/v2/studies":
-            entry.status = 404
-            self._send(404, b"not found", "text/plain")
-            return
-        if fault is not None and fault.kind == "slow":
-            self.replay._release.wait(min(fault.seconds, MAX_HOLD))
-            fault = None
-        if fault is not None and fault.kind in ("status", "expired"):
-            entry.status = fault.status
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            self._send(fault.status, f"replayed fault: HTTP {fault.status}".encode(), "text/plain", headers)
-            return
-        if fault is not None and fault.kind == "html":
-            entry.status = 200
-            self._send(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
-            return
-        status, body, records = self.replay._page(params)
-        entry.status = status
-        entry.returned = records if status == 200 else 0
-        if status != 200:
-            self._send(status, body, "text/plain")
-            return
-        if fault is not None and fault.kind == "truncated":
-            entry.returned = 0
-            self._send(200, body[: len(body) // 2], "application/json")
-            return
-        if fault is not None and fault.kind == "trickle":
-            self._trickle(body, min(fault.seconds, MAX_HOLD))
-            return
-        if fault is not None and fault.kind == "reset":
-            entry.returned = 0
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            # SO_LINGER with a zero timeout makes close() send RST rather than FIN.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-            return
-        self._send(200, body, "application/json")
-
-    def _trickle(self, body: bytes, seconds: float, pieces: int = 50) -> None:
-        step = -(-len(body) // pieces)
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            for start in range(0, len(body), step):
-                self.wfile.write(body[start : start + step])
-                self.wfile.flush()
-                if self.replay._release.wait(seconds / pieces):
-                    break
-            else:
-                return
-            self.wfile.write(body[start + step :])
-        except OSError:
-            self.close_connection = True
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            # The client gave up (a timeout test): nothing to answer.
-            self.close_connection = True
-
-
-def http_date(when: dt.datetime) -> str:
-    """An HTTP date, as a Retry-After header carries it."""
-    return format_datetime(when.astimezone(dt.UTC), usegmt=True)
-
-
-def iter_params(requests: Iterable[LoggedRequest], name: str) -> Iterator[str | None]:
+def iter_params(requests: Iterable[Request], name: str) -> Iterator[str | None]:
     for r in requests:
         yield r.params.get(name)
