@@ -102,6 +102,9 @@ def build_segments(trial: Trial) -> list[Segment]:
     _segment(out, "brief_title", TITLE, -1, get("brief_title"))
     _segment(out, "official_title", TITLE, -1, get("official_title"))
     _segment(out, "acronym", TITLE, -1, get("acronym"))
+    # Bilingual registries (ChiCTR) keep the local-language text beside the English: read both.
+    _segment(out, "brief_title_local", TITLE, -1, get("brief_title_local"))
+    _segment(out, "official_title_local", TITLE, -1, get("official_title_local"))
     for i, iv in enumerate(get("interventions") or []):
         if not isinstance(iv, dict):
             continue
@@ -116,13 +119,18 @@ def build_segments(trial: Trial) -> list[Segment]:
         _segment(out, f"arm_groups[{i}].description", ARM_DESC, i, arm.get("description"))
     _segment(out, "brief_summary", SUMMARY, -1, get("brief_summary"))
     _segment(out, "detailed_description", DESCRIPTION, -1, get("detailed_description"))
+    _segment(out, "brief_summary_local", SUMMARY, -1, get("brief_summary_local"))
+    _segment(out, "detailed_description_local", DESCRIPTION, -1, get("detailed_description_local"))
     conditions = [c for c in (get("conditions") or []) if isinstance(c, str)]
     _segment(out, "conditions", CONDITION, -1, " | ".join(conditions))
+    local_conditions = [c for c in (get("conditions_local") or []) if isinstance(c, str)]
+    _segment(out, "conditions_local", CONDITION, -1, " | ".join(local_conditions))
     keywords = [k for k in (get("keywords") or []) if isinstance(k, str)]
     _segment(out, "keywords", KEYWORD, -1, " | ".join(keywords))
     outcomes = [o for o in (get("primary_outcomes") or []) if isinstance(o, str)]
     _segment(out, "primary_outcomes", OUTCOME, -1, " | ".join(outcomes))
     _segment(out, "eligibility_criteria", ELIGIBILITY, -1, get("eligibility_criteria"))
+    _segment(out, "eligibility_criteria_local", ELIGIBILITY, -1, get("eligibility_criteria_local"))
     return out
 
 
