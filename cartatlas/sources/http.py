@@ -35,7 +35,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import httpx
 
@@ -366,6 +366,41 @@ class PoliteClient:
     def _wait(self, seconds: float) -> None:
         self.waits.append(seconds)
         self._sleep(seconds)
+
+
+class PoliteSource:
+    """A registry client built on a ``PoliteClient`` (``self.http``): what callers read of it, and its lifetime.
+
+    ``rate`` and ``max_retries`` go into run records; ``waits`` (every wait
+    chosen, pacing and backoff) and ``requests_made`` are for logs and tests.
+    """
+
+    http: PoliteClient
+
+    @property
+    def rate(self) -> float:
+        return self.http.rate
+
+    @property
+    def max_retries(self) -> int:
+        return self.http.max_retries
+
+    @property
+    def waits(self) -> list[float]:
+        return self.http.waits
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _read_until(response: httpx.Response, deadline: float, clock: Callable[[], float]) -> Iterator[bytes]:

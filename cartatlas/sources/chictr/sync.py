@@ -37,7 +37,7 @@ import httpx
 from cartatlas.model import ImportStats, RawRecord, Reject
 from cartatlas.sources.chictr import page_record
 from cartatlas.sources.chictr.pages import SearchPage, parse_search_page, waf_answer
-from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, Retry
+from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, PoliteSource, Retry
 from cartatlas.store import sync_state
 from cartatlas.store.db import Store
 from cartatlas.store.ingest import save_records
@@ -83,7 +83,7 @@ def waf_message(url: str, what: str) -> str:
     )
 
 
-class ChictrClient:
+class ChictrClient(PoliteSource):
     """ChiCTR's search and trial pages over HTTP, paced and retried.
 
     ``rate`` is requests per second over every attempt, retries included;
@@ -137,32 +137,6 @@ class ChictrClient:
             wall_clock=wall_clock,
             rng=rng,
         )
-
-    @property
-    def rate(self) -> float:
-        return self.http.rate
-
-    @property
-    def max_retries(self) -> int:
-        return self.http.max_retries
-
-    @property
-    def waits(self) -> list[float]:
-        """Every wait the client chose, in seconds, for the log and for tests."""
-        return self.http.waits
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> ChictrClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- requests ----------------------------------------------------------------------
 

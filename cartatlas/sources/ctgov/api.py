@@ -32,7 +32,7 @@ import orjson
 from cartatlas.model import ImportStats
 from cartatlas.sources.ctgov.json_files import v2_study_record
 from cartatlas.sources.files import Item
-from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, Retry, excerpt
+from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, PoliteSource, Retry, excerpt
 
 # Re-exported: these lived here before the shared client, and callers import them from here.
 from cartatlas.sources.http import parse_retry_after as parse_retry_after
@@ -124,7 +124,7 @@ class Page:
     page_token: str | None
 
 
-class CtgovClient:
+class CtgovClient(PoliteSource):
     """A ClinicalTrials.gov API v2 client that paces itself and retries what is worth retrying.
 
     ``rate`` is requests per second over every attempt, retries included.
@@ -187,34 +187,6 @@ class CtgovClient:
             wall_clock=wall_clock,
             rng=rng,
         )
-
-    @property
-    def rate(self) -> float:
-        return self.http.rate
-
-    @property
-    def max_retries(self) -> int:
-        return self.http.max_retries
-
-    @property
-    def waits(self) -> list[float]:
-        """Every wait the client chose, in seconds, for the log and for tests."""
-        return self.http.waits
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
-
-    # -- lifetime ----------------------------------------------------------------
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> CtgovClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- requests ----------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from lxml import etree
 
 from cartatlas.model import ImportStats
 from cartatlas.sources.files import Item
-from cartatlas.sources.http import RETRY_STATUSES, PoliteClient, Retry, excerpt
+from cartatlas.sources.http import RETRY_STATUSES, PoliteClient, PoliteSource, Retry, excerpt
 from cartatlas.sources.pubmed.xml_files import record_from_element
 from cartatlas.store import sync_state
 from cartatlas.store.db import Store
@@ -175,7 +175,7 @@ class Batch:
 _HISTORY_ERRORS = ("unable to obtain query", "webenv", "query_key", "history", "cannot retrieve query")
 
 
-class EutilsClient:
+class EutilsClient(PoliteSource):
     """PubMed through the E-utilities, paced to NCBI's rates and retrying what is worth retrying.
 
     ``api_key`` and ``email`` default to ``$NCBI_API_KEY`` and ``$NCBI_EMAIL``.
@@ -251,32 +251,6 @@ class EutilsClient:
             wall_clock=wall_clock,
             rng=rng,
         )
-
-    @property
-    def rate(self) -> float:
-        return self.http.rate
-
-    @property
-    def max_retries(self) -> int:
-        return self.http.max_retries
-
-    @property
-    def waits(self) -> list[float]:
-        """Every wait the client chose, in seconds, for the log and for tests."""
-        return self.http.waits
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self) -> EutilsClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- requests ------------------------------------------------------------------
 
