@@ -151,7 +151,25 @@ def save_classifications(
     force: bool = False,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Classify every trial that needs it and store the results; returns how many."""
+    """Classify every trial that needs it and store the results; returns how many.
+
+    Runs under the import's DuckDB memory settings: reading every trial once
+    otherwise leaves the whole table cached, and memory grows with the database.
+    """
+    from cartatlas.store.ingest import import_settings
+
+    with import_settings(store):
+        return _save_classifications(store, classify, versions, force=force, on_batch=on_batch)
+
+
+def _save_classifications(
+    store: Store,
+    classify: Callable[[dict[str, Any]], dict[str, Any]],
+    versions: tuple[str, str],
+    *,
+    force: bool,
+    on_batch: Callable[[int], None] | None,
+) -> int:
     todo = stale_trials(store, *versions, force=force)
     done = 0
     for trials in iter_trials(store, todo):

@@ -368,6 +368,8 @@ def worker_main(read_fd: int, write_fd: int) -> None:
 
 def import_workers() -> int:
     """How many worker processes prepare a large import (``$CARTATLAS_IMPORT_WORKERS`` or the CPU count)."""
+    if os.name != "posix" or not sys.executable:  # workers inherit pipe descriptors (POSIX only)
+        return 0
     value = os.environ.get(WORKERS_ENV, "").strip()
     if value:
         return max(0, int(value))
@@ -572,7 +574,7 @@ def save_records(
         pending = (writer.submit(_commit, store, run_id, raw, derived, batch.stats.rejects), batch.stats)
 
     preparer = _Preparer(import_workers(), batch_size)
-    with _import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
+    with import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
         try:
             for unit in _units(items, batch_size):
                 for batch in preparer.push(unit):
@@ -617,7 +619,7 @@ def _size(text: str) -> float:
 
 
 @contextmanager
-def _import_settings(store: Store) -> Iterator[None]:
+def import_settings(store: Store) -> Iterator[None]:
     """Apply the import's memory settings for the duration of ``save_records``, then restore them.
 
     A limit the user set lower is kept.
