@@ -89,25 +89,18 @@ class Atlas:
         defers that to a later ``classify()``, e.g. between many imports).
         """
         path_list = [Path(p) for p in paths]
-        run_id = self.store.start_run("import", None, "; ".join(map(str, path_list)), {"paths": path_list})
-        stats = ImportStats()
-        status = "failed"
-        try:
-            # One stream over all files: batches (and transactions) span small files.
-            # JSON lines come as unparsed batches, which the importer parses in worker processes.
-            def items() -> Iterator[Item | LineBatch]:
-                for path, explicit in iter_paths(path_list):
-                    if on_file is not None:
-                        on_file(path)
-                    yield from read_path_batches(path, strict=explicit)
 
-            stats.add(save_records(self.store, items(), run_id, on_batch=on_batch))
-            status = "partial" if stats.rejected else "ok"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            self.store.finish_run(run_id, stats, status)
+        # One stream over all files: batches (and transactions) span small files.
+        # JSON lines come as unparsed batches, which the importer parses in worker processes.
+        def items() -> Iterator[Item | LineBatch]:
+            for path, explicit in iter_paths(path_list):
+                if on_file is not None:
+                    on_file(path)
+                yield from read_path_batches(path, strict=explicit)
+
+        with self.store.run("import", None, "; ".join(map(str, path_list)), {"paths": path_list}) as run:
+            run.stats.add(save_records(self.store, items(), run.run_id, on_batch=on_batch))
+        stats = run.stats
         if classify:
             self.classify()
         return stats
@@ -163,31 +156,20 @@ class Atlas:
             "page_size": client.page_size,
             "rate": client.rate,
         }
-        run_id = self.store.start_run("sync", ctgov_api.REGISTRY, client.base_url, params)
-        stats = ImportStats()
-
-        def count(progress: SyncProgress, page_stats: ImportStats) -> None:
-            stats.add(page_stats)
-            if on_page is not None:
-                on_page(progress, page_stats)
-
-        status = "failed"
         try:
-            ctgov_api.harvest(self.store, client, run_id, plan, on_page=count, clock=now)
-            status = "partial" if stats.rejected else "ok"
-        except duckdb.InterruptException as exc:
-            # Ctrl-C while DuckDB was writing surfaces as DuckDB's own exception.
-            status = "interrupted"
-            raise KeyboardInterrupt from exc
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
+            with self.store.run("sync", ctgov_api.REGISTRY, client.base_url, params) as run:
+
+                def count(progress: SyncProgress, page_stats: ImportStats) -> None:
+                    run.stats.add(page_stats)
+                    if on_page is not None:
+                        on_page(progress, page_stats)
+
+                ctgov_api.harvest(self.store, client, run.run_id, plan, on_page=count, clock=now)
         finally:
-            self.store.finish_run(run_id, stats, status)
             if own_client:
                 client.close()
         self.classify()
-        return stats
+        return run.stats
 
     def sync_chictr(
         self,
@@ -221,32 +203,24 @@ class Atlas:
             if max_retries is not None:
                 options["max_retries"] = max_retries
             client = chictr_sync.ChictrClient(**options)
-        run_id = self.store.start_run(
-            "sync", chictr_sync.REGISTRY, client.base_url, {"query": the_query, "rate": client.rate}
-        )
-        stats = ImportStats()
-
-        def count(progress: ChictrProgress, trial_stats: ImportStats) -> None:
-            stats.add(trial_stats)
-            if on_trial is not None:
-                on_trial(progress, trial_stats)
-
-        status = "failed"
+        params = {"query": the_query, "rate": client.rate}
         try:
-            options_clock = {"clock": clock} if clock is not None else {}
-            # The harvest's own stats also count rows of result pages that could not be read.
-            stats, _ = chictr_sync.harvest(self.store, client, run_id, the_query, on_trial=count, **options_clock)
-            status = "partial" if stats.rejected else "ok"
-        except duckdb.InterruptException as exc:
-            status = "interrupted"
-            raise KeyboardInterrupt from exc
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
+            with self.store.run("sync", chictr_sync.REGISTRY, client.base_url, params) as run:
+
+                def count(progress: ChictrProgress, trial_stats: ImportStats) -> None:
+                    run.stats.add(trial_stats)
+                    if on_trial is not None:
+                        on_trial(progress, trial_stats)
+
+                options_clock = {"clock": clock} if clock is not None else {}
+                # The harvest's own stats also count rows of result pages that could not be read.
+                run.stats, _ = chictr_sync.harvest(
+                    self.store, client, run.run_id, the_query, on_trial=count, **options_clock
+                )
         finally:
-            self.store.finish_run(run_id, stats, status)
             if own_client:
                 client.close()
+        stats = run.stats
         self.classify()
         return stats
 

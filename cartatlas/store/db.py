@@ -11,6 +11,9 @@ import datetime as dt
 import logging
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +41,14 @@ def default_db_path() -> Path:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Run:
+    """An open run: its id, and the stats it will be logged with (callers add to them or replace them)."""
+
+    run_id: str
+    stats: ImportStats
 
 
 class Store:
@@ -158,6 +169,27 @@ class Store:
             [run_id, kind, registry, source, orjson.dumps(params, default=str).decode(), now(), __version__],
         )
         return run_id
+
+    @contextmanager
+    def run(self, kind: str, registry: str | None, source: str, params: dict[str, Any]) -> Iterator[Run]:
+        """A logged run: its status is ok, partial (something rejected), failed or interrupted.
+
+        Ctrl-C while DuckDB is writing surfaces as DuckDB's own exception; it is
+        re-raised as KeyboardInterrupt so callers see one kind of interruption.
+        """
+        handle = Run(self.start_run(kind, registry, source, params), ImportStats())
+        status = "failed"
+        try:
+            yield handle
+            status = "partial" if handle.stats.rejected else "ok"
+        except duckdb.InterruptException as exc:
+            status = "interrupted"
+            raise KeyboardInterrupt from exc
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.finish_run(handle.run_id, handle.stats, status)
 
     def finish_run(self, run_id: str, stats: ImportStats, status: str | None = None) -> None:
         final = status or ("partial" if stats.rejected else "ok")
