@@ -48,6 +48,7 @@ from cartatlas.model import ImportStats, RawRecord, Reject, Skipped
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
 from cartatlas.sources.files import Item, LineBatch
 from cartatlas.store.db import Store, now
+from cartatlas.store.schema import scalar_duckdb_type
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +127,9 @@ def _row_schema(table: DerivedTable) -> pa.Schema:
 
 def _json_type(t: pa.DataType) -> str | list[Any] | dict[str, Any]:
     """The ``from_json`` structure of an Arrow type (raises TypeError for a type it cannot carry)."""
-    if pa.types.is_string(t):
-        return "VARCHAR"
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    if pa.types.is_float64(t):
-        return "DOUBLE"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_date32(t):
-        return "DATE"
+    scalar = scalar_duckdb_type(t)
+    if scalar is not None:
+        return scalar
     if pa.types.is_list(t):
         return [_json_type(t.value_type)]
     if pa.types.is_struct(t):
