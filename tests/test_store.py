@@ -139,8 +139,14 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(
     assert atlas.import_files([LEUKEMIA]).new == 100
 
 
-def test_batches_commit_independently(atlas: cartatlas.Atlas, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With small batches, a crash in batch 3 keeps batches 1-2 whole and adds nothing of batch 3."""
+@pytest.mark.parametrize(("commit_size", "kept"), [(10, 20), (25, 60)])
+def test_batches_commit_independently(
+    atlas: cartatlas.Atlas, monkeypatch: pytest.MonkeyPatch, commit_size: int, kept: int
+) -> None:
+    """A crash in the third transaction keeps the first two whole and adds nothing of the third.
+
+    Batches of 10 records are merged into transactions of at least ``commit_size`` records.
+    """
     calls = {"n": 0}
     real = ingest._upsert
 
@@ -152,12 +158,13 @@ def test_batches_commit_independently(atlas: cartatlas.Atlas, monkeypatch: pytes
 
     monkeypatch.setattr(ingest, "_upsert", flaky)
     monkeypatch.setattr(ingest, "BATCH_SIZE", 10)
-    monkeypatch.setattr(ingest.save_records, "__kwdefaults__", {"batch_size": 10, "on_batch": None})
+    defaults = {"batch_size": 10, "commit_size": commit_size, "on_batch": None}
+    monkeypatch.setattr(ingest.save_records, "__kwdefaults__", defaults)
     with pytest.raises(RuntimeError):
         atlas.import_files([LEUKEMIA])
     raw = atlas.sql("SELECT count(*) AS n FROM raw_records")["n"][0]
     trials = atlas.sql("SELECT count(*) AS n FROM trials")["n"][0]
-    assert raw == trials == 20
+    assert raw == trials == kept
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

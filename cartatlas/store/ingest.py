@@ -1,8 +1,10 @@
 """Writing raw record versions and their normalised rows, batch by batch.
 
-Each batch is one transaction: its raw versions, the normalised rows they
-produce and the rejects found are committed together or not at all, so an
-interrupted import leaves whole batches behind and never half a record.
+Records are prepared in batches of ``BATCH_SIZE`` and written in
+transactions of about ``COMMIT_SIZE``: a transaction's raw versions, the
+normalised rows they produce and the rejects found are committed together or
+not at all, so an interrupted import leaves whole transactions behind and
+never half a record.  (A sync page is one transaction of its own.)
 
 Which version of a record is current: the one with the latest registry
 update date; on a tie, the richer format; then the latest stored.  Importing
@@ -13,7 +15,7 @@ A batch goes through three steps.  *Prepare* is all the CPU work that needs
 no database: serialise and hash every record, normalise it, and lay the
 results out as Arrow tables.  *Plan* looks up the stored hashes of the
 batch's records and decides which are new versions and which become current.
-*Commit* writes the chosen rows.  Large JSON-lines files (``LineBatch``) are
+*Commit* writes the chosen rows of several batches at once.  Large JSON-lines files (``LineBatch``) are
 prepared in worker processes, which also parse them, and send back Arrow IPC:
 the importing process then only cuts the file into lines, plans and writes,
 and never builds a Python object per record.  Commits run on a writer thread,
@@ -40,7 +42,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-import duckdb
 import orjson
 import pyarrow as pa
 
@@ -48,11 +49,15 @@ from cartatlas.model import ImportStats, RawRecord, Reject, Skipped
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
 from cartatlas.sources.files import Item, LineBatch
 from cartatlas.store.db import Store, now
-from cartatlas.store.schema import scalar_duckdb_type
 
 log = logging.getLogger(__name__)
 
+#: Records prepared together (in one worker, or in this process).
 BATCH_SIZE = 2000
+#: Records written in one transaction: prepared batches are merged up to this size.  DuckDB's cost
+#: per statement and per commit is large next to its cost per row (a 2,000-record commit costs 60%
+#: more per record than a 10,000-record one); larger transactions gain little more and hold more memory.
+COMMIT_SIZE = 10_000
 #: Worker processes that prepare large JSON-lines inputs; ``0`` prepares everything in this process.
 #: Defaults to the number of CPUs (at most 4: the writer and the reading process need a core too).
 WORKERS_ENV = "CARTATLAS_IMPORT_WORKERS"
@@ -81,8 +86,6 @@ _PREPARED_SCHEMA = pa.schema(
 )
 #: Links a normalised row to its record (row number in the prepared records table).
 _ROW = "_row"
-#: A normalised row as JSON text, on its way to typed columns (see ``_derived_arrow``).
-_JSON = "row"
 
 
 def payload_text(record: RawRecord) -> str:
@@ -125,105 +128,14 @@ def _row_schema(table: DerivedTable) -> pa.Schema:
     return schema
 
 
-def _json_type(t: pa.DataType) -> str | list[Any] | dict[str, Any]:
-    """The ``from_json`` structure of an Arrow type (raises TypeError for a type it cannot carry)."""
-    scalar = scalar_duckdb_type(t)
-    if scalar is not None:
-        return scalar
-    if pa.types.is_list(t):
-        return [_json_type(t.value_type)]
-    if pa.types.is_struct(t):
-        return {f.name: _json_type(f.type) for f in t}
-    raise TypeError(f"no JSON transport for {t}")
-
-
-def _float_paths(t: pa.DataType, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Where a row holds floats (JSON has no NaN or infinity: rows with one go the Arrow way)."""
-    if pa.types.is_floating(t):
-        return [path]
-    if pa.types.is_list(t):
-        return _float_paths(t.value_type, path)
-    if pa.types.is_struct(t):
-        return [p for f in t for p in _float_paths(f.type, (*path, f.name))]
-    return []
-
-
-@dataclass(frozen=True)
-class _JsonTransport:
-    structure: str
-    float_paths: list[tuple[str, ...]]
-
-
-_TRANSPORTS: dict[str, _JsonTransport | None] = {}
-
-
-def _transport(table: DerivedTable) -> _JsonTransport | None:
-    if table.name not in _TRANSPORTS:
-        columns = [f for f in table.schema if f.name != "version_id"]
-        try:
-            structure = orjson.dumps({f.name: _json_type(f.type) for f in columns}).decode()
-            _TRANSPORTS[table.name] = _JsonTransport(
-                structure, [p for f in columns for p in _float_paths(f.type, (f.name,))]
-            )
-        except TypeError:
-            _TRANSPORTS[table.name] = None
-    return _TRANSPORTS[table.name]
-
-
-def _non_finite(rows: list[dict[str, Any]], paths: list[tuple[str, ...]]) -> bool:
-    """Whether any float at ``paths`` (a column, or a field of a list of structs) is NaN or infinite."""
-    isfinite = math.isfinite
-    for path in paths:
-        if len(path) == 1:
-            for row in rows:
-                v = row.get(path[0])
-                if v.__class__ is float and not isfinite(v):
-                    return True
-        elif len(path) == 2:
-            column, key = path
-            for row in rows:
-                for item in row.get(column) or ():
-                    if item.__class__ is dict:
-                        v = item.get(key)
-                        if v.__class__ is float and not isfinite(v):
-                            return True
-        else:  # deeper nesting: no fast path, never seen in the schemas so far
-            return True
-    return False
-
-
-_CONVERTER: duckdb.DuckDBPyConnection | None = None
-
-
 def _derived_arrow(table: DerivedTable, rows: list[dict[str, Any]]) -> pa.Table:
     """Normalised rows as Arrow columns, ready for a plain ``INSERT`` in the writer.
 
-    Building nested Arrow columns from Python dicts costs more than everything
-    else in a worker; serialising each row with orjson and letting an in-memory
-    DuckDB parse them (``from_json``, C++) costs a fifth of it, and doing it here
-    keeps the conversion off the single writer.  JSON has no NaN or infinity,
-    so rows with such a float take the Arrow way, which keeps them.
+    ``from_pylist`` here, in the worker, keeps the conversion off the single
+    writer.  (Serialising the rows to JSON and parsing them with DuckDB's
+    ``from_json`` was tried: it costs twice as much.)
     """
-    global _CONVERTER
-    transport = _transport(table)
-    if transport is None or _non_finite(rows, transport.float_paths):
-        return pa.Table.from_pylist(rows, schema=_row_schema(table))
-    if _CONVERTER is None:
-        _CONVERTER = duckdb.connect()
-    batch = pa.table(
-        {
-            _JSON: pa.array([orjson.dumps(row) for row in rows], pa.string()),
-            _ROW: pa.array([row[_ROW] for row in rows], pa.int32()),
-        }
-    )
-    _CONVERTER.register("_json_rows", batch)
-    try:
-        return _CONVERTER.sql(
-            f"SELECT unnest(from_json({_JSON}, $structure)), {_ROW} FROM _json_rows",
-            params={"structure": transport.structure},
-        ).to_arrow_table()
-    finally:
-        _CONVERTER.unregister("_json_rows")
+    return pa.Table.from_pylist(rows, schema=_row_schema(table))
 
 
 @contextmanager
@@ -232,7 +144,9 @@ def _gc_paused() -> Iterator[None]:
 
     Each full collection the allocator triggers meanwhile walks all of them; pausing the cyclic
     collector for the batch (reference counting still frees everything) halves the cost of parsing
-    and normalising.  Anything cyclic is collected once the collector runs again.
+    and normalising.  Anything cyclic is collected once the collector runs again, which must be
+    after the batch's objects are gone: the first allocation after ``gc.enable()`` would otherwise
+    walk them all once more.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -245,64 +159,85 @@ def _gc_paused() -> Iterator[None]:
 
 def _prepare(items: Iterable[Item]) -> _Batch:
     """Serialise, hash and normalise a batch: all the CPU work that needs no database."""
+    with _gc_paused():
+        return _prepare_batch(items)  # its parsed records and rows are freed before the collector resumes
+
+
+def _prepare_batch(items: Iterable[Item]) -> _Batch:
     stats = ImportStats()
     columns: dict[str, list[Any]] = {name: [] for name in _PREPARED_SCHEMA.names}
     column_lists = [columns[name] for name in _PREPARED_SCHEMA.names]
     rows: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
     n = 0
-    with _gc_paused():
-        for item in items:
-            if isinstance(item, Reject):
-                stats.rejects.append(item)
-                continue
-            if isinstance(item, Skipped):
-                stats.skipped.append(item)
-                continue
-            stats.seen += 1
-            try:
-                spec = format_spec(item.format)
-                text = payload_text(item)
-                digest = content_hash(item.format, text)
-            except (TypeError, ValueError) as exc:
-                problem = f"cannot serialise record: {exc}"
-                stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
-                continue
-            try:
-                trial = spec.to_trial(item.payload)
-            except Exception as exc:  # a normaliser bug must not lose the rest of the batch
-                stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
-                continue
-            target = spec.target
-            row_id = trial[target.id_column]  # type: ignore[literal-required]
-            if row_id != item.record_id:
-                problem = f"record id {row_id} does not match {item.record_id}"
-                stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
-                continue
-            row: dict[str, Any] = dict(trial)
-            row["content_hash"] = digest
-            row[_ROW] = n
-            group = rows.get(target.name)
-            if group is None:
-                group = rows[target.name] = (target, [])
-            group[1].append(row)
-            values = (
-                item.registry,
-                item.record_id,
-                digest,
-                item.format,
-                item.source_kind,
-                item.source,
-                item.locator,
-                item.record_updated,
-                text,
-                target.name,
-            )
-            for column, value in zip(column_lists, values, strict=True):
-                column.append(value)
-            n += 1
-        records = pa.Table.from_pydict(columns, schema=_PREPARED_SCHEMA)
-        derived = {name: _derived_arrow(t, r) for name, (t, r) in rows.items()}
+    for item in items:
+        if isinstance(item, Reject):
+            stats.rejects.append(item)
+            continue
+        if isinstance(item, Skipped):
+            stats.skipped.append(item)
+            continue
+        stats.seen += 1
+        try:
+            spec = format_spec(item.format)
+            text = payload_text(item)
+            digest = content_hash(item.format, text)
+        except (TypeError, ValueError) as exc:
+            problem = f"cannot serialise record: {exc}"
+            stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
+            continue
+        try:
+            trial = spec.to_trial(item.payload)
+        except Exception as exc:  # a normaliser bug must not lose the rest of the batch
+            stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
+            continue
+        target = spec.target
+        row_id = trial[target.id_column]  # type: ignore[literal-required]
+        if row_id != item.record_id:
+            problem = f"record id {row_id} does not match {item.record_id}"
+            stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
+            continue
+        row: dict[str, Any] = dict(trial)
+        row["content_hash"] = digest
+        row[_ROW] = n
+        group = rows.get(target.name)
+        if group is None:
+            group = rows[target.name] = (target, [])
+        group[1].append(row)
+        values = (
+            item.registry,
+            item.record_id,
+            digest,
+            item.format,
+            item.source_kind,
+            item.source,
+            item.locator,
+            item.record_updated,
+            text,
+            target.name,
+        )
+        for column, value in zip(column_lists, values, strict=True):
+            column.append(value)
+        n += 1
+    records = pa.Table.from_pydict(columns, schema=_PREPARED_SCHEMA)
+    derived = {name: _derived_arrow(t, r) for name, (t, r) in rows.items()}
     return _Batch(stats, records, derived)
+
+
+def _merge(batches: list[_Batch]) -> _Batch:
+    """Consecutive prepared batches as one, in order (for one transaction)."""
+    if len(batches) == 1:
+        return batches[0]
+    stats = ImportStats()
+    derived: dict[str, list[pa.Table]] = {}
+    offset = 0
+    for batch in batches:
+        stats.add(batch.stats)
+        for name, table in batch.derived.items():
+            rows = pa.array(table.column(_ROW).to_numpy() + offset, pa.int32())
+            derived.setdefault(name, []).append(table.set_column(table.schema.get_field_index(_ROW), _ROW, rows))
+        offset += batch.records.num_rows
+    records = pa.concat_tables([b.records for b in batches])
+    return _Batch(stats, records, {name: pa.concat_tables(tables) for name, tables in derived.items()})
 
 
 # -- worker processes ---------------------------------------------------------------------------
@@ -533,6 +468,7 @@ def save_records(
     run_id: str,
     *,
     batch_size: int = BATCH_SIZE,
+    commit_size: int = COMMIT_SIZE,
     on_batch: Callable[[ImportStats], None] | None = None,
 ) -> ImportStats:
     """Store new and changed versions, refresh normalised rows, log rejects.
@@ -550,6 +486,7 @@ def save_records(
     """
     total = ImportStats()
     pending: tuple[Future[None], ImportStats] | None = None
+    group: list[_Batch] = []
 
     def settle() -> None:
         nonlocal pending
@@ -562,10 +499,19 @@ def save_records(
                 on_batch(done)
 
     def write(batch: _Batch) -> None:
+        group.append(batch)
+        if sum(b.records.num_rows for b in group) >= commit_size:
+            flush()
+
+    def flush() -> None:
         nonlocal pending
+        if not group:
+            return
+        merged = _merge(group)
+        group.clear()
         settle()
-        raw, derived = _plan(store, batch, run_id)
-        pending = (writer.submit(_commit, store, run_id, raw, derived, batch.stats.rejects), batch.stats)
+        raw, derived = _plan(store, merged, run_id)
+        pending = (writer.submit(_commit, store, run_id, raw, derived, merged.stats.rejects), merged.stats)
 
     preparer = _Preparer(import_workers(), batch_size)
     with import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
@@ -575,6 +521,7 @@ def save_records(
                     write(batch)
             for batch in preparer.drain():
                 write(batch)
+            flush()
             settle()
             if total.new + total.changed >= _CHECKPOINT_AFTER * batch_size:
                 # After a large import, write the last rows into the file now, within the import's
