@@ -14,7 +14,7 @@ import pytest
 
 import cartatlas
 from cartatlas.store import ingest
-from cartatlas.store.db import SchemaError, Store
+from cartatlas.store.db import ROW_GROUP_SIZE, SchemaError, Store
 from cartatlas.store.migrations import LATEST_VERSION, MIGRATIONS
 from tests.conftest import CTGOV
 
@@ -212,6 +212,21 @@ def test_old_schema_is_migrated_and_rebuilt_from_raw(tmp_path: Path, monkeypatch
 def test_read_only_open_of_missing_db_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="no such database"):
         Store.open(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_file_is_written_in_small_row_groups_and_cursors_see_it(tmp_path: Path) -> None:
+    """Every open attaches the file with cartatlas's row-group size (DuckDB does not keep it in the file)."""
+    db = tmp_path / "rg.duckdb"
+    Store.open(db).close()
+    with Store.open(db) as store:  # a reopened file, too
+        store.con.execute(f"CREATE TABLE numbers AS SELECT range AS i FROM range({2 * ROW_GROUP_SIZE + 1})")
+        groups = store.con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('numbers')").fetchone()
+        assert groups == (3,)
+    with Store.open(db, read_only=True) as store:
+        assert store.arrow("SELECT count(*) AS n FROM numbers").column("n").to_pylist() == [2 * ROW_GROUP_SIZE + 1]
+        cursor = store.cursor()
+        assert cursor.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST_VERSION,)
+        cursor.close()
 
 
 def test_views_unnest_sites_and_countries(atlas: cartatlas.Atlas) -> None:

@@ -125,7 +125,7 @@ def iter_trials(store: Store, trial_ids: list[str], batch_size: int = 5000) -> I
     if not trial_ids:
         return
     columns = ", ".join(f'"{name}"' for name in TRIAL_SCHEMA.names)
-    cursor = store.con.cursor()
+    cursor = store.cursor()
     try:
         cursor.register("_trial_ids", pa.table({"trial_id": pa.array(trial_ids, pa.string())}))
         reader = cursor.sql(

