@@ -97,8 +97,8 @@ TRIAL_SCHEMA = pa.schema(TRIAL_FIELDS + VERSION_FIELDS)
 TRIAL_COLUMNS: list[str] = [f.name for f in TRIAL_FIELDS]
 
 
-def scalar_duckdb_type(t: pa.DataType) -> str | None:
-    """The DuckDB spelling of a scalar Arrow type of these schemas, or None for nested types."""
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB spelling of an Arrow type used in this schema."""
     if pa.types.is_string(t):
         return "VARCHAR"
     if pa.types.is_int64(t):
@@ -109,14 +109,6 @@ def scalar_duckdb_type(t: pa.DataType) -> str | None:
         return "BOOLEAN"
     if pa.types.is_date32(t):
         return "DATE"
-    return None
-
-
-def duckdb_type(t: pa.DataType) -> str:
-    """The DuckDB spelling of an Arrow type used in this schema."""
-    scalar = scalar_duckdb_type(t)
-    if scalar is not None:
-        return scalar
     if pa.types.is_list(t):
         return duckdb_type(t.value_type) + "[]"
     if pa.types.is_struct(t):
