@@ -20,10 +20,8 @@ applied, and listed so a curator can look again.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,13 +30,13 @@ from typing import Any
 import orjson
 
 from cartatlas.classify import types
+from cartatlas.curation_file import curation_rows
 from cartatlas.normalise.dates import parse_date
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
 from cartatlas.store.db import Store, now
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("trial_id", "field", "value", "reason", "curator", "date")
 VOCABULARIES: dict[str, frozenset[str]] = {
     "relation": frozenset(types.RELATIONS),
     "target_strategy": frozenset(types.TARGET_STRATEGIES),
@@ -79,17 +77,9 @@ class Outcome:
 
 def read_curation(path: Path) -> tuple[list[Override], list[Outcome]]:
     """Parse and validate a curation file; problems name the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read curation file: {exc.strerror or exc}") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{path}: curation file lacks column(s) {', '.join(missing)} (needs {REQUIRED_COLUMNS})")
     overrides: list[Override] = []
     problems: list[Outcome] = []
-    for lineno, row in enumerate(reader, start=2):
+    for lineno, row in curation_rows(path):
         trial_id = (row.get("trial_id") or "").strip()
         field = (row.get("field") or "").strip()
         value = (row.get("value") or "").strip()

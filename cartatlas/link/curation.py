@@ -16,18 +16,16 @@ on every linking run, so they survive re-imports.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from cartatlas.curation_file import curation_rows
 from cartatlas.normalise.dates import parse_date
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("trial_id", "field", "value", "reason", "curator", "date")
 LINK_FIELD = "link"
 VERDICTS = ("same", "different")
 
@@ -56,17 +54,9 @@ def parse_value(value: str) -> tuple[str, str, str] | None:
 
 def read_link_decisions(path: Path) -> tuple[list[LinkDecision], list[str]]:
     """The ``link`` rows of a curation file, and a message for every row that cannot be used."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read curation file: {exc.strerror or exc}") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{path}: curation file lacks column(s) {', '.join(missing)} (needs {REQUIRED_COLUMNS})")
     decisions: list[LinkDecision] = []
     problems: list[str] = []
-    for lineno, row in enumerate(reader, start=2):
+    for lineno, row in curation_rows(path):
         if (row.get("field") or "").strip().casefold() != LINK_FIELD:
             continue
         where = f"{path}:{lineno}"

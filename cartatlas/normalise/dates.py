@@ -12,7 +12,8 @@ import datetime as dt
 import re
 from functools import lru_cache
 
-_MONTHS = {
+#: Month names and their abbreviations, lower case (shared with PubMed's dates).
+MONTHS = {
     m: i
     for i, names in enumerate(
         [
@@ -71,11 +72,11 @@ def parse_date(text: str | None) -> dt.date | None:
         year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
         return _make(year, month, day)
     m = _MONTH_NAME.match(s)
-    if m and m[1].lower() in _MONTHS:
-        return _make(int(m[3]), _MONTHS[m[1].lower()], int(m[2] or 1))
+    if m and m[1].lower() in MONTHS:
+        return _make(int(m[3]), MONTHS[m[1].lower()], int(m[2] or 1))
     m = _DAY_MONTH_NAME.match(s)
-    if m and m[2].lower() in _MONTHS:
-        return _make(int(m[3]), _MONTHS[m[2].lower()], int(m[1]))
+    if m and m[2].lower() in MONTHS:
+        return _make(int(m[3]), MONTHS[m[2].lower()], int(m[1]))
     m = _DMY.match(s)
     if m:
         return _make(int(m[3]), int(m[2]), int(m[1]))

@@ -35,6 +35,7 @@ from typing import Any
 
 from lxml import etree
 
+from cartatlas.normalise.dates import MONTHS
 from cartatlas.normalise.formats import DerivedTable, FormatSpec, register_format
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.publications.schema import PUBLICATION_SCHEMA
@@ -46,27 +47,6 @@ REGISTRY = "pubmed"
 
 PUBLICATIONS = DerivedTable("publications", PUBLICATION_SCHEMA, "pmid")
 
-_MONTHS = {
-    name: i
-    for i, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
 #: A season stands for the first month of its quarter as journals use it (northern
 #: hemisphere); "Winter 2000" is the issue at the start of 2000, so January.
 _SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 1}
@@ -131,7 +111,7 @@ def _month(text: str | None) -> int | None:
     if s.isdigit():
         m = int(s)
         return m if 1 <= m <= 12 else None
-    return _MONTHS.get(s) or _MONTHS.get(s[:3])
+    return MONTHS.get(s) or MONTHS.get(s[:3])
 
 
 def _date(year: int | None, month: int | None = None, day: int | None = None) -> dt.date | None:
@@ -184,7 +164,7 @@ def parse_medline_date(text: str | None) -> tuple[dt.date | None, str | None]:
             break  # a second year ends the first period
         if word is not None:
             w = word.lower()
-            found = _MONTHS.get(w) or (_MONTHS.get(w[:3]) if len(w) >= 3 else None)
+            found = MONTHS.get(w) or (MONTHS.get(w[:3]) if len(w) >= 3 else None)
             kind = "month"
             if found is None and w in _SEASONS:
                 found, kind = _SEASONS[w], "season"
