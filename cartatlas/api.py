@@ -129,6 +129,7 @@ class Atlas:
         """
         # Imported here so that ``import cartatlas`` does not pull in the HTTP stack.
         from cartatlas.sources.ctgov import api as ctgov_api
+        from cartatlas.sources.http import given
         from cartatlas.store import sync_state
 
         now = clock or ctgov_api.utc_now
@@ -139,14 +140,8 @@ class Atlas:
             on_plan(plan)
         own_client = client is None
         if client is None:
-            options: dict[str, Any] = {"base_url": base_url or ctgov_api.DEFAULT_BASE_URL}
-            if rate is not None:
-                options["rate"] = rate
-            if max_retries is not None:
-                options["max_retries"] = max_retries
-            if page_size is not None:
-                options["page_size"] = page_size
-            client = ctgov_api.CtgovClient(**options)
+            options = given(rate=rate, max_retries=max_retries, page_size=page_size)
+            client = ctgov_api.CtgovClient(base_url=base_url or ctgov_api.DEFAULT_BASE_URL, **options)
         params = {
             "query": the_query,
             "since": plan.since,
@@ -190,6 +185,7 @@ class Atlas:
         answer is stored) and ``ChictrError`` for other failures.
         """
         from cartatlas.sources.chictr import sync as chictr_sync
+        from cartatlas.sources.http import given
         from cartatlas.store import sync_state
 
         the_query = sync_state.normalise_query(query)
@@ -197,12 +193,8 @@ class Atlas:
             raise ValueError("a ChiCTR harvest needs a search query (words of the trial titles)")
         own_client = client is None
         if client is None:
-            options: dict[str, Any] = {"base_url": base_url or chictr_sync.DEFAULT_BASE_URL}
-            if rate is not None:
-                options["rate"] = rate
-            if max_retries is not None:
-                options["max_retries"] = max_retries
-            client = chictr_sync.ChictrClient(**options)
+            options = given(rate=rate, max_retries=max_retries)
+            client = chictr_sync.ChictrClient(base_url=base_url or chictr_sync.DEFAULT_BASE_URL, **options)
         params = {"query": the_query, "rate": client.rate}
         try:
             with self.store.run("sync", chictr_sync.REGISTRY, client.base_url, params) as run:

@@ -24,6 +24,7 @@ from cartatlas.sources.http import (
     PoliteClient,
     Retry,
     excerpt,
+    given,
     parse_retry_after,
     user_agent,
 )
@@ -311,3 +312,8 @@ def test_requests_say_who_asks_and_keep_secrets_out_of_urls() -> None:
     assert seen[0].url.params["api_key"] == "SECRET"  # sent, but shown nowhere
     assert seen[1].content == b"term=CAR-T"
     assert urls == [URL, f"{URL} (POST)"]
+
+
+def test_given_keeps_falsy_options_and_drops_only_none() -> None:
+    """A caller's 0 (say, no retries) is an option; only None leaves the client's default."""
+    assert given(rate=None, max_retries=0, page_size=1000, base="") == {"max_retries": 0, "page_size": 1000, "base": ""}

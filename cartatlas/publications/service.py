@@ -32,6 +32,7 @@ def sync_pubmed(
 ) -> tuple[ImportStats, Any]:
     """Harvest PubMed through the E-utilities, then refresh the publication links."""
     from cartatlas.publications.links import refresh_links
+    from cartatlas.sources.http import given
     from cartatlas.sources.pubmed import eutils
     from cartatlas.store import sync_state
 
@@ -43,14 +44,10 @@ def sync_pubmed(
         on_plan(plan)
     own_client = client is None
     if client is None:
-        options: dict[str, Any] = {"base_url": base_url or eutils.DEFAULT_BASE_URL, "email": email, "api_key": api_key}
-        if rate is not None:
-            options["rate"] = rate
-        if max_retries is not None:
-            options["max_retries"] = max_retries
-        if batch_size is not None:
-            options["batch_size"] = batch_size
-        client = eutils.EutilsClient(**options)
+        options = given(rate=rate, max_retries=max_retries, batch_size=batch_size)
+        client = eutils.EutilsClient(
+            base_url=base_url or eutils.DEFAULT_BASE_URL, email=email, api_key=api_key, **options
+        )
     params = {
         "query": the_query,
         "since": plan.since,

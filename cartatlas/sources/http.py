@@ -35,7 +35,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -51,6 +51,11 @@ EXCERPT_CHARS = 300
 PROBLEMS_SHOWN = 3
 
 T = TypeVar("T")
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options a caller set: a client's own default stands wherever the caller passed None."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def user_agent() -> str:
