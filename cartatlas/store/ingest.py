@@ -14,12 +14,13 @@ does not roll the normalised view back.
 A batch goes through three steps.  *Prepare* is all the CPU work that needs
 no database: serialise and hash every record, normalise it, and lay the
 results out as Arrow tables.  *Plan* looks up the stored hashes of the
-batch's records and decides which are new versions and which become current.
-*Commit* writes the chosen rows of several batches at once.  Large JSON-lines files (``LineBatch``) are
-prepared in worker processes, which also parse them, and send back Arrow IPC:
-the importing process then only cuts the file into lines, plans and writes,
-and never builds a Python object per record.  Commits run on a writer thread,
-overlapping the next batch.
+records of a transaction's batches and decides which are new versions and
+which become current.  *Commit* writes the chosen rows.  Large JSON-lines
+files (``LineBatch``) are prepared in worker processes, which also parse
+them, and send back Arrow IPC: the importing process then only cuts the file
+into lines, plans and writes, and never builds a Python object per record.
+Commits run on a writer thread, overlapping the next transaction's batches.
+Where the time goes is measured in ``docs/performance.md``.
 """
 
 from __future__ import annotations
