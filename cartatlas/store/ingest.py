@@ -336,6 +336,7 @@ class _Workers:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         self.procs: list[tuple[subprocess.Popen[bytes], Connection, Connection]] = []
         self.busy: list[bool] = []
+        self.used = False
         try:
             for _ in range(n):
                 to_child_r, to_child_w = os.pipe()
@@ -359,6 +360,7 @@ class _Workers:
     def send(self, i: int, batch: LineBatch) -> None:
         self.procs[i][1].send(batch)
         self.busy[i] = True
+        self.used = True
 
     def receive(self, i: int) -> _IpcBatch:
         try:
@@ -375,6 +377,8 @@ class _Workers:
             to_child.close()
             from_child.close()
         for proc, _, _ in self.procs:
+            if not self.used:  # started ahead for a file that turned out small: no need to wait for its imports
+                proc.kill()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -383,33 +387,47 @@ class _Workers:
         self.procs = []
 
 
+#: Full line batches prepared in this process before worker processes take over, and the batch at
+#: which they are started (in the background: their start-up overlaps the batches prepared here).  A
+#: worker spends about half a second of CPU importing cartatlas, which a file of a few thousand lines
+#: never earns back on 2 cores: with workers from the first batch, 2,500 records took 1.6 s instead of
+#: 0.7 s and 10,000 took 3.1 s instead of 2.6 s; from about 25,000 records on, the workers win.
+WORKERS_AFTER = 5
+WORKERS_START_AT = 2
+
+
 class _Preparer:
     """Prepares batches in order, in this process or, for large line files, in worker processes.
 
     Each worker holds at most one batch, so at most ``workers`` batches are in
-    flight and memory stays flat however large the input.  The workers start
-    only when a full ``LineBatch`` arrives: a small import never pays for them.
+    flight and memory stays flat however large the input.  The workers take
+    over only after ``WORKERS_AFTER`` full ``LineBatch``es: a small import
+    never waits for them.
     """
 
     def __init__(self, workers: int, batch_size: int) -> None:
         self.workers = workers
         self.batch_size = batch_size
         self.pool: _Workers | None = None
+        self.full_batches = 0
         self.next_worker = 0
         #: Prepared batches, or the index of the worker preparing one, in input order.
         self.queue: deque[_Batch | int] = deque()
 
     def push(self, unit: Sequence[Item] | LineBatch) -> Iterator[_Batch]:
         """Start preparing ``unit``; yield the batches that are due, oldest first."""
-        # A short batch (the end of a large file) goes to the workers too once they run.
-        if isinstance(unit, LineBatch) and self.workers > 0 and (unit.n_lines >= self.batch_size or self.pool):
-            if self.pool is None:
+        if isinstance(unit, LineBatch) and unit.n_lines >= self.batch_size and self.workers > 0:
+            self.full_batches += 1
+            if self.pool is None and self.full_batches >= min(WORKERS_START_AT, WORKERS_AFTER + 1):
                 self.pool = _Workers(self.workers)
+        # A short batch (the end of a large file) goes to the workers too once they have taken over.
+        pool = self.pool
+        if isinstance(unit, LineBatch) and pool is not None and (pool.used or self.full_batches > WORKERS_AFTER):
             i = self.next_worker
             self.next_worker = (i + 1) % self.workers
-            while self.pool.busy[i]:  # its previous batch is still queued: hand batches on until it is out
+            while pool.busy[i]:  # its previous batch is still queued: hand batches on until it is out
                 yield self._next()
-            self.pool.send(i, unit)
+            pool.send(i, unit)
             self.queue.append(i)
         else:
             self.queue.append(_prepare(unit.items() if isinstance(unit, LineBatch) else unit))
