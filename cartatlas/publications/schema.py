@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from cartatlas.store.schema import VERSION_FIELDS, duckdb_type
+from cartatlas.store.schema import VERSION_FIELDS, table_ddl
 
 _str = pa.string()
 _strs = pa.list_(pa.string())
@@ -115,10 +115,7 @@ PUBLICATION_COLUMNS: list[str] = [f.name for f in PUBLICATION_FIELDS]
 
 
 def publications_ddl(table: str = "publications") -> str:
-    cols = ",\n    ".join(
-        f'"{f.name}" {duckdb_type(f.type)}' + ("" if f.nullable else " NOT NULL") for f in PUBLICATION_SCHEMA
-    )
-    return f"CREATE TABLE {table} (\n    {cols},\n    PRIMARY KEY (registry, pmid)\n)"
+    return table_ddl(table, PUBLICATION_SCHEMA, ("registry", "pmid"))
 
 
 LINKS_DDL = """

@@ -38,11 +38,13 @@ def export_query(store: Store, *, flat: bool) -> str:
             cols.extend(extra_cols)
             joins.append(join)
     query = f"SELECT {', '.join(cols)} FROM trials t {' '.join(joins)} ORDER BY t.registry, t.trial_id"
-    if not flat:
-        return query
-    described = store.con.execute(f"DESCRIBE ({query})").fetchall()
+    return _flattened(store, query) if flat else query
+
+
+def _flattened(store: Store, query: str) -> str:
+    """``query`` with lists of strings as '; '-joined text and other nested values as JSON text."""
     outer = []
-    for name, dtype, *_ in described:
+    for name, dtype, *_ in store.con.execute(f"DESCRIBE ({query})").fetchall():
         quoted = '"' + name.replace('"', '""') + '"'
         if dtype == "VARCHAR[]":
             outer.append(f"array_to_string({quoted}, '; ') AS {quoted}")
@@ -73,27 +75,7 @@ def export_trials(store: Store, fmt: str, out: Path) -> int:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     query = export_query(store, flat=fmt in ("csv", "xlsx"))
-    tmp, commit, abort = _atomic_target(out)
-    try:
-        if fmt == "xlsx":
-            df = store.con.execute(query).df()
-            df.to_excel(tmp, index=False, sheet_name="trials", engine="openpyxl")
-            rows = len(df)
-        else:
-            options = {
-                "csv": "FORMAT CSV, HEADER TRUE",
-                "jsonl": "FORMAT JSON",
-                "parquet": "FORMAT PARQUET, COMPRESSION ZSTD",
-            }[fmt]
-            escaped = str(tmp).replace("'", "''")
-            store.con.execute(f"COPY ({query}) TO '{escaped}' ({options})")
-            row = store.con.execute("SELECT count(*) FROM trials").fetchone()
-            rows = int(row[0]) if row else 0
-        commit()
-    except BaseException:
-        abort()
-        raise
-    return rows
+    return _write(store, query, fmt, out, table="trials")
 
 
 def export_publications(store: Store, fmt: str, out: Path) -> int:
@@ -111,25 +93,26 @@ def export_publications(store: Store, fmt: str, out: Path) -> int:
         "FROM publication_links GROUP BY pmid) l USING (pmid) ORDER BY TRY_CAST(p.pmid AS BIGINT), p.pmid"
     )
     if fmt in ("csv", "xlsx"):
-        cols = []
-        for name, dtype, *_ in store.con.execute(f"DESCRIBE ({query})").fetchall():
-            quoted = '"' + name.replace('"', '""') + '"'
-            if dtype == "VARCHAR[]":
-                cols.append(f"array_to_string({quoted}, '; ') AS {quoted}")
-            elif dtype.endswith("[]") or dtype.startswith(("STRUCT", "MAP")):
-                cols.append(f"CAST(to_json({quoted}) AS VARCHAR) AS {quoted}")
-            else:
-                cols.append(quoted)
-        query = f"SELECT {', '.join(cols)} FROM ({query})"
+        query = _flattened(store, query)
+    # Excel holds at most 32,767 characters per cell (author lists of consortia are longer).
+    return _write(store, query, fmt, out, table="publications", cell_limit=32000)
+
+
+def _write(store: Store, query: str, fmt: str, out: Path, *, table: str, cell_limit: int | None = None) -> int:
+    """``query``'s rows to ``out`` in ``fmt``, atomically; returns the rows of ``table``.
+
+    ``cell_limit`` cuts longer texts in an Excel file, saying so in the cell.
+    """
     tmp, commit, abort = _atomic_target(out)
     try:
         if fmt == "xlsx":
             df = store.con.execute(query).df()
-            # Excel holds at most 32,767 characters per cell (author lists of consortia are longer).
-            df = df.map(
-                lambda v: v[:32000] + " [cut: Excel cell limit]" if isinstance(v, str) and len(v) > 32000 else v
-            )
-            df.to_excel(tmp, index=False, sheet_name="publications", engine="openpyxl")
+            if cell_limit is not None:
+                limit = cell_limit
+                df = df.map(
+                    lambda v: v[:limit] + " [cut: Excel cell limit]" if isinstance(v, str) and len(v) > limit else v
+                )
+            df.to_excel(tmp, index=False, sheet_name=table, engine="openpyxl")
         else:
             options = {
                 "csv": "FORMAT CSV, HEADER TRUE",
@@ -138,7 +121,7 @@ def export_publications(store: Store, fmt: str, out: Path) -> int:
             }[fmt]
             escaped = str(tmp).replace("'", "''")
             store.con.execute(f"COPY ({query}) TO '{escaped}' ({options})")
-        row = store.con.execute("SELECT count(*) FROM publications").fetchone()
+        row = store.con.execute(f"SELECT count(*) FROM {table}").fetchone()
         commit()
     except BaseException:
         abort()

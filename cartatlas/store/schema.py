@@ -117,8 +117,11 @@ def duckdb_type(t: pa.DataType) -> str:
     raise TypeError(f"no DuckDB mapping for {t}")
 
 
+def table_ddl(table: str, schema: pa.Schema, primary_key: tuple[str, ...]) -> str:
+    """CREATE TABLE for a derived table, from its Arrow schema (the one place column types are spelled)."""
+    cols = ",\n    ".join(f'"{f.name}" {duckdb_type(f.type)}' + ("" if f.nullable else " NOT NULL") for f in schema)
+    return f"CREATE TABLE {table} (\n    {cols},\n    PRIMARY KEY ({', '.join(primary_key)})\n)"
+
+
 def trials_ddl(table: str = "trials") -> str:
-    cols = ",\n    ".join(
-        f'"{f.name}" {duckdb_type(f.type)}' + ("" if f.nullable else " NOT NULL") for f in TRIAL_SCHEMA
-    )
-    return f"CREATE TABLE {table} (\n    {cols},\n    PRIMARY KEY (registry, trial_id)\n)"
+    return table_ddl(table, TRIAL_SCHEMA, ("registry", "trial_id"))
