@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,9 @@ def test_export_writes_one_row_per_trial_ids_first(db: Path, tmp_path: Path, fmt
     assert header[:2] == ["trial_id", "registry"]
     assert header[: len(TRIAL_COLUMNS)] == TRIAL_COLUMNS
     assert len(rows) == 100
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's private mode
     assert len({r["trial_id"] for r in rows}) == 100
     if fmt == "jsonl":
         lbs = next(r for r in rows if r["trial_id"] == "NCT05756322")

@@ -60,6 +60,10 @@ def _atomic_target(out: Path) -> tuple[Path, Callable[[], None], Callable[[], No
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); an export gets the mode any new file of the user's would.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
 
     def commit() -> None:
         os.replace(tmp, out)
