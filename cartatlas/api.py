@@ -204,10 +204,9 @@ class Atlas:
                     if on_trial is not None:
                         on_trial(progress, trial_stats)
 
-                options_clock = {"clock": clock} if clock is not None else {}
                 # The harvest's own stats also count rows of result pages that could not be read.
                 run.stats, _ = chictr_sync.harvest(
-                    self.store, client, run.run_id, the_query, on_trial=count, **options_clock
+                    self.store, client, run.run_id, the_query, on_trial=count, **given(clock=clock)
                 )
         finally:
             if own_client:
