@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -18,7 +19,8 @@ import duckdb
 import pandas as pd
 
 from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
-from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape
+from cartatlas.analysis.filters import CountedTrials, TrialFilter
+from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape, landscape_units
 from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
@@ -29,7 +31,11 @@ from cartatlas.store.export import export_trials
 from cartatlas.store.ingest import rebuild, save_records
 
 if TYPE_CHECKING:
+    from cartatlas.analysis.history import StoredVersion
+    from cartatlas.analysis.trial_record import TrialRecord
+    from cartatlas.curation_actions import CurationAction
     from cartatlas.link import LinkStats
+    from cartatlas.search import SearchIndex
     from cartatlas.sources.chictr.sync import ChictrClient, ChictrProgress
     from cartatlas.sources.ctgov.api import CtgovClient, SyncPlan, SyncProgress
 
@@ -292,13 +298,19 @@ class Atlas:
         platforms: Iterable[str] | None = None,
         relations: Iterable[str] = ("therapy", "follow_up"),
         per: str = "trial",
+        where: TrialFilter | None = None,
     ) -> Landscape:
         """Every count of the report as DataFrames (``.tables``), facts and counted trials (``.units``).
 
         ``groups`` is a scheme name from knowledge/country_groups.csv or a list
         of ``NAME=CODE,CODE`` strings.  The CLI report is built from this.
+        ``where`` counts only the trials that pass a filter
+        (``TrialFilter.of(target=["BCMA"], country=["CN"])``), with the same code.
         """
         options = landscape_options(as_of, focus, registries, groups, platforms, relations, per)
+        if where is not None:
+            return self.counted(as_of, focus, registries=registries, groups=groups, platforms=platforms,
+                                relations=relations, per=per).landscape(where)  # fmt: skip
         return compute_landscape(self.store, options)
 
     def units(self, as_of: dt.date | str | None = None, focus: str = "CN", **filters: Any) -> pd.DataFrame:
@@ -447,6 +459,128 @@ class Atlas:
 
             return export_publications(self.store, fmt, Path(out))
         return export_trials(self.store, fmt, Path(out))
+
+    # -- exploring (issue 15: what the explorer, and a notebook, asks of one trial or a filtered set) ----
+
+    def data_version(self) -> str:
+        """A fingerprint that changes whenever imports, screening, curation or linking change the data.
+
+        Results computed from the database can be cached under it.
+        """
+        row = self.store.con.execute(DATA_VERSION_QUERY).fetchone()
+        return hashlib.sha256(repr(row).encode()).hexdigest()[:16]
+
+    def counted(
+        self,
+        as_of: dt.date | str | None = None,
+        focus: str = "CN",
+        *,
+        registries: builtins.list[str] | None = None,
+        groups: str | builtins.list[str] = "wei2021",
+        platforms: Iterable[str] | None = None,
+        relations: Iterable[str] = ("therapy", "follow_up"),
+        per: str = "trial",
+    ) -> CountedTrials:
+        """The trials a landscape counts, indexed for filters, facet counts, filtered landscapes and tables.
+
+        ``atlas.counted("2020-06-30").landscape(TrialFilter.of(target=["BCMA"]))``
+        gives every count of the report for BCMA trials; ``.facets(f)`` the
+        trials per value of every facet; ``.table(f, columns, sort=...)`` rows.
+        """
+        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per)
+        units, notes = landscape_units(self.store, options)
+        return CountedTrials(self.store, options, units, notes)
+
+    def search_index(self) -> SearchIndex:
+        """Every registration's ids, titles, sponsors, products and sites, for repeated searches."""
+        from cartatlas.search import SearchIndex
+
+        return SearchIndex.build(self.store)
+
+    def search(self, text: str, limit: int = 50) -> pd.DataFrame:
+        """Registrations matching every word of ``text`` (ids, titles in any language, sponsors, products, sites)."""
+        hits = self.search_index().search(text, limit)
+        return pd.DataFrame(
+            [
+                {
+                    "registry": h.registry,
+                    "trial_id": h.trial_id,
+                    "title": h.title,
+                    "relation": h.relation,
+                    "score": h.score,
+                    "matched": [m.label for m in h.matches],
+                }
+                for h in hits
+            ],
+            columns=["registry", "trial_id", "title", "relation", "score", "matched"],
+        )
+
+    def trial(self, trial_id: str) -> TrialRecord | None:
+        """One trial by any of its ids: every linked registration with labels and evidence, links, articles."""
+        from cartatlas.analysis.trial_record import trial_record
+
+        return trial_record(self.store, trial_id)
+
+    def history(self, record_id: str, registry: str | None = None) -> builtins.list[StoredVersion]:
+        """Every stored version of a record, in the registry's date order, with what changed each time."""
+        from cartatlas.analysis.history import record_history
+        from cartatlas.normalise.ids import id_registry
+
+        reg = registry or id_registry(record_id)
+        if reg is None:
+            raise ValueError(f"cannot tell the registry of {record_id!r}; pass registry=")
+        return record_history(self.store, reg, record_id)
+
+    def curation_etag(self, keys: builtins.list[tuple[str, str]]) -> str:
+        """What a curator sees of these registrations, as a fingerprint to send back with an action."""
+        from cartatlas import curation_actions
+
+        return curation_actions.trial_etag(self.store, curation_actions.curation_path(self.store), keys)
+
+    def record_curation(
+        self,
+        action: CurationAction,
+        *,
+        keys: builtins.list[tuple[str, str]] | None = None,
+        expected_etag: str | None = None,
+    ) -> builtins.list[Outcome]:
+        """Record a curator's action as a line of the curation file, then apply the file (and relink for links).
+
+        ``keys`` are the registrations the curator looked at (default: the
+        action's own); when ``expected_etag`` (from ``curation_etag``) no longer
+        matches them, nothing is written and ``StaleEdit`` is raised.
+        """
+        from cartatlas import curation_actions
+
+        path = curation_actions.record(
+            self.store,
+            action,
+            keys or ([(action.registry, action.trial_id)] if action.registry else []),
+            expected_etag,
+        )
+        outcomes = self.curate(path)
+        if action.field == curation_actions.LINK_FIELD:
+            self.link(path)
+        return outcomes
+
+    def curation_in_force(self) -> pd.DataFrame:
+        """The curation lines last applied (from the database's own log): what ``curate --export`` writes."""
+        from cartatlas import curation_actions
+
+        return pd.DataFrame(
+            curation_actions.in_force(self.store),
+            columns=["trial_id", "registry", "field", "value", "reason", "curator", "date", "status", "line"],
+        )
+
+
+DATA_VERSION_QUERY = """
+SELECT (SELECT count(*) FROM runs), (SELECT max(started_at) FROM runs), (SELECT max(finished_at) FROM runs),
+       (SELECT count(*) FROM classifications), (SELECT max(classified_at) FROM classifications),
+       (SELECT count(*) FROM trial_links), (SELECT max(linked_at) FROM trial_links),
+       (SELECT count(*) FROM curation_log), (SELECT max(logged_at) FROM curation_log),
+       (SELECT count(*) FROM publication_links), (SELECT max(linked_at) FROM publication_links),
+       (SELECT value FROM settings WHERE key = 'curation_file')
+"""
 
 
 def _opt_list(value: Any) -> list[str] | None:

@@ -46,8 +46,9 @@ VOCABULARIES: dict[str, frozenset[str]] = {
     "platforms": frozenset(types.PLATFORMS),
     "combinations": frozenset(types.COMBINATIONS),
 }
-#: Fields handled by other pipeline steps, passed over here without complaint.
-OTHER_STEPS = frozenset({"link"})
+#: Fields handled by other pipeline steps, passed over here without complaint (link decisions; review
+#: decisions, which take a trial off the review queue: see ``cartatlas.curation_actions``).
+OTHER_STEPS = frozenset({"link", "review"})
 
 
 @dataclass(frozen=True)

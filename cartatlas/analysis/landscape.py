@@ -362,10 +362,9 @@ class Landscape:
 
 def _count_rows(pairs: Iterable[tuple[tuple[Any, ...], str]], columns: list[str]) -> pd.DataFrame:
     """Rows of (key..., n, trial_ids) from (key, unit id) pairs."""
-    buckets: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    buckets: dict[tuple[Any, ...], set[str]] = defaultdict(set)
     for key, unit in pairs:
-        if unit not in buckets[key]:
-            buckets[key].append(unit)
+        buckets[key].add(unit)
     rows = [(*key, len(ids), sorted(ids)) for key, ids in buckets.items()]
     return pd.DataFrame(rows, columns=[*columns, "n", "trial_ids"])
 
@@ -376,6 +375,16 @@ def _branch_is(branch: Any, wanted: str) -> bool:
 
 def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     units, notes = landscape_units(store, options)
+    return landscape_of_units(store, options, units, notes)
+
+
+def landscape_of_units(store: Store, options: LandscapeOptions, units: pd.DataFrame, notes: dict[str, Any]) -> Landscape:
+    """Every count of the given units: all that ``landscape_units`` counted, or any subset of them.
+
+    ``notes["registrations"]`` must hold the registrations of exactly these
+    units (the explorer filters both); ``notes`` itself is not changed.
+    """
+    notes = dict(notes)
     as_of = options.as_of or dt.date.today()
     tables: dict[str, pd.DataFrame] = {}
     group_names = [*options.groups.names, NO_LOCATION]

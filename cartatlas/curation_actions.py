@@ -1,0 +1,293 @@
+"""Curators' actions from outside the CSV editor (the explorer): written as lines of the curation file.
+
+The curation file stays the one record of every curator's decision, so an
+action taken in the browser behaves exactly like a line typed into the file:
+it is applied after the rules, re-applied after every re-classification,
+flagged stale when the registry changes the record later, and ``cartatlas
+curate FILE`` re-applies it.  Three kinds of line are written:
+
+* a label override: ``field`` is a curatable label (targets, relation, ...);
+* a link decision: ``field`` is ``link``, ``value`` ``same:<registry>:<id>``
+  or ``different:<registry>:<id>`` (``cartatlas.link.curation``);
+* a review decision: ``field`` is ``review``, ``value`` ``accepted`` (the
+  labels are right as they stand) or ``dismissed`` (nothing here needs a
+  person); the trial leaves the review queue until the registry changes it.
+
+Each line carries who (``curator``), why (``reason``), the day (``date``, as
+the file format asks) and the moment (``recorded_at``, an extra column the
+readers ignore).  Lines are appended, so the file is the history; for one
+trial and field the last line wins, as it always has.
+
+Two curators may edit the same trial.  The state a form was filled in from
+is summarised by ``trial_etag`` (the trial's lines in the file and its
+labels); ``record`` refuses, with ``StaleEdit``, an action based on a state
+that has changed since, instead of silently overwriting the other edit.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cartatlas.curation import Override, _validate, remembered_curation_file
+from cartatlas.curation_file import REQUIRED_COLUMNS, curation_rows
+from cartatlas.link.curation import LINK_FIELD, parse_value
+from cartatlas.store.classifications import CURATABLE
+from cartatlas.store.db import Store
+
+REVIEW_FIELD = "review"
+REVIEW_VERDICTS = ("accepted", "dismissed")
+#: Columns written by actions, after the required ones (readers ignore columns they do not know).
+EXTRA_COLUMNS = ("registry", "recorded_at")
+
+_lock = threading.Lock()
+
+
+class StaleEdit(Exception):
+    """The trial changed since the form was filled in: the action was not recorded."""
+
+    def __init__(self, message: str, current_etag: str) -> None:
+        super().__init__(message)
+        self.current_etag = current_etag
+
+
+@dataclass(frozen=True)
+class CurationAction:
+    """One decision of one curator about one registration."""
+
+    trial_id: str
+    registry: str | None
+    field: str
+    value: str
+    reason: str
+    curator: str
+
+    def row(self, at: dt.datetime) -> dict[str, str]:
+        return {
+            "trial_id": self.trial_id,
+            "field": self.field,
+            "value": self.value,
+            "reason": self.reason,
+            "curator": self.curator,
+            "date": at.date().isoformat(),
+            "registry": self.registry or "",
+            "recorded_at": at.isoformat(timespec="seconds"),
+        }
+
+
+def curation_path(store: Store) -> Path:
+    """The file actions are written to: the one last applied, else ``<database>.curation.csv`` beside it."""
+    remembered = remembered_curation_file(store)
+    if remembered is not None:
+        return remembered
+    if store.path == ":memory:":
+        raise ValueError("an in-memory database has no place for a curation file; apply one with curate() first")
+    db = Path(store.path).resolve()
+    return db.with_name(db.name.removesuffix(".duckdb") + ".curation.csv")
+
+
+def validate(action: CurationAction) -> str | None:
+    """Why the action cannot be recorded, or None: the same rules as a line of the file."""
+    if not action.trial_id.strip():
+        return "no trial id"
+    if not action.reason.strip():
+        return "a reason is required"
+    if not action.curator.strip():
+        return "a curator name is required"
+    if any(ch in action.value + action.reason + action.curator for ch in "\r\n\x00"):
+        return "line breaks are not allowed in a value, reason or curator name"
+    if action.field == LINK_FIELD:
+        return None if parse_value(action.value) else "a link decision is same:<registry>:<id> or different:<registry>:<id>"
+    if action.field == REVIEW_FIELD:
+        return None if action.value in REVIEW_VERDICTS else f"a review decision is one of {', '.join(REVIEW_VERDICTS)}"
+    if action.field not in CURATABLE:
+        return f"unknown field {action.field!r} (curatable: {', '.join(CURATABLE)}, link, review)"
+    override = Override(0, action.trial_id, action.registry, action.field, action.value, action.reason,
+                        action.curator, dt.date.today())  # fmt: skip
+    return _validate(override, dt.date.today().isoformat())
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The file's columns and rows (an absent file has none)."""
+    if not path.exists():
+        return [], []
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    return list(reader.fieldnames or []), [dict(r) for r in reader]
+
+
+def _mentions(row: dict[str, str], ids: set[str]) -> bool:
+    if (row.get("trial_id") or "").strip() in ids:
+        return True
+    if (row.get("field") or "").strip().casefold() == LINK_FIELD:
+        parsed = parse_value(row.get("value") or "")
+        return parsed is not None and parsed[2] in ids
+    return False
+
+
+def trial_rows(path: Path, ids: Iterable[str]) -> list[dict[str, str]]:
+    """The file's lines about any of these registrations (as trial or as the other side of a link)."""
+    wanted = set(ids)
+    return [r for r in read_rows(path)[1] if _mentions(r, wanted)]
+
+
+def trial_etag(store: Store, path: Path, keys: list[tuple[str, str]]) -> str:
+    """A short fingerprint of what a curator sees of these registrations: their file lines and labels."""
+    digest = hashlib.sha256()
+    for row in trial_rows(path, [k[1] for k in keys]):
+        digest.update(repr(sorted(row.items())).encode())
+    if keys:
+        cursor = store.cursor()
+        try:
+            labels = cursor.execute(
+                """
+                SELECT registry, trial_id, content_hash, CAST(auto AS VARCHAR), curated_fields, relation, targets
+                FROM classifications WHERE (registry, trial_id) IN (SELECT (UNNEST(?), UNNEST(?)))
+                ORDER BY registry, trial_id
+                """,
+                [[k[0] for k in keys], [k[1] for k in keys]],
+            ).fetchall()
+            links = cursor.execute(
+                """
+                SELECT registry_a, trial_id_a, registry_b, trial_id_b, status FROM trial_links
+                WHERE (registry_a, trial_id_a) IN (SELECT (UNNEST(?), UNNEST(?)))
+                   OR (registry_b, trial_id_b) IN (SELECT (UNNEST(?), UNNEST(?)))
+                ORDER BY ALL
+                """,
+                [[k[0] for k in keys], [k[1] for k in keys]] * 2,
+            ).fetchall()
+        finally:
+            cursor.close()
+        digest.update(repr(labels).encode())
+        digest.update(repr(links).encode())
+    return digest.hexdigest()[:16]
+
+
+def append(path: Path, action: CurationAction, at: dt.datetime | None = None) -> dict[str, str]:
+    """Add the action as the file's last line, atomically (the file is rewritten under a new name, then renamed).
+
+    Columns the file lacks (``registry``, ``recorded_at``) are added; every
+    existing line keeps its values.
+    """
+    stamp = at or dt.datetime.now(dt.UTC)
+    row = action.row(stamp)
+    columns, rows = read_rows(path)
+    columns = columns or list(REQUIRED_COLUMNS)
+    columns += [c for c in (*REQUIRED_COLUMNS, *EXTRA_COLUMNS) if c not in columns]
+    rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return row
+
+
+def record(
+    store: Store,
+    action: CurationAction,
+    keys: list[tuple[str, str]],
+    expected_etag: str | None,
+) -> Path:
+    """Write the action to the curation file if the trial is as the curator saw it; returns the file.
+
+    ``keys`` are the registrations of the trial the form showed (the etag
+    covers all of them).  Raises ValueError for an invalid action and
+    StaleEdit when ``expected_etag`` no longer matches.  The caller applies
+    the file afterwards (``Atlas.record_curation`` does both).
+    """
+    problem = validate(action)
+    if problem:
+        raise ValueError(f"{action.trial_id} {action.field}: {problem}")
+    path = curation_path(store)
+    with _lock:
+        if expected_etag is not None:
+            current = trial_etag(store, path, keys)
+            if current != expected_etag:
+                last = trial_rows(path, [k[1] for k in keys])
+                who = (
+                    f" (last change: {last[-1].get('field')} by {last[-1].get('curator')}, "
+                    f"{last[-1].get('recorded_at') or last[-1].get('date')}: {last[-1].get('reason')})"
+                    if last
+                    else ""
+                )
+                raise StaleEdit(
+                    f"{action.trial_id} was changed since this page was loaded{who}. "
+                    "Nothing was saved: reload the page, check the change, and apply yours again if it still holds.",
+                    current,
+                )
+        append(path, action)
+    return path
+
+
+def review_decisions(path: Path | None) -> dict[str, dict[str, str]]:
+    """The last review decision per trial id in the file (accepted or dismissed, with who, when, why)."""
+    if path is None or not path.exists():
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for _, row in curation_rows(path):
+        if (row.get("field") or "").strip().casefold() == REVIEW_FIELD:
+            out[(row.get("trial_id") or "").strip()] = {k: (v or "") for k, v in row.items() if k}
+    return out
+
+
+IN_FORCE_QUERY = """
+SELECT l.trial_id, l.registry, l.field, l.value, l.reason, l.curator, l.curated_on AS date, l.status, l.line
+FROM curation_log l
+WHERE l.run_id = (SELECT run_id FROM runs WHERE kind = 'curate' ORDER BY started_at DESC, run_id DESC LIMIT 1)
+  AND l.status NOT IN ('invalid', 'unknown_trial')
+ORDER BY l.line, l.status
+"""
+
+
+def in_force(store: Store) -> list[dict[str, Any]]:
+    """The curation lines the database last applied (from its own log), one per line of that file.
+
+    Written out as CSV this is a curation file that reproduces the current
+    curation on any database holding the same records, even if the original
+    file is gone.
+    """
+    cursor = store.cursor()
+    try:
+        rows = cursor.execute(IN_FORCE_QUERY).fetchall()
+        names = [d[0] for d in cursor.description or []]
+    finally:
+        cursor.close()
+    seen: set[int] = set()
+    out = []
+    for values in rows:
+        row = dict(zip(names, values, strict=True))
+        if row["line"] in seen:  # an override of two registrations sharing an id is logged twice
+            continue
+        seen.add(row["line"])
+        out.append(row)
+    return out
+
+
+def write_in_force(store: Store, out: Path) -> int:
+    """Write ``in_force`` as a curation file (``cartatlas curate --export``); returns the lines written."""
+    rows = in_force(store)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*REQUIRED_COLUMNS, "registry"])
+    for r in rows:
+        date = r["date"].isoformat() if isinstance(r["date"], dt.date) else (r["date"] or "")
+        writer.writerow([r["trial_id"], r["field"], r["value"], r["reason"], r["curator"], date, r["registry"] or ""])
+    out.write_text(buffer.getvalue(), encoding="utf-8")
+    return len(rows)
