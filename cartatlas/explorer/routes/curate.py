@@ -1,0 +1,74 @@
+"""Curation in the browser: overrides, link decisions and review decisions, as lines of the curation file.
+
+Every action goes through ``Atlas.record_curation``, the same path a
+notebook uses: validated like a line of the file, refused with 409 when the
+trial changed since the form was loaded (the form carries the etag it was
+built from), written to the curation file, then applied.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from cartatlas.curation_actions import LINK_FIELD, REVIEW_FIELD, CurationAction, StaleEdit
+from cartatlas.explorer.routes.trial import trial_context
+from cartatlas.explorer.security import CSRF_FIELD, check_write
+from cartatlas.explorer.web import error, explorer, render
+
+router = APIRouter()
+
+CURATOR_COOKIE = "cartatlas_curator"
+#: Where a review decision may send the browser back to (never another site).
+NEXT_PREFIXES = ("/review", "/trial/")
+
+
+@router.post("/trial/{trial_id}/curate")
+async def curate(request: Request, trial_id: str) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    ex = explorer(request)
+    check_write(request, form.get(CSRF_FIELD), read_only=ex.settings.read_only, token=ex.settings.token)
+    record = ex.reader().trial(trial_id)
+    if record is None:
+        return error(request, 404, f"No registration has the id {trial_id!r}.")
+    kind = form.get("kind", "override")
+    registry, _, registration = form.get("registration", "").partition(":")
+    if (registry, registration) not in record.keys:
+        return error(request, 400, f"{registry}:{registration} is not a registration of {record.trial_id}.")
+    if kind == "override":
+        field, value = form.get("field", ""), form.get("value", "")
+    elif kind == "link":
+        field = LINK_FIELD
+        value = f"{form.get('verdict', '')}:{form.get('other_registry', '').strip()}:{form.get('other_id', '').strip()}"
+    elif kind == "review":
+        field, value = REVIEW_FIELD, form.get("value", "")
+    else:
+        return error(request, 400, f"unknown action {kind!r}")
+    # A form about one registration (the review queue's) was built on that registration alone.
+    keys = [(registry, registration)] if form.get("scope") == "registration" else record.keys
+    action = CurationAction(registration, registry, field, value.strip(), form.get("reason", ""), form.get("curator", ""))
+    try:
+        ex.write(
+            lambda atlas: atlas.record_curation(action, keys=keys, expected_etag=form.get("etag") or None)
+        )
+    except (StaleEdit, ValueError) as exc:
+        status = 409 if isinstance(exc, StaleEdit) else 400
+        fresh = ex.reader().trial(trial_id) or record
+        return render(
+            request,
+            "trial.html.j2",
+            status=status,
+            page="trial",
+            title=record.trial_id,
+            saved=None,
+            problem=str(exc),
+            form=form,
+            **trial_context(request, fresh),
+        )
+    target = form.get("next", "")
+    if not target.startswith(NEXT_PREFIXES) or "//" in target:
+        target = f"/trial/{registration}?saved={kind}"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(CURATOR_COOKIE, action.curator, httponly=True, samesite="strict", max_age=365 * 86400)
+    return response

@@ -1,0 +1,99 @@
+"""The trial page: each registration with its registry link, labels with evidence, links, articles, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cartatlas import curation_actions
+from cartatlas.analysis.trial_record import TrialRecord
+from cartatlas.classify import types
+from cartatlas.explorer.state import Counting
+from cartatlas.explorer.web import error, explorer, render
+from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
+
+router = APIRouter()
+
+#: Choices offered for each curatable field (list fields take several, separated by ';').
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "relation": types.RELATIONS,
+    "target_strategy": types.TARGET_STRATEGIES,
+    "branch": types.BRANCHES,
+    "product_source": types.PRODUCT_SOURCES,
+    "confidence": types.CONFIDENCE_LABELS,
+    "platforms": types.PLATFORMS,
+    "combinations": types.COMBINATIONS,
+}
+SAVED_MESSAGES = {
+    "override": "Override saved and applied. It is a line of the curation file and survives re-classification.",
+    "link": "Link decision saved; the registrations were linked again.",
+    "review": "Review decision saved.",
+}
+
+
+def _label_value(row: dict[str, Any], name: str) -> str:
+    value = row.get(name)
+    if name in LIST_FIELDS:
+        return "; ".join(map(str, value or []))
+    return "" if value is None else str(value)
+
+
+def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
+    """Everything the trial page shows, read through this thread's reader."""
+    ex = explorer(request)
+    reader = ex.reader()
+    keys = record.keys
+    history = {
+        key: ex.cached(("history", key), lambda key=key: reader.history(key[1], key[0])) for key in keys
+    }
+    path = curation_actions.curation_path(reader.store)
+    lines = curation_actions.trial_rows(path, [k[1] for k in keys])
+    decisions = curation_actions.review_decisions(path)
+    counted = ex.counted_if_ready(Counting())
+    unit = None
+    if counted is not None:
+        found = counted.units[counted.units["unit_id"] == record.trial_id]
+        unit = found.iloc[0].to_dict() if len(found) else None
+    labels = [
+        {
+            "key": (r["registry"], r["trial_id"]),
+            "values": {name: _label_value(r, name) for name in CURATABLE},
+            "auto": {name: _label_value(r["auto"], name) for name in CURATABLE} if r.get("auto") else {},
+            "curated": list(r.get("curated_fields") or []),
+        }
+        for r in record.registrations
+    ]
+    return {
+        "record": record,
+        "history": history,
+        "etag": reader.curation_etag(keys),
+        "curation_lines": lines,
+        "curation_file": path,
+        "review": {k: decisions.get(k[1]) for k in keys},
+        "unit": unit,
+        "labels": labels,
+        "curatable": CURATABLE,
+        "list_fields": LIST_FIELDS,
+        "vocabularies": VOCABULARIES,
+        "curator": request.cookies.get("cartatlas_curator", ""),
+    }
+
+
+@router.get("/trial/{trial_id}")
+def trial_page(request: Request, trial_id: str, saved: str | None = None) -> Response:
+    record = explorer(request).reader().trial(trial_id)
+    if record is None:
+        return error(request, 404, f"No registration has the id {trial_id!r}. Try the search box.")
+    return render(
+        request,
+        "trial.html.j2",
+        page="trial",
+        title=f"{record.trial_id}",
+        saved=SAVED_MESSAGES.get(saved or ""),
+        problem=None,
+        form={},
+        **trial_context(request, record),
+    )
