@@ -63,14 +63,31 @@ def report_cmd(
 
 
 def curate_cmd(
-    file: Annotated[Path, typer.Argument(help="Curation CSV: trial_id,field,value,reason,curator,date.")],
+    file: Annotated[
+        Path | None, typer.Argument(help="Curation CSV: trial_id,field,value,reason,curator,date.")
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write the curation in force (including the explorer's) as a curation CSV."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Apply a curator's overrides after the rules; they are re-applied after every re-classification.
 
     Exit status 1 when a line is invalid or names an unknown trial; stale overrides (the registry
-    changed the record after the curator's date) are applied and listed.
+    changed the record after the curator's date) are applied and listed.  With --export, write the
+    lines the database last applied (from its own log) to a file that this command re-applies.
     """
+    if export is not None:
+        from cartatlas.curation_actions import write_in_force
+
+        with open_atlas(db, read_only=True) as atlas:
+            n = write_in_force(atlas.store, export)
+        err_console.print(f"wrote {n} curation lines to {export}")
+        if file is None:
+            return
+    if file is None:
+        raise CliError("give a curation file to apply, or --export FILE")
     with open_atlas(db) as atlas:
         try:
             outcomes = atlas.curate(file)

@@ -23,9 +23,10 @@ def describe(view: View) -> str:
     from cartatlas.analysis.filters import FACETS
 
     parts = ["CAR trials"]
-    for name, values in view.where.values:
-        facet = FACETS[name]
-        parts.append(f"{facet.label} {' or '.join(facet.describe(v) for v in values)}")
+    for name, facet in FACETS.items():
+        values = view.where.chosen(name)
+        if values:
+            parts.append(f"{facet.label} {' or '.join(facet.describe(v) for v in values)}")
     if view.where.registered_from or view.where.registered_to:
         parts.append(f"registered {view.where.registered_from or '…'} to {view.where.registered_to or '…'}")
     return " · ".join(parts)

@@ -53,7 +53,8 @@ def queue(request: Request) -> pd.DataFrame:
     for trial_id, updated in zip(frame["trial_id"], frame["record_updated"], strict=True):
         d = decisions.get(trial_id)
         day = parse_date(d.get("date")) if d else None
-        changed = bool(d and day and updated is not None and not pd.isna(updated) and updated > day)
+        when = pd.Timestamp(updated).date() if updated is not None and not pd.isna(updated) else None
+        changed = bool(d and day and when and when > day)
         verdicts.append(d["value"] if d and not changed else "")
         notes.append(f"{d['value']} by {d.get('curator')} on {d.get('date')}: {d.get('reason')}" if d else "")
         stale.append(changed)
