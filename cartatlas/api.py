@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
 from cartatlas.analysis.filters import CountedTrials, TrialFilter
+from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape, landscape_units
 from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
 from cartatlas.model import ImportStats

@@ -106,7 +106,11 @@ def validate(action: CurationAction) -> str | None:
     if any(ch in action.value + action.reason + action.curator for ch in "\r\n\x00"):
         return "line breaks are not allowed in a value, reason or curator name"
     if action.field == LINK_FIELD:
-        return None if parse_value(action.value) else "a link decision is same:<registry>:<id> or different:<registry>:<id>"
+        return (
+            None
+            if parse_value(action.value)
+            else "a link decision is same:<registry>:<id> or different:<registry>:<id>"
+        )
     if action.field == REVIEW_FIELD:
         return None if action.value in REVIEW_VERDICTS else f"a review decision is one of {', '.join(REVIEW_VERDICTS)}"
     if action.field not in CURATABLE:
@@ -147,42 +151,39 @@ def trial_etag(store: Store, path: Path, keys: list[tuple[str, str]]) -> str:
 
 def trial_etags(store: Store, path: Path, groups: list[list[tuple[str, str]]]) -> list[str]:
     """``trial_etag`` of many trials at once (one read of the file, two queries): for a page of them."""
-    rows = read_rows(path)[1]
+    lines = read_rows(path)[1]
     every = sorted({k for keys in groups for k in keys})
     labels: dict[tuple[str, str], tuple[Any, ...]] = {}
     links: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     if every:
-        regs, ids = [k[0] for k in every], [k[1] for k in every]
-        cursor = store.cursor()
-        try:
-            for row in cursor.execute(
-                """
-                SELECT registry, trial_id, content_hash, CAST(auto AS VARCHAR), curated_fields, relation, targets
-                FROM classifications WHERE (registry, trial_id) IN (SELECT (UNNEST(?), UNNEST(?)))
-                """,
-                [regs, ids],
-            ).fetchall():
-                labels[(row[0], row[1])] = row
-            for row in cursor.execute(
-                """
-                SELECT registry_a, trial_id_a, registry_b, trial_id_b, status FROM trial_links
-                WHERE (registry_a, trial_id_a) IN (SELECT (UNNEST(?), UNNEST(?)))
-                   OR (registry_b, trial_id_b) IN (SELECT (UNNEST(?), UNNEST(?)))
-                ORDER BY ALL
-                """,
-                [regs, ids, regs, ids],
-            ).fetchall():
-                for key in ((row[0], row[1]), (row[2], row[3])):
-                    links.setdefault(key, []).append(row)
-        finally:
-            cursor.close()
+        ids = sorted({k[1] for k in every})
+        marks = ", ".join("?" for _ in ids)  # an IN list filters while scanning; (registry, id) pairs joined
+        con = store.con
+        for label in con.execute(
+            f"""
+            SELECT registry, trial_id, content_hash, CAST(auto AS VARCHAR), curated_fields, relation, targets
+            FROM classifications WHERE trial_id IN ({marks})
+            """,
+            ids,
+        ).fetchall():
+            labels[(label[0], label[1])] = label
+        for link in con.execute(
+            f"""
+            SELECT registry_a, trial_id_a, registry_b, trial_id_b, status FROM trial_links
+            WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
+            ORDER BY ALL
+            """,
+            [*ids, *ids],
+        ).fetchall():
+            for key in ((link[0], link[1]), (link[2], link[3])):
+                links.setdefault(key, []).append(link)
     out = []
     for keys in groups:
         digest = hashlib.sha256()
         wanted = {k[1] for k in keys}
-        for row in rows:
-            if _mentions(row, wanted):
-                digest.update(repr(sorted(row.items())).encode())
+        for line in lines:
+            if _mentions(line, wanted):
+                digest.update(repr(sorted(line.items())).encode())
         for key in sorted(keys):
             digest.update(repr(labels.get(key)).encode())
             digest.update(repr(sorted(set(links.get(key, [])))).encode())
@@ -281,12 +282,9 @@ def in_force(store: Store) -> list[dict[str, Any]]:
     curation on any database holding the same records, even if the original
     file is gone.
     """
-    cursor = store.cursor()
-    try:
-        rows = cursor.execute(IN_FORCE_QUERY).fetchall()
-        names = [d[0] for d in cursor.description or []]
-    finally:
-        cursor.close()
+    result = store.con.execute(IN_FORCE_QUERY)
+    names = [d[0] for d in result.description or []]
+    rows = result.fetchall()
     seen: set[int] = set()
     out = []
     for values in rows:

@@ -99,9 +99,14 @@ class SearchIndex:
             groups = {
                 "ids": _texts([r["trial_id"], r["nct_id"], r["org_study_id"], r["secondary"]]),
                 "titles": _texts(
-                    [r["brief_title"], r["official_title"], r["acronym"], r["brief_title_local"],
-                     r["official_title_local"]]
-                ),  # fmt: skip
+                    [
+                        r["brief_title"],
+                        r["official_title"],
+                        r["acronym"],
+                        r["brief_title_local"],
+                        r["official_title_local"],
+                    ]
+                ),
                 "products": _texts([r["products"], r["interventions"], r["other_names"]]),
                 "sponsors": _texts([r["lead_sponsor"], r["lead_sponsor_local"], r["collaborators"]]),
                 "sites": _texts([r["sites"]]),

@@ -15,9 +15,9 @@ import gzip
 import io
 import re
 import xml.etree.ElementTree as ET
-from urllib.parse import parse_qsl
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import openpyxl
 import orjson
@@ -37,8 +37,7 @@ from cartatlas.explorer.downloads import neutralise
 from cartatlas.explorer.query import View, parse
 from cartatlas.explorer.state import Counting
 from tests.conftest import CTGOV
-from tests.explorer_support import TestClient
-from tests.explorer_support import built_database, fresh_copy
+from tests.explorer_support import TestClient, built_database, fresh_copy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -111,16 +110,22 @@ def test_filters_give_the_apis_units_and_facet_counts(client: TestClient) -> Non
     expected = atlas_of(client).units(country="CN", target="BCMA", phase="Phase 1")
     assert number(page.text, "total") == len(expected) > 100
     # The facet counts beside each value: BCMA's own count is the filtered total (its facet is BCMA-free).
-    assert re.search(rf'value="BCMA" checked> <span class="v">BCMA</span> <span class="n">{len(expected):,}</span>', page.text)
+    assert re.search(
+        rf'value="BCMA" checked> <span class="v">BCMA</span> <span class="n">{len(expected):,}</span>', page.text
+    )
     # A second country's count is what choosing it too would add: China's other facets still apply.
     us = atlas_of(client).units(country="US", target="BCMA", phase="Phase 1")
-    assert re.search(rf'value="US" > <span class="v">United States</span> <span class="n">{len(us):,}</span>', page.text)
+    assert re.search(
+        rf'value="US" > <span class="v">United States</span> <span class="n">{len(us):,}</span>', page.text
+    )
 
 
 def test_every_count_opens_its_trials(client: TestClient) -> None:
     view = "country=CN&target=BCMA"
-    land = client.app.state.explorer.landscape(parse([("country", "CN"), ("target", "BCMA")]).counting,  # type: ignore[attr-defined]
-                                               TrialFilter.of(country=["CN"], target=["BCMA"]))  # fmt: skip
+    land = client.app.state.explorer.landscape(
+        parse([("country", "CN"), ("target", "BCMA")]).counting,  # type: ignore[attr-defined]
+        TrialFilter.of(country=["CN"], target=["BCMA"]),
+    )
     row = land.tables["focus_targets_heme"].iloc[0]
     page = client.get(f"/trials?{view}&cell=focus_targets_heme:0:alone_ids")
     assert page.status_code == 200
@@ -133,7 +138,12 @@ def test_every_count_opens_its_trials(client: TestClient) -> None:
 @given(
     facets=st.dictionaries(
         st.sampled_from(sorted(FACETS)),
-        st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12).map(str.strip).filter(bool), max_size=3),  # fmt: skip
+        st.lists(
+            st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12)
+            .map(str.strip)
+            .filter(bool),
+            max_size=3,
+        ),
         max_size=4,
     ),
     as_of=st.one_of(st.none(), st.dates(dt.date(2010, 1, 1), dt.date(2030, 12, 31))),
@@ -141,8 +151,14 @@ def test_every_count_opens_its_trials(client: TestClient) -> None:
     page=st.integers(1, 50),
 )
 def test_the_url_holds_the_whole_view(facets: dict[str, list[str]], as_of: dt.date | None, per: str, page: int) -> None:
-    view = parse([*((k, v) for k, vs in facets.items() for v in vs), ("per", per), ("page", str(page)),
-                  *([("as_of", as_of.isoformat())] if as_of else [])])  # fmt: skip
+    view = parse(
+        [
+            *((k, v) for k, vs in facets.items() for v in vs),
+            ("per", per),
+            ("page", str(page)),
+            *([("as_of", as_of.isoformat())] if as_of else []),
+        ]
+    )
     assert parse(view.pairs(table=True)) == view
     # Through an actual query string, as a browser sends it back.
     assert parse(parse_qsl(view.query(table=True))) == view
@@ -174,7 +190,7 @@ def test_search_finds_products_ids_and_chinese_text_ranked_and_highlighted(clien
 
 
 def test_registry_text_is_escaped_everywhere(client: TestClient) -> None:
-    for url in (f"/trial/{HOSTILE_ID}", "/search?q=HYPERLINK", f"/trials?sponsor=%40SUM%281%2B1%29+Biotech"):
+    for url in (f"/trial/{HOSTILE_ID}", "/search?q=HYPERLINK", "/trials?sponsor=%40SUM%281%2B1%29+Biotech"):
         page = client.get(url)
         assert page.status_code == 200
         assert "<script>alert(1)</script>" not in page.text
@@ -185,7 +201,10 @@ def test_registry_text_is_escaped_everywhere(client: TestClient) -> None:
 
 
 def test_table_sorts_pages_and_downloads_exactly_its_rows_and_columns(client: TestClient) -> None:
-    query = "country=CN&target=BCMA&phase=Phase+1&cols=trial&cols=title&cols=sponsor&cols=registered&sort=registered&size=25"
+    query = (
+        "country=CN&target=BCMA&phase=Phase+1&cols=trial&cols=title&cols=sponsor&cols=registered"
+        "&sort=registered&size=25"
+    )
     page = client.get(f"/trials?{query}")
     total = number(page.text, "table-total")
     expected = atlas_of(client).units(country="CN", target="BCMA", phase="Phase 1")
@@ -251,8 +270,16 @@ def test_override_is_a_curation_line_that_changes_the_count_and_survives_reclass
     trial = "NCT05066646"  # CT103A: BCMA, China, phase 1/2
     before = number(client.get("/?country=CN&target=BCMA").text, "total")
     page = client.get(f"/trial/{trial}")
-    form = {"csrf": csrf(client), "etag": etag_of(page.text), "kind": "override", "registration": f"ctgov:{trial}",
-            "field": "targets", "value": "CD19", "reason": "test: the protocol names CD19", "curator": "ana"}  # fmt: skip
+    form = {
+        "csrf": csrf(client),
+        "etag": etag_of(page.text),
+        "kind": "override",
+        "registration": f"ctgov:{trial}",
+        "field": "targets",
+        "value": "CD19",
+        "reason": "test: the protocol names CD19",
+        "curator": "ana",
+    }
     done = client.post(f"/trial/{trial}/curate", data=form, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == f"/trial/{trial}?saved=override"
     after = number(client.get("/?country=CN&target=BCMA").text, "total")
@@ -290,8 +317,15 @@ def test_a_stale_form_gets_409_and_changes_nothing(client: TestClient, db: Path)
 def test_writes_need_the_forms_csrf_token(client: TestClient) -> None:
     trial = "NCT05201118"
     page = client.get(f"/trial/{trial}")
-    form = {"etag": etag_of(page.text), "kind": "override", "registration": f"ctgov:{trial}", "field": "branch",
-            "value": "mixed", "reason": "x", "curator": "eve"}  # fmt: skip
+    form = {
+        "etag": etag_of(page.text),
+        "kind": "override",
+        "registration": f"ctgov:{trial}",
+        "field": "branch",
+        "value": "mixed",
+        "reason": "x",
+        "curator": "eve",
+    }
     assert client.post(f"/trial/{trial}/curate", data=form).status_code == 403
     assert client.post(f"/trial/{trial}/curate", data={**form, "csrf": "forged" * 8}).status_code == 403
 
@@ -299,8 +333,16 @@ def test_writes_need_the_forms_csrf_token(client: TestClient) -> None:
 def test_an_invalid_override_is_refused_with_the_rule(client: TestClient) -> None:
     trial = "NCT05698303"
     page = client.get(f"/trial/{trial}")
-    form = {"csrf": csrf(client), "etag": etag_of(page.text), "kind": "override", "registration": f"ctgov:{trial}",
-            "field": "platforms", "value": "CAR-Q", "reason": "typo test", "curator": "ana"}  # fmt: skip
+    form = {
+        "csrf": csrf(client),
+        "etag": etag_of(page.text),
+        "kind": "override",
+        "registration": f"ctgov:{trial}",
+        "field": "platforms",
+        "value": "CAR-Q",
+        "reason": "typo test",
+        "curator": "ana",
+    }
     refused = client.post(f"/trial/{trial}/curate", data=form)
     assert refused.status_code == 400 and "CAR-Q" in refused.text and "not in" in refused.text
 
@@ -309,9 +351,17 @@ def test_link_decisions_split_and_confirm(client: TestClient) -> None:
     trial = "ChiCTR2000029603"  # linked automatically to NCT04261907
     page = client.get(f"/trial/{trial}")
     assert "Registrations (2)" in page.text
-    form = {"csrf": csrf(client), "etag": etag_of(page.text), "kind": "link", "registration": f"chictr:{trial}",
-            "verdict": "different", "other_registry": "ctgov", "other_id": "NCT04261907",
-            "reason": "different hospitals", "curator": "ana"}  # fmt: skip
+    form = {
+        "csrf": csrf(client),
+        "etag": etag_of(page.text),
+        "kind": "link",
+        "registration": f"chictr:{trial}",
+        "verdict": "different",
+        "other_registry": "ctgov",
+        "other_id": "NCT04261907",
+        "reason": "different hospitals",
+        "curator": "ana",
+    }
     assert client.post(f"/trial/{trial}/curate", data=form, follow_redirects=False).status_code == 303
     split = client.get(f"/trial/{trial}")
     assert "Registrations (1)" in split.text and "rejected" in split.text
@@ -328,9 +378,17 @@ def test_review_queue_accept_takes_an_item_off(client: TestClient) -> None:
     assert first
     etag, registration = first.groups()
     trial = registration.split(":", 1)[1]
-    form = {"csrf": csrf(client), "etag": etag, "kind": "review", "scope": "registration",
-            "registration": registration, "value": "accepted", "reason": "labels checked", "curator": "ana",
-            "next": "/review?show=pending"}  # fmt: skip
+    form = {
+        "csrf": csrf(client),
+        "etag": etag,
+        "kind": "review",
+        "scope": "registration",
+        "registration": registration,
+        "value": "accepted",
+        "reason": "labels checked",
+        "curator": "ana",
+        "next": "/review?show=pending",
+    }
     done = client.post(f"/trial/{trial}/curate", data=form, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/review?show=pending"
     after = client.get("/review")
@@ -366,8 +424,12 @@ def test_changes_between_two_dates_and_the_feeds(client: TestClient) -> None:
 
 
 def test_saved_view_has_its_own_feed(client: TestClient) -> None:
-    form = {"csrf": csrf(client), "name": "New BCMA or GPRC5D trials in China",
-            "query": "country=CN&target=BCMA&target=GPRC5D", "curator": "ana"}  # fmt: skip
+    form = {
+        "csrf": csrf(client),
+        "name": "New BCMA or GPRC5D trials in China",
+        "query": "country=CN&target=BCMA&target=GPRC5D",
+        "curator": "ana",
+    }
     saved = client.post("/views", data=form, follow_redirects=False)
     assert saved.status_code == 303
     listing = client.get("/views").text
@@ -414,13 +476,26 @@ def test_read_only_and_token(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(db=copy, read_only=True), warm=False), base_url=BASE) as c:
         page = c.get("/trial/NCT05066646")
         assert "Override a label" not in page.text and "Read-only" in page.text
-        form = {"csrf": csrf(c), "kind": "review", "registration": "ctgov:NCT05066646", "value": "accepted",
-                "reason": "x", "curator": "y"}  # fmt: skip
+        form = {
+            "csrf": csrf(c),
+            "kind": "review",
+            "registration": "ctgov:NCT05066646",
+            "value": "accepted",
+            "reason": "x",
+            "curator": "y",
+        }
         assert c.post("/trial/NCT05066646/curate", data=form).status_code == 403
     with TestClient(create_app(Settings(db=copy, token="s3cret"), warm=False), base_url=BASE) as c:
         page = c.get("/trial/NCT05066646")
-        form = {"csrf": csrf(c), "etag": etag_of(page.text), "kind": "review", "registration": "ctgov:NCT05066646",
-                "value": "accepted", "reason": "token test", "curator": "y"}  # fmt: skip
+        form = {
+            "csrf": csrf(c),
+            "etag": etag_of(page.text),
+            "kind": "review",
+            "registration": "ctgov:NCT05066646",
+            "value": "accepted",
+            "reason": "token test",
+            "curator": "y",
+        }
         assert c.post("/trial/NCT05066646/curate", data=form).status_code == 403
         assert c.post("/login", data={"token": "wrong"}).status_code == 403
         assert c.post("/login", data={"token": "s3cret"}, follow_redirects=False).status_code == 303
@@ -440,8 +515,16 @@ def test_curation_round_trips_with_the_cli(client: TestClient, db: Path, tmp_pat
     # Make sure the browser has recorded at least one override.
     trial = "NCT04561557"
     page = client.get(f"/trial/{trial}")
-    form = {"csrf": csrf(client), "etag": etag_of(page.text), "kind": "override", "registration": f"ctgov:{trial}",
-            "field": "relation", "value": "ancillary", "reason": "round trip", "curator": "ana"}  # fmt: skip
+    form = {
+        "csrf": csrf(client),
+        "etag": etag_of(page.text),
+        "kind": "override",
+        "registration": f"ctgov:{trial}",
+        "field": "relation",
+        "value": "ancillary",
+        "reason": "round trip",
+        "curator": "ana",
+    }
     assert client.post(f"/trial/{trial}/curate", data=form, follow_redirects=False).status_code == 303
     labels = atlas_of(client).sql(
         "SELECT trial_id, relation, targets, branch, curated_fields FROM classifications "
@@ -466,5 +549,7 @@ def test_curation_round_trips_with_the_cli(client: TestClient, db: Path, tmp_pat
 
 
 def plain(frame: pd.DataFrame) -> list[dict[str, object]]:
-    return [{k: list(v) if not isinstance(v, str) and hasattr(v, "__len__") else v for k, v in r.items()}
-            for r in frame.to_dict("records")]  # fmt: skip
+    return [
+        {k: list(v) if not isinstance(v, str) and hasattr(v, "__len__") else v for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]

@@ -265,6 +265,11 @@ class CountedTrials:
         """The units rows that pass the filter (the same columns as ``Atlas.units``)."""
         return self.units[self.mask(where)].reset_index(drop=True)
 
+    def unit(self, unit_id: str) -> dict[str, Any] | None:
+        """One counted unit's row, or None when the unit is not counted."""
+        position = self._positions.get(unit_id)
+        return None if position is None else dict(self.units.iloc[position])
+
     def count(self, where: TrialFilter | None = None) -> int:
         return int(self.mask(where).sum())
 

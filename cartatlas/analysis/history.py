@@ -128,20 +128,16 @@ def record_history(store: Store, registry: str, record_id: str) -> list[StoredVe
     after the 2026 API record is history, not a change back.  ``version_no``
     is the storage order, as in ``record_versions``.
     """
-    cursor = store.cursor()
-    try:
-        rows = cursor.execute(
-            """
-            SELECT version_id, format, record_updated, fetched_at, source, payload,
-                   ROW_NUMBER() OVER (ORDER BY version_id) AS version_no
-            FROM raw_records
-            WHERE registry = ? AND record_id = ?
-            ORDER BY coalesce(record_updated, CAST(fetched_at AS DATE)), version_id
-            """,
-            [registry, record_id],
-        ).fetchall()
-    finally:
-        cursor.close()
+    rows = store.con.execute(
+        """
+        SELECT version_id, format, record_updated, fetched_at, source, payload,
+               ROW_NUMBER() OVER (ORDER BY version_id) AS version_no
+        FROM raw_records
+        WHERE registry = ? AND record_id = ?
+        ORDER BY coalesce(record_updated, CAST(fetched_at AS DATE)), version_id
+        """,
+        [registry, record_id],
+    ).fetchall()
     versions: list[StoredVersion] = []
     previous: dict[str, Any] | None = None
     for version_id, fmt, updated, fetched, source, payload, no in rows:

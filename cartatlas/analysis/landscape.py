@@ -378,7 +378,9 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     return landscape_of_units(store, options, units, notes)
 
 
-def landscape_of_units(store: Store, options: LandscapeOptions, units: pd.DataFrame, notes: dict[str, Any]) -> Landscape:
+def landscape_of_units(
+    store: Store, options: LandscapeOptions, units: pd.DataFrame, notes: dict[str, Any]
+) -> Landscape:
     """Every count of the given units: all that ``landscape_units`` counted, or any subset of them.
 
     ``notes["registrations"]`` must hold the registrations of exactly these

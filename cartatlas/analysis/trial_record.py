@@ -26,8 +26,21 @@ SELECT t.*, c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.d
        CAST(c.evidence AS VARCHAR) AS evidence, CAST(c.auto AS VARCHAR) AS auto, c.curated_fields,
        c.content_hash AS classified_hash, c.classifier_version, c.classified_at
 FROM trials t LEFT JOIN classifications c USING (registry, trial_id)
-WHERE (t.registry, t.trial_id) IN (SELECT (UNNEST($registries), UNNEST($ids)))
+WHERE t.trial_id IN ({ids})
 """
+
+
+def _rows(store: Store, query: str, params: list[Any]) -> list[dict[str, Any]]:
+    """A small result as dicts, read at once on the store's own connection (a reader thread's is private)."""
+    result = store.con.execute(query, params)
+    names = [d[0] for d in result.description or []]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def _marks(n: int) -> str:
+    """Placeholders for n parameters.  An ``IN`` list of values lets DuckDB filter while it scans; a join
+    on (registry, id) pairs made a trial page scan and join the whole table (200 ms at 100,000 trials)."""
+    return ", ".join("?" for _ in range(n))
 
 
 @dataclass
@@ -55,22 +68,20 @@ def find_registrations(store: Store, identifier: str) -> list[Key]:
     ident = identifier.strip()
     if not ident:
         return []
-    cursor = store.cursor()
-    try:
-        rows = cursor.execute(
-            "SELECT registry, trial_id FROM trials WHERE trial_id = ? OR upper(trial_id) = upper(?)", [ident, ident]
+    con = store.con
+    # The id as given first (DuckDB skips row groups on an equality); then case-insensitive, then other ids.
+    rows = con.execute("SELECT registry, trial_id FROM trials WHERE trial_id = ?", [ident]).fetchall()
+    if not rows:
+        rows = con.execute("SELECT registry, trial_id FROM trials WHERE upper(trial_id) = upper(?)", [ident]).fetchall()
+    if not rows:
+        rows = con.execute(
+            """
+            SELECT registry, trial_id FROM trials
+            WHERE upper(nct_id) = upper($id) OR upper(org_study_id) = upper($id)
+               OR list_contains([upper(s.id) FOR s IN coalesce(secondary_ids, [])], upper($id))
+            """,
+            {"id": ident},
         ).fetchall()
-        if not rows:
-            rows = cursor.execute(
-                """
-                SELECT registry, trial_id FROM trials
-                WHERE upper(nct_id) = upper($id) OR upper(org_study_id) = upper($id)
-                   OR list_contains([upper(s.id) FOR s IN coalesce(secondary_ids, [])], upper($id))
-                """,
-                {"id": ident},
-            ).fetchall()
-    finally:
-        cursor.close()
     return sorted((str(r), str(t)) for r, t in rows)
 
 
@@ -78,24 +89,23 @@ def linked_group(store: Store, keys: list[Key]) -> list[Key]:
     """Every registration linked to these (transitively), through links in force (auto or confirmed)."""
     group = set(keys)
     frontier = set(keys)
-    cursor = store.cursor()
-    try:
-        while frontier:
-            regs, ids = zip(*frontier, strict=True)
-            rows = cursor.execute(
-                f"""
-                SELECT registry_a, trial_id_a, registry_b, trial_id_b FROM trial_links
-                WHERE status IN ({", ".join("?" for _ in ACTIVE_STATUSES)})
-                  AND ((registry_a, trial_id_a) IN (SELECT (UNNEST(?), UNNEST(?)))
-                    OR (registry_b, trial_id_b) IN (SELECT (UNNEST(?), UNNEST(?))))
-                """,
-                [*ACTIVE_STATUSES, list(regs), list(ids), list(regs), list(ids)],
-            ).fetchall()
-            found = {(a, b) for a, b, _, _ in rows} | {(c, d) for _, _, c, d in rows}
-            frontier = found - group
-            group |= found
-    finally:
-        cursor.close()
+    while frontier:
+        ids = sorted({k[1] for k in frontier})
+        marks = _marks(len(ids))
+        rows = store.con.execute(
+            f"""
+            SELECT registry_a, trial_id_a, registry_b, trial_id_b FROM trial_links
+            WHERE status IN ({_marks(len(ACTIVE_STATUSES))})
+              AND (trial_id_a IN ({marks}) OR trial_id_b IN ({marks}))
+            """,
+            [*ACTIVE_STATUSES, *ids, *ids],
+        ).fetchall()
+        found = set()
+        for a_reg, a_id, b_reg, b_id in rows:
+            if (a_reg, a_id) in frontier or (b_reg, b_id) in frontier:
+                found |= {(a_reg, a_id), (b_reg, b_id)}
+        frontier = found - group
+        group |= found
     return sorted(group)
 
 
@@ -105,9 +115,10 @@ def trial_record(store: Store, identifier: str) -> TrialRecord | None:
     if not keys:
         return None
     group = linked_group(store, keys)
-    frame = store.arrow(
-        _REGISTRATION_QUERY, {"registries": [k[0] for k in group], "ids": [k[1] for k in group]}
-    ).to_pylist()
+    ids = sorted({k[1] for k in group})
+    wanted = set(group)
+    frame = [r for r in _rows(store, _REGISTRATION_QUERY.format(ids=_marks(len(ids))), ids)
+             if (r["registry"], r["trial_id"]) in wanted]  # fmt: skip
     rank = {"ctgov": 0, "chictr": 1}
     frame.sort(key=lambda r: (rank.get(r["registry"], 2), r["trial_id"]))
     for row in frame:
@@ -124,18 +135,23 @@ def _links(store: Store, keys: list[Key]) -> list[dict[str, Any]]:
     """Every link row touching these registrations, in force or not (candidates, curators' splits)."""
     if not keys:
         return []
-    regs, ids = [k[0] for k in keys], [k[1] for k in keys]
-    rows = store.arrow(
-        """
-        SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score, CAST(evidence AS VARCHAR) AS evidence,
-               status, linked_at
-        FROM trial_links
-        WHERE (registry_a, trial_id_a) IN (SELECT (UNNEST($r), UNNEST($i)))
-           OR (registry_b, trial_id_b) IN (SELECT (UNNEST($r), UNNEST($i)))
+    ids = sorted({k[1] for k in keys})
+    marks = _marks(len(ids))
+    found = _rows(
+        store,
+        f"""
+        SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
+               CAST(evidence AS VARCHAR) AS evidence, status, linked_at
+        FROM trial_links WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
         ORDER BY status, score DESC
         """,
-        {"r": regs, "i": ids},
-    ).to_pylist()
+        [*ids, *ids],
+    )
+    wanted = set(keys)
+    rows = [
+        r for r in found
+        if (r["registry_a"], r["trial_id_a"]) in wanted or (r["registry_b"], r["trial_id_b"]) in wanted
+    ]  # fmt: skip
     for row in rows:
         row["evidence"] = orjson.loads(row["evidence"]) if row.get("evidence") else {}
     return rows
@@ -144,12 +160,17 @@ def _links(store: Store, keys: list[Key]) -> list[dict[str, Any]]:
 def _publications(store: Store, keys: list[Key]) -> list[dict[str, Any]]:
     if not keys:
         return []
-    return store.arrow(
-        """
-        SELECT l.pmid, l.trial_id, l.method, l.score, l.evidence, p.title, p.journal, p.pub_year, p.kind, p.doi
+    ids = sorted({k[1] for k in keys})
+    found = _rows(
+        store,
+        f"""
+        SELECT l.trial_registry, l.pmid, l.trial_id, l.method, l.score, l.evidence, p.title, p.journal,
+               p.pub_year, p.kind, p.doi
         FROM publication_links l LEFT JOIN publications p USING (pmid)
-        WHERE (l.trial_registry, l.trial_id) IN (SELECT (UNNEST($r), UNNEST($i)))
+        WHERE l.trial_id IN ({_marks(len(ids))})
         ORDER BY p.pub_year DESC NULLS LAST, l.pmid
         """,
-        {"r": [k[0] for k in keys], "i": [k[1] for k in keys]},
-    ).to_pylist()
+        ids,
+    )
+    wanted = set(keys)
+    return [r for r in found if (r["trial_registry"], r["trial_id"]) in wanted]

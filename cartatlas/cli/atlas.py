@@ -63,9 +63,7 @@ def report_cmd(
 
 
 def curate_cmd(
-    file: Annotated[
-        Path | None, typer.Argument(help="Curation CSV: trial_id,field,value,reason,curator,date.")
-    ] = None,
+    file: Annotated[Path | None, typer.Argument(help="Curation CSV: trial_id,field,value,reason,curator,date.")] = None,
     export: Annotated[
         Path | None,
         typer.Option("--export", help="Write the curation in force (including the explorer's) as a curation CSV."),

@@ -57,7 +57,9 @@ def serve_cmd(
     except SchemaError as exc:
         raise CliError(str(exc)) from exc
     shown = f"[{host}]" if ":" in host else host
-    out_console.print(f"cartatlas explorer on http://{shown}:{port}/  (database {path}; Ctrl-C stops it)", highlight=False)
+    out_console.print(
+        f"cartatlas explorer on http://{shown}:{port}/  (database {path}; Ctrl-C stops it)", highlight=False
+    )
     if token and not os.environ.get("CARTATLAS_TOKEN"):
         err_console.print(f"to curate, open http://{shown}:{port}/login and enter the token", highlight=False)
     if read_only:

@@ -52,7 +52,8 @@ def bars(rows: list[Bar], *, title: str, label_width: int = 170, width: int = 52
         w = max(1.0, span * r.n / top) if r.n else 0
         inner = (
             f"<title>{escape(r.label)}: {r.n:,}</title>"
-            f'<text x="{label_width - 6}" y="{y + 14}" text-anchor="end" class="lbl">{escape(_short(r.label, 28))}</text>'
+            f'<text x="{label_width - 6}" y="{y + 14}" text-anchor="end" class="lbl">'
+            f"{escape(_short(r.label, 28))}</text>"
             f'<rect x="{label_width}" y="{y + 2}" width="{w:.1f}" height="{row_h - 6}" fill="{BAR}" rx="2"/>'
             f'<text x="{label_width + w + 5:.1f}" y="{y + 14}" class="num">{r.n:,}</text>'
         )

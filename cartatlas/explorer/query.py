@@ -142,7 +142,9 @@ class View:
         values = {k: v for k, v in self.where.values}
         for name, value in facets.items():
             values[name] = (value,)
-        where = TrialFilter.of(values, registered_from=self.where.registered_from, registered_to=self.where.registered_to)
+        where = TrialFilter.of(
+            values, registered_from=self.where.registered_from, registered_to=self.where.registered_to
+        )
         return replace(self, where=where, table=replace(self.table, page=1))
 
 
@@ -165,7 +167,9 @@ def parse(items: Iterable[tuple[str, str]] | Mapping[str, str]) -> View:
         as_of=_date(params, "as_of"),
         focus=focus,
         per=per,
-        registries=tuple(sorted({r.casefold() for v in params.all("count_registry") for r in re.split(r"[\s,]+", v) if r})),
+        registries=tuple(
+            sorted({r.casefold() for v in params.all("count_registry") for r in re.split(r"[\s,]+", v) if r})
+        ),
         relations=relations,
     )
     where = TrialFilter.of(

@@ -199,7 +199,7 @@ class Explorer:
 
     def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
         """Any other result of the current data version."""
-        return self.misc_cache.get((self.version, key), compute)  # type: ignore[return-value]
+        return self.misc_cache.get((self.version, key), compute)
 
     def warm(self) -> None:
         """Compute what the first visitor needs (the default landscape, the search index) in the background."""

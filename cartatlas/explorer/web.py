@@ -17,6 +17,7 @@ from cartatlas.explorer.state import Explorer
 from cartatlas.normalise.countries import country_name
 from cartatlas.report.html import registry_url
 
+
 def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 

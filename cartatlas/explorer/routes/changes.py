@@ -84,7 +84,9 @@ def _feed(request: Request, view: View, title: str, fmt: str, self_path: str) ->
     if fmt == "atom":
         return Response(changes.atom(title, self_url, page, trial_url, entries), media_type="application/atom+xml")
     if fmt == "json":
-        return Response(changes.json_feed(title, self_url, page, trial_url, entries), media_type="application/feed+json")
+        return Response(
+            changes.json_feed(title, self_url, page, trial_url, entries), media_type="application/feed+json"
+        )
     return error(request, 404, f"no feed as {fmt!r}: use atom or json")
 
 

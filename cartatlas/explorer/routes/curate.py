@@ -47,11 +47,11 @@ async def curate(request: Request, trial_id: str) -> Response:
         return error(request, 400, f"unknown action {kind!r}")
     # A form about one registration (the review queue's) was built on that registration alone.
     keys = [(registry, registration)] if form.get("scope") == "registration" else record.keys
-    action = CurationAction(registration, registry, field, value.strip(), form.get("reason", ""), form.get("curator", ""))
+    action = CurationAction(
+        registration, registry, field, value.strip(), form.get("reason", ""), form.get("curator", "")
+    )
     try:
-        ex.write(
-            lambda atlas: atlas.record_curation(action, keys=keys, expected_etag=form.get("etag") or None)
-        )
+        ex.write(lambda atlas: atlas.record_curation(action, keys=keys, expected_etag=form.get("etag") or None))
     except (StaleEdit, ValueError) as exc:
         status = 409 if isinstance(exc, StaleEdit) else 400
         fresh = ex.reader().trial(trial_id) or record

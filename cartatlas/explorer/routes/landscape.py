@@ -21,7 +21,10 @@ router = APIRouter()
 TABLES: dict[str, tuple[str, str]] = {
     "phase_by_group": ("Phase by country group", "The lowest phase of each trial (a phase 1/2 trial is phase 1)."),
     "phase_by_group_active": ("Phase of active trials", "Recruiting, not yet recruiting or active on the date."),
-    "status_by_group": ("Active or not", "Status as the registry showed it on the date, where a stored version allows."),
+    "status_by_group": (
+        "Active or not",
+        "Status as the registry showed it on the date, where a stored version allows.",
+    ),
     "sponsor_type_by_group": ("Sponsor type by group", "From the registry's sponsor class."),
     "platforms": ("Platforms", "A trial of several platforms counts under each."),
     "branch": ("Branch", "Disease branch of each trial."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import pandas as pd
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,12 +34,14 @@ def resolve_cell(request: Request, view: View, cell: str | None) -> tuple[View, 
         raise BadQuery(f"cell={cell!r}: no such count in this landscape (was the page built on other data?)")
     ids = frame[column].iloc[row]
     keys = [f"{c}={frame[c].iloc[row]}" for c in frame.columns[:2] if not c.endswith("_ids") and c != "n"]
-    label = f"{TABLES.get(name, (name, ''))[0]}: {', '.join(keys)} ({column.replace('_ids', '').replace('trial', 'all')})"
+    label = (
+        f"{TABLES.get(name, (name, ''))[0]}: {', '.join(keys)} ({column.replace('_ids', '').replace('trial', 'all')})"
+    )
     where = replace(view.where, ids=frozenset(ids))
     return replace(view, where=where), label
 
 
-def _table(request: Request, view: View, *, limit: bool) -> tuple[int, object]:
+def _table(request: Request, view: View, *, limit: bool) -> tuple[int, pd.DataFrame]:
     counted = explorer(request).counted(view.counting)
     t = view.table
     return counted.table(
@@ -92,7 +95,7 @@ def table_download(request: Request, fmt: str) -> Response:
     except BadQuery as exc:
         return error(request, 400, str(exc))
     _, frame = _table(request, view, limit=False)
-    body = downloads.render(frame, fmt)  # type: ignore[arg-type]
+    body = downloads.render(frame, fmt)
     name = f"cartatlas-trials-{view.counting.effective_as_of().isoformat()}.{fmt}"
     return Response(
         body,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cartatlas import curation_actions
+from cartatlas.analysis.history import StoredVersion
 from cartatlas.analysis.trial_record import TrialRecord
 from cartatlas.classify import types
 from cartatlas.explorer.state import Counting
@@ -46,17 +47,16 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
     ex = explorer(request)
     reader = ex.reader()
     keys = record.keys
-    history = {
-        key: ex.cached(("history", key), lambda key=key: reader.history(key[1], key[0])) for key in keys
-    }
+
+    def versions(key: tuple[str, str]) -> list[StoredVersion]:
+        return ex.cached(("history", key), lambda: reader.history(key[1], key[0]))
+
+    history = {key: versions(key) for key in keys}
     path = curation_actions.curation_path(reader.store)
     lines = curation_actions.trial_rows(path, [k[1] for k in keys])
     decisions = curation_actions.review_decisions(path)
     counted = ex.counted_if_ready(Counting())
-    unit = None
-    if counted is not None:
-        found = counted.units[counted.units["unit_id"] == record.trial_id]
-        unit = found.iloc[0].to_dict() if len(found) else None
+    unit = counted.unit(record.trial_id) if counted is not None else None
     labels = [
         {
             "key": (r["registry"], r["trial_id"]),
