@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cartatlas.analysis.trial_record import TrialRecord
 from cartatlas.curation import Override, _validate, remembered_curation_file
 from cartatlas.curation_file import REQUIRED_COLUMNS, curation_rows
 from cartatlas.link.curation import LINK_FIELD, parse_value
@@ -166,29 +167,52 @@ def trial_etags(store: Store, path: Path, groups: list[list[tuple[str, str]]]) -
             """,
             ids,
         ).fetchall():
-            labels[(label[0], label[1])] = label
+            labels[(label[0], label[1])] = tuple(label)
         for link in con.execute(
             f"""
             SELECT registry_a, trial_id_a, registry_b, trial_id_b, status FROM trial_links
             WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
-            ORDER BY ALL
             """,
             [*ids, *ids],
         ).fetchall():
             for key in ((link[0], link[1]), (link[2], link[3])):
-                links.setdefault(key, []).append(link)
-    out = []
-    for keys in groups:
-        digest = hashlib.sha256()
-        wanted = {k[1] for k in keys}
-        for line in lines:
-            if _mentions(line, wanted):
-                digest.update(repr(sorted(line.items())).encode())
-        for key in sorted(keys):
-            digest.update(repr(labels.get(key)).encode())
-            digest.update(repr(sorted(set(links.get(key, [])))).encode())
-        out.append(digest.hexdigest()[:16])
-    return out
+                links.setdefault(key, []).append(tuple(link))
+    return [_digest(lines, keys, labels, links) for keys in groups]
+
+
+def record_etag(path: Path, record: TrialRecord) -> str:
+    """``trial_etag`` of a trial already read (its labels and links are in the record): no query."""
+    labels = {
+        (r["registry"], r["trial_id"]): (
+            r["registry"], r["trial_id"], r.get("classified_hash"), r.get("auto_text"), r.get("curated_fields"),
+            r.get("relation"), r.get("targets"),
+        )
+        for r in record.registrations
+        if r.get("classified_hash") is not None
+    }  # fmt: skip
+    links: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for link in record.links:
+        row = (link["registry_a"], link["trial_id_a"], link["registry_b"], link["trial_id_b"], link["status"])
+        for key in (row[0:2], row[2:4]):
+            links.setdefault((str(key[0]), str(key[1])), []).append(row)
+    return _digest(read_rows(path)[1], record.keys, labels, links)
+
+
+def _digest(
+    lines: list[dict[str, str]],
+    keys: list[tuple[str, str]],
+    labels: dict[tuple[str, str], tuple[Any, ...]],
+    links: dict[tuple[str, str], list[tuple[Any, ...]]],
+) -> str:
+    digest = hashlib.sha256()
+    wanted = {k[1] for k in keys}
+    for line in lines:
+        if _mentions(line, wanted):
+            digest.update(repr(sorted(line.items())).encode())
+    for key in sorted(keys):
+        digest.update(repr(labels.get(key)).encode())
+        digest.update(repr(sorted(set(links.get(key, [])))).encode())
+    return digest.hexdigest()[:16]
 
 
 def append(path: Path, action: CurationAction, at: dt.datetime | None = None) -> dict[str, str]:

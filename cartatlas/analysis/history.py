@@ -130,7 +130,7 @@ def record_history(store: Store, registry: str, record_id: str) -> list[StoredVe
     """
     rows = store.con.execute(
         """
-        SELECT version_id, format, record_updated, fetched_at, source, payload,
+        SELECT version_id, format, record_updated, fetched_at, source,
                ROW_NUMBER() OVER (ORDER BY version_id) AS version_no
         FROM raw_records
         WHERE registry = ? AND record_id = ?
@@ -138,6 +138,16 @@ def record_history(store: Store, registry: str, record_id: str) -> list[StoredVe
         """,
         [registry, record_id],
     ).fetchall()
+    if len(rows) == 1:  # nothing to compare: the payload is not read (it is the current normalised row)
+        version_id, fmt, updated, fetched, source, no = rows[0]
+        return [StoredVersion(int(version_id), int(no), str(fmt), updated, fetched, str(source))]
+    ids = [int(r[0]) for r in rows]
+    payloads = dict(
+        store.con.execute(
+            f"SELECT version_id, payload FROM raw_records WHERE version_id IN ({', '.join('?' for _ in ids)})", ids
+        ).fetchall()
+    )
+    rows = [(*r[:5], payloads.get(r[0]), r[5]) for r in rows]
     versions: list[StoredVersion] = []
     previous: dict[str, Any] | None = None
     for version_id, fmt, updated, fetched, source, payload, no in rows:

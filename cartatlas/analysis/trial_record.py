@@ -19,14 +19,24 @@ from cartatlas.store.db import Store
 
 Key = tuple[str, str]
 
-#: Columns of a registration shown on a trial page (the trials table's, then the labels').
-_REGISTRATION_QUERY = """
-SELECT t.*, c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
-       c.product_source, c.combinations, c.products, c.flags, c.confidence, c.confidence_score,
-       CAST(c.evidence AS VARCHAR) AS evidence, CAST(c.auto AS VARCHAR) AS auto, c.curated_fields,
-       c.content_hash AS classified_hash, c.classifier_version, c.classified_at
-FROM trials t LEFT JOIN classifications c USING (registry, trial_id)
-WHERE t.trial_id IN ({ids})
+#: What a trial page shows of each registration: everything but the long free texts (summary,
+#: description, criteria), which cost most of the read and are one query away in ``trials``.
+RECORD_COLUMNS = (
+    "registry", "trial_id", "nct_id", "org_study_id", "secondary_ids", "brief_title", "official_title", "acronym",
+    "overall_status", "study_type", "phases", "first_submitted", "first_posted", "start_date",
+    "primary_completion_date", "completion_date", "last_update_posted", "lead_sponsor", "lead_sponsor_class",
+    "collaborators", "conditions", "keywords", "interventions", "enrollment", "enrollment_type", "sites", "countries",
+    "has_results", "source_format", "brief_title_local", "official_title_local", "lead_sponsor_local",
+    "conditions_local", "language", "source_register", "web_address", "phase_text", "version_id", "content_hash",
+)  # fmt: skip
+#: The labels of each registration.  Read apart from the trial row: DuckDB filters both tables by id while
+#: scanning, where a join read the whole labels table.
+_LABELS_QUERY = """
+SELECT registry, trial_id, relation, platforms, targets, target_strategy, branch, disease_entity, product_source,
+       combinations, products, flags, confidence, confidence_score, CAST(evidence AS VARCHAR) AS evidence,
+       CAST(auto AS VARCHAR) AS auto_text, curated_fields, content_hash AS classified_hash, classifier_version,
+       classified_at
+FROM classifications WHERE trial_id IN ({ids})
 """
 
 
@@ -117,13 +127,19 @@ def trial_record(store: Store, identifier: str) -> TrialRecord | None:
     group = linked_group(store, keys)
     ids = sorted({k[1] for k in group})
     wanted = set(group)
-    frame = [r for r in _rows(store, _REGISTRATION_QUERY.format(ids=_marks(len(ids))), ids)
-             if (r["registry"], r["trial_id"]) in wanted]  # fmt: skip
+    columns = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
+    frame = [
+        r for r in _rows(store, f"SELECT {columns} FROM trials WHERE trial_id IN ({_marks(len(ids))})", ids)
+        if (r["registry"], r["trial_id"]) in wanted
+    ]  # fmt: skip
+    labels = {(r["registry"], r["trial_id"]): r for r in _rows(store, _LABELS_QUERY.format(ids=_marks(len(ids))), ids)}
+    for row in frame:
+        row.update(labels.get((row["registry"], row["trial_id"]), {}))
     rank = {"ctgov": 0, "chictr": 1}
     frame.sort(key=lambda r: (rank.get(r["registry"], 2), r["trial_id"]))
     for row in frame:
         row["evidence"] = orjson.loads(row["evidence"]) if row.get("evidence") else []
-        row["auto"] = orjson.loads(row["auto"]) if row.get("auto") else {}
+        row["auto"] = orjson.loads(row["auto_text"]) if row.get("auto_text") else {}
     stored = [(r["registry"], r["trial_id"]) for r in frame]
     record = TrialRecord(canonical_id(group), frame)
     record.links = _links(store, stored)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from collections.abc import Callable, Hashable
 from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -53,20 +56,58 @@ def view_of(request: Request) -> query.View:
     return query.parse(request.query_params.multi_items())
 
 
-def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(request: Request, template: str, context: dict[str, Any], per_request: dict[str, str]) -> str:
     ex = explorer(request)
-    page = TEMPLATES.get_template(template).render(
+    return TEMPLATES.get_template(template).render(
         request=request,
-        nonce=request.state.nonce,
-        csrf=request.state.csrf,
         read_only=ex.settings.read_only,
         needs_token=ex.settings.token is not None,
         data_version=ex.version,
         db_name=ex.settings.db.name,
         today=dt.date.today(),
+        **per_request,
         **context,
     )
-    return HTMLResponse(page, status_code=status)
+
+
+def _per_request(request: Request) -> dict[str, str]:
+    """What differs between two visitors of the same page: the script nonce, the CSRF token, the curator's name."""
+    return {
+        "nonce": request.state.nonce,
+        "csrf": request.state.csrf,
+        "curator": request.cookies.get("cartatlas_curator", ""),
+    }
+
+
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("curator", request.cookies.get("cartatlas_curator", ""))
+    per_request = _per_request(request)
+    per_request.pop("curator")
+    return HTMLResponse(_page(request, template, context, per_request), status_code=status)
+
+
+#: Stand-ins for the per-visitor parts of a cached page; random per process, so no registry text can hold one.
+_MARKS = {name: f"cartatlas-{name}-{secrets.token_hex(12)}" for name in ("nonce", "csrf", "curator")}
+
+
+def render_cached(
+    request: Request, template: str, key: Hashable, context: Callable[[], dict[str, Any]]
+) -> HTMLResponse:
+    """A page that depends only on the data version and its URL: rendered once, then served from the cache.
+
+    It is rendered with stand-ins for the nonce, the CSRF token and the
+    curator's name, which are put in for each visitor (the name escaped).
+    """
+    ex = explorer(request)
+
+    def build() -> str:
+        return _page(request, template, context(), dict(_MARKS))
+
+    html = ex.cached(("page", template, key, dt.date.today()), build)
+    own = _per_request(request)
+    for name, mark in _MARKS.items():
+        html = html.replace(mark, str(escape(own[name])))
+    return HTMLResponse(html)
 
 
 def error(request: Request, status: int, message: str) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.explorer import charts
 from cartatlas.explorer.query import BadQuery, View
-from cartatlas.explorer.web import error, explorer, render, view_of
+from cartatlas.explorer.web import error, explorer, render_cached, view_of
 
 router = APIRouter()
 
@@ -194,4 +194,9 @@ def landscape_page(request: Request) -> Response:
         view = view_of(request)
     except BadQuery as exc:
         return error(request, 400, str(exc))
-    return render(request, "landscape.html.j2", page="landscape", **landscape_context(request, view))
+    return render_cached(
+        request,
+        "landscape.html.j2",
+        request.url.query,
+        lambda: {"page": "landscape", **landscape_context(request, view)},
+    )

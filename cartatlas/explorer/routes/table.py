@@ -14,7 +14,7 @@ from cartatlas.analysis.filters import TABLE_COLUMNS
 from cartatlas.explorer import downloads
 from cartatlas.explorer.query import BadQuery, View
 from cartatlas.explorer.routes.landscape import TABLES
-from cartatlas.explorer.web import error, explorer, render, view_of
+from cartatlas.explorer.web import error, explorer, render_cached, view_of
 
 router = APIRouter()
 
@@ -62,27 +62,28 @@ def table_page(request: Request) -> Response:
     except BadQuery as exc:
         return error(request, 400, str(exc))
     ex = explorer(request)
-    total, frame = _table(request, view, limit=True)
-    pages = max(1, math.ceil(total / view.table.size))
-    if view.table.page > pages:
-        view = replace(view, table=replace(view.table, page=pages))
-        total, frame = _table(request, view, limit=True)
-    facets = ex.facets(view.counting, view.where)
-    cell = request.query_params.get("cell") or ""
-    return render(
-        request,
-        "table.html.j2",
-        page="trials",
-        title="Trials",
-        view=view,
-        facets=facets,
-        total=total,
-        frame=frame,
-        pages=pages,
-        keys=[c for c in view.table.columns if c in TABLE_COLUMNS],
-        cell=cell,
-        cell_label=cell_label,
-    )
+
+    def context() -> dict[str, object]:
+        shown = view
+        total, frame = _table(request, shown, limit=True)
+        pages = max(1, math.ceil(total / shown.table.size))
+        if shown.table.page > pages:
+            shown = replace(shown, table=replace(shown.table, page=pages))
+            total, frame = _table(request, shown, limit=True)
+        return {
+            "page": "trials",
+            "title": "Trials",
+            "view": shown,
+            "facets": ex.facets(shown.counting, shown.where),
+            "total": total,
+            "frame": frame,
+            "pages": pages,
+            "keys": [c for c in shown.table.columns if c in TABLE_COLUMNS],
+            "cell": request.query_params.get("cell") or "",
+            "cell_label": cell_label,
+        }
+
+    return render_cached(request, "table.html.j2", request.url.query, context)
 
 
 @router.get("/trials.{fmt}")

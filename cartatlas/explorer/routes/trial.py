@@ -69,7 +69,7 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
     return {
         "record": record,
         "history": history,
-        "etag": reader.curation_etag(keys),
+        "etag": curation_actions.record_etag(path, record),
         "curation_lines": lines,
         "curation_file": path,
         "review": {k: decisions.get(k[1]) for k in keys},
