@@ -16,8 +16,9 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import openpyxl
 import orjson
@@ -314,6 +315,24 @@ def test_a_stale_form_gets_409_and_changes_nothing(client: TestClient, db: Path)
     assert db.with_name("explorer.curation.csv").read_text(encoding="utf-8") == lines
 
 
+def test_a_curator_name_in_chinese_is_remembered(client: TestClient) -> None:
+    trial = "NCT05201118"
+    page = client.get(f"/trial/{trial}")
+    form = {
+        "csrf": csrf(client),
+        "etag": etag_of(page.text),
+        "kind": "review",
+        "registration": f"ctgov:{trial}",
+        "value": "accepted",
+        "reason": "标签正确",
+        "curator": "王医生",
+    }
+    done = client.post(f"/trial/{trial}/curate", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    again = client.get(f"/trial/{trial}")
+    assert 'name="curator" required maxlength="80" value="王医生"' in again.text and "标签正确" in again.text
+
+
 def test_writes_need_the_forms_csrf_token(client: TestClient) -> None:
     trial = "NCT05201118"
     page = client.get(f"/trial/{trial}")
@@ -450,6 +469,44 @@ def test_geography_tables_and_tile_map(client: TestClient) -> None:
     assert f"<title>{top['region']}: {top['n']:,} trials</title>" in page.text
     assert page.text.count('class="abbr') == 34  # every province, Taiwan, Hong Kong and Macao
     assert "cn_tiles.csv" in page.text
+
+
+def test_concurrent_first_requests_of_different_filters(db: Path, tmp_path: Path) -> None:
+    """Threads computing filtered landscapes at once each count publications on their own connection."""
+    copy = fresh_copy(tmp_path, built_database(tmp_path), "concurrent.duckdb")
+    urls = [
+        f"/?{q}"
+        for q in (
+            "target=CD19",
+            "target=BCMA",
+            "platform=CAR-NK",
+            "branch=autoimmune",
+            "country=US",
+            "phase=Phase+2",
+            "sponsor_type=Industry",
+            "source=allogeneic",
+        )
+    ]
+    with TestClient(create_app(Settings(db=copy), warm=False), base_url=BASE) as c:
+        c.get("/help")
+        c.app.state.explorer.counted(Counting())  # type: ignore[attr-defined]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(c.get, urls))
+    assert [a.status_code for a in answers] == [200] * len(urls)
+
+
+def test_a_cached_page_carries_each_visitors_own_token_and_name(client: TestClient) -> None:
+    first = client.get("/?target=CD22")
+    token = re.search(r'name="csrf" value="([^"]+)"', first.text)
+    assert token and token.group(1) == client.cookies.get("cartatlas_csrf")
+    # A second browser (no `with`: entering the client would run the app's shutdown and close the database).
+    other = TestClient(client.app, base_url=BASE, cookies={"cartatlas_curator": quote('<b>"zoë"</b>')})
+    second = other.get("/?target=CD22")
+    theirs = re.search(r'name="csrf" value="([^"]+)"', second.text)
+    assert theirs and theirs.group(1) != token.group(1)
+    assert 'value="&lt;b&gt;&#34;zoë&#34;&lt;/b&gt;"' in second.text
+    nonce = re.search(r"'nonce-([^']+)'", second.headers["content-security-policy"])
+    assert nonce and f'nonce="{nonce.group(1)}"' in second.text
 
 
 # -- security ------------------------------------------------------------------------------------------

@@ -296,8 +296,12 @@ class CountedTrials:
 
     # -- counting --------------------------------------------------------------------------
 
-    def landscape(self, where: TrialFilter | None = None) -> Landscape:
-        """Every count of the report for the trials that pass the filter (the report's own code)."""
+    def landscape(self, where: TrialFilter | None = None, *, store: Store | None = None) -> Landscape:
+        """Every count of the report for the trials that pass the filter (the report's own code).
+
+        ``store`` is the connection to count publications on (default the one
+        these trials were read with; a thread other than that one passes its own).
+        """
         units = self.select(where)
         notes = dict(self.notes)
         registrations = self.notes["registrations"]
@@ -311,7 +315,7 @@ class CountedTrials:
                 dtype=bool,
             )
         notes["registrations"] = registrations[keep].reset_index(drop=True)
-        return landscape_of_units(self.store, self.options, units, notes)
+        return landscape_of_units(store or self.store, self.options, units, notes)
 
     # -- the trial table ---------------------------------------------------------------------
 

@@ -185,7 +185,8 @@ class Explorer:
         key = (self.version, dt.date.today(), counting, where)
 
         def compute() -> Landscape:
-            land = self.counted(counting).landscape(where)
+            # This thread's own connection: a DuckDB connection serves one thread at a time.
+            land = self.counted(counting).landscape(where, store=self.reader().store)
             return replace(land, units=land.units.iloc[:0])
 
         return self.landscape_cache.get(key, compute)

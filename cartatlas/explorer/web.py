@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Hashable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 from markupsafe import escape
@@ -46,6 +46,18 @@ def _environment() -> jinja2.Environment:
 TEMPLATES = _environment()
 
 
+CURATOR_COOKIE = "cartatlas_curator"
+
+
+def curator_name(request: Request) -> str:
+    """The name this browser last curated under (kept URL-quoted in a cookie: names are often not ASCII)."""
+    return unquote(request.cookies.get(CURATOR_COOKIE, ""))
+
+
+def remember_curator(response: Response, name: str) -> None:
+    response.set_cookie(CURATOR_COOKIE, quote(name), httponly=True, samesite="strict", max_age=365 * 86400)
+
+
 def explorer(request: Request) -> Explorer:
     state: Explorer = request.app.state.explorer
     return state
@@ -75,12 +87,12 @@ def _per_request(request: Request) -> dict[str, str]:
     return {
         "nonce": request.state.nonce,
         "csrf": request.state.csrf,
-        "curator": request.cookies.get("cartatlas_curator", ""),
+        "curator": curator_name(request),
     }
 
 
 def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("curator", request.cookies.get("cartatlas_curator", ""))
+    context.setdefault("curator", curator_name(request))
     per_request = _per_request(request)
     per_request.pop("curator")
     return HTMLResponse(_page(request, template, context, per_request), status_code=status)

@@ -15,11 +15,10 @@ from starlette.responses import RedirectResponse, Response
 from cartatlas.curation_actions import LINK_FIELD, REVIEW_FIELD, CurationAction, StaleEdit
 from cartatlas.explorer.routes.trial import trial_context
 from cartatlas.explorer.security import CSRF_FIELD, check_write
-from cartatlas.explorer.web import error, explorer, render
+from cartatlas.explorer.web import error, explorer, remember_curator, render
 
 router = APIRouter()
 
-CURATOR_COOKIE = "cartatlas_curator"
 #: Where a review decision may send the browser back to (never another site).
 NEXT_PREFIXES = ("/review", "/trial/")
 
@@ -70,5 +69,5 @@ async def curate(request: Request, trial_id: str) -> Response:
     if not target.startswith(NEXT_PREFIXES) or "//" in target:
         target = f"/trial/{registration}?saved={kind}"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(CURATOR_COOKIE, action.curator, httponly=True, samesite="strict", max_age=365 * 86400)
+    remember_curator(response, action.curator)
     return response

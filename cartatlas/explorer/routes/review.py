@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cartatlas import curation_actions
-from cartatlas.explorer.web import explorer, render
+from cartatlas.explorer.web import curator_name, explorer, render
 from cartatlas.normalise.dates import parse_date
 
 router = APIRouter()
@@ -101,6 +101,6 @@ def review_page(
         relation=relation,
         confidence=confidence,
         limit=limit,
-        curator=request.cookies.get("cartatlas_curator", ""),
+        curator=curator_name(request),
         listify=_items,
     )

@@ -13,7 +13,7 @@ from cartatlas.analysis.history import StoredVersion
 from cartatlas.analysis.trial_record import TrialRecord
 from cartatlas.classify import types
 from cartatlas.explorer.state import Counting
-from cartatlas.explorer.web import error, explorer, render
+from cartatlas.explorer.web import curator_name, error, explorer, render
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
 
 router = APIRouter()
@@ -78,7 +78,7 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
         "curatable": CURATABLE,
         "list_fields": LIST_FIELDS,
         "vocabularies": VOCABULARIES,
-        "curator": request.cookies.get("cartatlas_curator", ""),
+        "curator": curator_name(request),
     }
 
 
