@@ -155,7 +155,7 @@ def main() -> None:
         server = subprocess.Popen(
             [sys.executable, "-m", "cartatlas", "serve", "--db", str(db), "--port", str(port), "--read-only"],
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the URL line; errors still reach stderr
         )
         proc = psutil.Process(server.pid)
         peak = 0

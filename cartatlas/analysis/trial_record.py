@@ -121,17 +121,21 @@ def linked_group(store: Store, keys: list[Key]) -> list[Key]:
 
 def trial_record(store: Store, identifier: str) -> TrialRecord | None:
     """The trial an id names, with all its registrations, or None when no registration has that id."""
-    keys = find_registrations(store, identifier)
+    columns = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
+    ident = identifier.strip()
+    # Most pages are asked for by a registration's own id: its row doubles as the lookup.
+    frame = _rows(store, f"SELECT {columns} FROM trials WHERE trial_id = ?", [ident]) if ident else []
+    keys = [(r["registry"], r["trial_id"]) for r in frame] or find_registrations(store, identifier)
     if not keys:
         return None
     group = linked_group(store, keys)
-    ids = sorted({k[1] for k in group})
+    have = {(r["registry"], r["trial_id"]) for r in frame}
+    missing = sorted({k[1] for k in group if k not in have})
+    if missing:
+        frame += _rows(store, f"SELECT {columns} FROM trials WHERE trial_id IN ({_marks(len(missing))})", missing)
     wanted = set(group)
-    columns = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
-    frame = [
-        r for r in _rows(store, f"SELECT {columns} FROM trials WHERE trial_id IN ({_marks(len(ids))})", ids)
-        if (r["registry"], r["trial_id"]) in wanted
-    ]  # fmt: skip
+    frame = [r for r in frame if (r["registry"], r["trial_id"]) in wanted]
+    ids = sorted({k[1] for k in group})
     labels = {(r["registry"], r["trial_id"]): r for r in _rows(store, _LABELS_QUERY.format(ids=_marks(len(ids))), ids)}
     for row in frame:
         row.update(labels.get((row["registry"], row["trial_id"]), {}))
