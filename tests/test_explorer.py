@@ -14,12 +14,17 @@ import datetime as dt
 import gzip
 import io
 import re
+import socket
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
+import httpx
 import openpyxl
 import orjson
 import pandas as pd
@@ -562,6 +567,42 @@ def test_read_only_and_token(tmp_path: Path) -> None:
 def test_serve_refuses_an_open_address_without_a_token(db: Path) -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--db", str(db), "--host", "0.0.0.0"], env={"CARTATLAS_TOKEN": ""})
     assert isinstance(result.exception, CliError) and "--token" in str(result.exception)
+
+
+def test_counting_per_registration(client: TestClient) -> None:
+    page = client.get("/?per=registration&target=BCMA")
+    assert page.status_code == 200
+    expected = atlas_of(client).landscape(per="registration", where=TrialFilter.of(target=["BCMA"]))
+    assert number(page.text, "total") == expected.facts["totals"]["units"] > 0
+    assert client.get("/trials?per=registration&target=BCMA&cols=registrations").status_code == 200
+
+
+def test_serve_prints_its_url_and_serves(tmp_path: Path) -> None:
+    """`cartatlas serve` as a real process: the URL it prints answers (loopback, read-only here)."""
+    copy = fresh_copy(tmp_path, built_database(tmp_path), "served.duckdb")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "cartatlas", "serve", "--db", str(copy), "--port", str(port), "--read-only"]
+    server = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url and url.group(0) == f"http://127.0.0.1:{port}/", line
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(url.group(0) + "help", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the served explorer did not answer"
+                time.sleep(0.2)
+        assert answer.status_code == 200 and "Keys and help" in answer.text
+    finally:
+        server.terminate()
+        server.wait(20)
 
 
 # -- last: it closes the module's explorer ----------------------------------------------------------

@@ -198,6 +198,23 @@ def test_open_the_changes_feed(server: tuple[str, Any], page: Any) -> None:
     assert feed.text().count("<entry>") > 0
 
 
+def test_review_queue_by_keyboard(server: tuple[str, Any], page: Any) -> None:
+    base, _ = server
+    page.goto(base + "/review")
+    pending = int(page.get_by_test_id("review-total").inner_text().replace(",", ""))
+    page.keyboard.press("j")
+    first = page.locator("ol.queue li.selected")
+    trial = str(first.get_attribute("data-href")).rsplit("/", 1)[1]
+    page.keyboard.press("d")  # dismiss: the reason box takes the focus
+    page.keyboard.type("e2e: an ancillary study, no CAR product given")
+    page.locator("ol.queue li.selected input[name=curator]").fill("e2e")
+    page.locator("ol.queue li.selected [data-reason]").press("Enter")
+    page.wait_for_url(re.compile(r"/review\?show=pending"))
+    assert int(page.get_by_test_id("review-total").inner_text().replace(",", "")) == pending - 1
+    page.goto(base + "/review?show=decided")
+    assert f"/trial/{trial}" in page.content() and "dismissed by e2e" in page.content()
+
+
 def test_pages_at_desktop_and_phone_width(server: tuple[str, Any], browser: Any, shots: Path) -> None:
     base, _ = server
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):

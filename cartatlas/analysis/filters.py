@@ -205,6 +205,10 @@ class CountedTrials:
         self.options = options
         # pandas' Arrow-backed strings are slow to iterate value by value, which the counting does a lot.
         self.units = units.reset_index(drop=True).astype({c: object for c in units.columns if units[c].dtype == "str"})
+        if "registrations" not in self.units.columns:  # counted per registration: each unit is its own
+            self.units["registrations"] = [
+                [f"{r}:{t}"] for r, t in zip(self.units["registry"], self.units["trial_id"], strict=True)
+            ]
         self.notes = notes
         self._facets = {name: self._index(facet) for name, facet in FACETS.items()}
         dates = [d if isinstance(d, dt.date) else None for d in self.units["registration_date"]]
