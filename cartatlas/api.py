@@ -32,7 +32,7 @@ from cartatlas.store.ingest import rebuild, save_records
 
 if TYPE_CHECKING:
     from cartatlas.analysis.history import StoredVersion
-    from cartatlas.analysis.trial_record import TrialRecord
+    from cartatlas.analysis.trial_record import KnownLabels, TrialRecord
     from cartatlas.curation_actions import CurationAction
     from cartatlas.link import LinkStats
     from cartatlas.search import SearchIndex
@@ -515,11 +515,15 @@ class Atlas:
             columns=["registry", "trial_id", "title", "relation", "score", "matched"],
         )
 
-    def trial(self, trial_id: str) -> TrialRecord | None:
-        """One trial by any of its ids: every linked registration with labels and evidence, links, articles."""
+    def trial(self, trial_id: str, *, known_labels: KnownLabels | None = None) -> TrialRecord | None:
+        """One trial by any of its ids: every linked registration with labels and evidence, links, articles.
+
+        ``known_labels`` (e.g. ``counted.registration_labels``) supplies labels
+        already in memory, so they are not read again.
+        """
         from cartatlas.analysis.trial_record import trial_record
 
-        return trial_record(self.store, trial_id)
+        return trial_record(self.store, trial_id, known_labels=known_labels)
 
     def history(self, record_id: str, registry: str | None = None) -> builtins.list[StoredVersion]:
         """Every stored version of a record, in the registry's date order, with what changed each time."""

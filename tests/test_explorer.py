@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import cartatlas
+from cartatlas import curation_actions
 from cartatlas.analysis.filters import FACETS, TrialFilter
 from cartatlas.cli import app as cli_app
 from cartatlas.cli.common import CliError
@@ -265,6 +266,21 @@ def test_any_registration_id_opens_the_linked_trial(client: TestClient) -> None:
     assert page.status_code == 200
     assert "Registrations (2)" in page.text and "NCT04261907" in page.text
     assert client.get("/trial/NCT00000000").status_code == 404
+
+
+def test_labels_held_in_memory_are_the_databases(client: TestClient) -> None:
+    """The trial page takes counted trials' labels from memory: the same labels and etag as from the database."""
+    ex = client.app.state.explorer  # type: ignore[attr-defined]
+    counted = ex.counted(Counting())
+    reader = ex.reader()
+    path = curation_actions.curation_path(reader.store)
+    for trial in ("NCT05066646", "NCT02650414", "ChiCTR2000029603", HOSTILE_ID):
+        read = reader.trial(trial)
+        held = reader.trial(trial, known_labels=counted.registration_labels)
+        assert read is not None and held is not None
+        assert held.registrations == read.registrations
+        assert curation_actions.record_etag(path, held) == reader.curation_etag(held.keys)
+    assert counted.registration_labels([("ctgov", "NCT05066646")])
 
 
 # -- curation ------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, landscape_of_units
+from cartatlas.analysis.trial_record import LABEL_COLUMNS
 from cartatlas.normalise.countries import country_name
 from cartatlas.store.db import Store
 
@@ -215,6 +216,7 @@ class CountedTrials:
         self._dates = np.array([np.datetime64(d, "D") if d else np.datetime64("NaT") for d in dates])
         self._positions = {u: i for i, u in enumerate(self.units["unit_id"])}
         self._sorted: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._single: dict[tuple[str, str], int] | None = None
 
     def __len__(self) -> int:
         return len(self.units)
@@ -273,6 +275,28 @@ class CountedTrials:
         """One counted unit's row, or None when the unit is not counted."""
         position = self._positions.get(unit_id)
         return None if position is None else dict(self.units.iloc[position])
+
+    def registration_labels(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Labels of registrations that are counted alone (a unit of one registration), from memory.
+
+        A trial page reads the rest of a registration from the database; the
+        labels, evidence included, are here already.
+        """
+        if self._single is None:
+            self._single = {
+                (str(r), str(t)): i
+                for i, (r, t, regs) in enumerate(
+                    zip(self.units["registry"], self.units["trial_id"], self.units["registrations"], strict=True)
+                )
+                if len(regs) == 1
+            }
+        out = {}
+        for key in keys:
+            position = self._single.get(key)
+            if position is not None:
+                row = self.units.iloc[position]
+                out[key] = {"registry": key[0], "trial_id": key[1], **{c: row[c] for c in LABEL_COLUMNS}}
+        return out
 
     def count(self, where: TrialFilter | None = None) -> int:
         return int(self.mask(where).sum())

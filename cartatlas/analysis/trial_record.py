@@ -9,6 +9,7 @@ registration's id (or a secondary id a record gives) finds the whole group.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +32,24 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 #: The labels of each registration.  Read apart from the trial row: DuckDB filters both tables by id while
 #: scanning, where a join read the whole labels table.
+LABEL_COLUMNS = (
+    "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity", "product_source",
+    "combinations", "products", "flags", "confidence", "curated_fields", "evidence",
+)  # fmt: skip
 _LABELS_QUERY = """
 SELECT registry, trial_id, relation, platforms, targets, target_strategy, branch, disease_entity, product_source,
-       combinations, products, flags, confidence, confidence_score, CAST(evidence AS VARCHAR) AS evidence,
-       CAST(auto AS VARCHAR) AS auto_text, curated_fields, content_hash AS classified_hash, classifier_version,
-       classified_at
+       combinations, products, flags, confidence, CAST(evidence AS VARCHAR) AS evidence, curated_fields,
+       {bookkeeping}
 FROM classifications WHERE trial_id IN ({ids})
 """
+#: What a labels row has besides ``LABEL_COLUMNS``: small columns, cheap to read for a known trial.
+_BOOKKEEPING = (
+    "confidence_score, CAST(auto AS VARCHAR) AS auto_text, content_hash AS classified_hash, classifier_version, "
+    "classified_at"
+)
+#: Labels a caller already holds, by registration (``CountedTrials.registration_labels``): their large
+#: columns (evidence) are then not read again.
+KnownLabels = Callable[[list[tuple[str, str]]], dict[tuple[str, str], dict[str, Any]]]
 
 
 def _rows(store: Store, query: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -119,8 +131,13 @@ def linked_group(store: Store, keys: list[Key]) -> list[Key]:
     return sorted(group)
 
 
-def trial_record(store: Store, identifier: str) -> TrialRecord | None:
-    """The trial an id names, with all its registrations, or None when no registration has that id."""
+def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | None = None) -> TrialRecord | None:
+    """The trial an id names, with all its registrations, or None when no registration has that id.
+
+    ``known_labels`` gives the labels of registrations the caller already
+    holds in memory (the explorer's counted trials): for those only the
+    small bookkeeping columns are read.
+    """
     columns = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
     ident = identifier.strip()
     # Most pages are asked for by a registration's own id: its row doubles as the lookup.
@@ -135,8 +152,19 @@ def trial_record(store: Store, identifier: str) -> TrialRecord | None:
         frame += _rows(store, f"SELECT {columns} FROM trials WHERE trial_id IN ({_marks(len(missing))})", missing)
     wanted = set(group)
     frame = [r for r in frame if (r["registry"], r["trial_id"]) in wanted]
-    ids = sorted({k[1] for k in group})
-    labels = {(r["registry"], r["trial_id"]): r for r in _rows(store, _LABELS_QUERY.format(ids=_marks(len(ids))), ids)}
+    known = known_labels(sorted(group)) if known_labels is not None else {}
+    unknown = sorted({k[1] for k in group if k not in known})
+    labels: dict[Key, dict[str, Any]] = {}
+    if unknown:
+        query = _LABELS_QUERY.format(bookkeeping=_BOOKKEEPING, ids=_marks(len(unknown)))
+        labels.update({(r["registry"], r["trial_id"]): r for r in _rows(store, query, unknown)})
+    if known:
+        query = f"SELECT registry, trial_id, {_BOOKKEEPING} FROM classifications WHERE trial_id IN ({{ids}})"
+        kids = sorted({k[1] for k in known})
+        for r in _rows(store, query.format(ids=_marks(len(kids))), kids):
+            key = (r["registry"], r["trial_id"])
+            if key in known:
+                labels[key] = {**known[key], **r}
     for row in frame:
         row.update(labels.get((row["registry"], row["trial_id"]), {}))
     rank = {"ctgov": 0, "chictr": 1}

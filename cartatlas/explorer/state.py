@@ -126,6 +126,7 @@ class Explorer:
         self.facet_cache: Memo[dict[str, list[tuple[str, str, int]]]] = Memo(128)
         self.search_cache: Memo[SearchIndex] = Memo(1)
         self.misc_cache: Memo[Any] = Memo(256)
+        self.page_cache: Memo[str] = Memo(128)
 
     # -- database access ---------------------------------------------------------------------
 
@@ -148,7 +149,17 @@ class Explorer:
             try:
                 return action(self.main)
             finally:
-                self.version = self.main.data_version()
+                version = self.main.data_version()
+                if version != self.version:
+                    self.version = version
+                    # Everything cached belongs to the old version: let it go now rather than when evicted
+                    # (counted trials of 100,000 trials hold hundreds of MB).
+                    for cache in self.caches():
+                        cache.clear()
+
+    def caches(self) -> list[Memo[Any]]:
+        return [self.counted_cache, self.landscape_cache, self.facet_cache, self.search_cache, self.misc_cache,
+                self.page_cache]  # fmt: skip
 
     def close(self) -> None:
         with self._readers_lock:
@@ -201,6 +212,10 @@ class Explorer:
     def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
         """Any other result of the current data version."""
         return self.misc_cache.get((self.version, key), compute)
+
+    def page(self, key: Hashable, render: Callable[[], str]) -> str:
+        """A rendered page of the current data version (kept apart, so many trial pages cannot push it out)."""
+        return self.page_cache.get((self.version, key), render)
 
     def warm(self) -> None:
         """Compute what the first visitor needs (the default landscape, the search index) in the background."""

@@ -115,7 +115,7 @@ def render_cached(
     def build() -> str:
         return _page(request, template, context(), dict(_MARKS))
 
-    html = ex.cached(("page", template, key, dt.date.today()), build)
+    html = ex.page((template, key, dt.date.today()), build)
     own = _per_request(request)
     for name, mark in _MARKS.items():
         html = html.replace(mark, str(escape(own[name])))

@@ -84,7 +84,9 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
 
 @router.get("/trial/{trial_id}")
 def trial_page(request: Request, trial_id: str, saved: str | None = None) -> Response:
-    record = explorer(request).reader().trial(trial_id)
+    ex = explorer(request)
+    counted = ex.counted_if_ready(Counting())
+    record = ex.reader().trial(trial_id, known_labels=counted.registration_labels if counted is not None else None)
     if record is None:
         return error(request, 404, f"No registration has the id {trial_id!r}. Try the search box.")
     return render(
