@@ -109,26 +109,40 @@ def find_registrations(store: Store, identifier: str) -> list[Key]:
 
 def linked_group(store: Store, keys: list[Key]) -> list[Key]:
     """Every registration linked to these (transitively), through links in force (auto or confirmed)."""
+    return _group_and_links(store, keys)[0]
+
+
+def _group_and_links(store: Store, keys: list[Key]) -> tuple[list[Key], list[dict[str, Any]]]:
+    """The linked group of these registrations, and every link row touching it (in force or not).
+
+    One query per step of the walk (usually one in all): the rows that make
+    the group are the rows a trial page lists.
+    """
     group = set(keys)
     frontier = set(keys)
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     while frontier:
         ids = sorted({k[1] for k in frontier})
         marks = _marks(len(ids))
-        rows = store.con.execute(
-            f"""
-            SELECT registry_a, trial_id_a, registry_b, trial_id_b FROM trial_links
-            WHERE status IN ({_marks(len(ACTIVE_STATUSES))})
-              AND (trial_id_a IN ({marks}) OR trial_id_b IN ({marks}))
-            """,
-            [*ACTIVE_STATUSES, *ids, *ids],
-        ).fetchall()
         found = set()
-        for a_reg, a_id, b_reg, b_id in rows:
-            if (a_reg, a_id) in frontier or (b_reg, b_id) in frontier:
-                found |= {(a_reg, a_id), (b_reg, b_id)}
+        for r in _rows(
+            store,
+            f"""
+            SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
+                   CAST(evidence AS VARCHAR) AS evidence, status, linked_at
+            FROM trial_links WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
+            """,
+            [*ids, *ids],
+        ):
+            a, b = (r["registry_a"], r["trial_id_a"]), (r["registry_b"], r["trial_id_b"])
+            if a not in frontier and b not in frontier:
+                continue  # the same id in another registry
+            rows[(*a, *b)] = r
+            if r["status"] in ACTIVE_STATUSES:
+                found |= {a, b}
         frontier = found - group
         group |= found
-    return sorted(group)
+    return sorted(group), list(rows.values())
 
 
 def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | None = None) -> TrialRecord | None:
@@ -145,7 +159,7 @@ def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | N
     keys = [(r["registry"], r["trial_id"]) for r in frame] or find_registrations(store, identifier)
     if not keys:
         return None
-    group = linked_group(store, keys)
+    group, link_rows = _group_and_links(store, keys)
     have = {(r["registry"], r["trial_id"]) for r in frame}
     missing = sorted({k[1] for k in group if k not in have})
     if missing:
@@ -174,35 +188,22 @@ def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | N
         row["auto"] = orjson.loads(row["auto_text"]) if row.get("auto_text") else {}
     stored = [(r["registry"], r["trial_id"]) for r in frame]
     record = TrialRecord(canonical_id(group), frame)
-    record.links = _links(store, stored)
+    record.links = _links(link_rows, stored)
     record.publications = _publications(store, stored)
     return record
 
 
-def _links(store: Store, keys: list[Key]) -> list[dict[str, Any]]:
-    """Every link row touching these registrations, in force or not (candidates, curators' splits)."""
-    if not keys:
-        return []
-    ids = sorted({k[1] for k in keys})
-    marks = _marks(len(ids))
-    found = _rows(
-        store,
-        f"""
-        SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
-               CAST(evidence AS VARCHAR) AS evidence, status, linked_at
-        FROM trial_links WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
-        ORDER BY status, score DESC
-        """,
-        [*ids, *ids],
-    )
+def _links(rows: list[dict[str, Any]], keys: list[Key]) -> list[dict[str, Any]]:
+    """The link rows touching these registrations, in force or not (candidates, curators' splits)."""
     wanted = set(keys)
-    rows = [
-        r for r in found
+    out = [
+        dict(r) for r in rows
         if (r["registry_a"], r["trial_id_a"]) in wanted or (r["registry_b"], r["trial_id_b"]) in wanted
     ]  # fmt: skip
-    for row in rows:
+    out.sort(key=lambda r: (r["status"], -(r["score"] or 0.0)))
+    for row in out:
         row["evidence"] = orjson.loads(row["evidence"]) if row.get("evidence") else {}
-    return rows
+    return out
 
 
 def _publications(store: Store, keys: list[Key]) -> list[dict[str, Any]]:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
 
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request, cookie_parser
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_COOKIE = "cartatlas_csrf"
 TOKEN_COOKIE = "cartatlas_token"
@@ -64,29 +64,46 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-class SecurityMiddleware(BaseHTTPMiddleware):
-    """Host check, a nonce and a CSRF token per request, and the security headers on every answer."""
+class SecurityMiddleware:
+    """Host check, a nonce and a CSRF token per request, and the security headers on every answer.
 
-    def __init__(self, app: object, *, loopback: bool) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    A plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task and
+    a stream per request, which shows when many pages are served at once).
+    """
+
+    def __init__(self, app: ASGIApp, *, loopback: bool) -> None:
+        self.app = app
         self.loopback = loopback
 
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if self.loopback and host_name(request.headers.get("host", "")).casefold() not in LOOPBACK_HOSTS:
-            return PlainTextResponse("unexpected Host header: this explorer answers only on loopback", 400)
-        request.state.nonce = secrets.token_urlsafe(16)
-        cookie = request.cookies.get(CSRF_COOKIE, "")
-        request.state.csrf = cookie if len(cookie) >= 32 else secrets.token_urlsafe(32)
-        response = await call_next(request)
-        if request.state.csrf != cookie:
-            response.set_cookie(CSRF_COOKIE, request.state.csrf, httponly=True, samesite="strict", path="/")
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", content_security_policy(request.state.nonce))
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "same-origin"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if self.loopback and host_name(headers.get("host", "")).casefold() not in LOOPBACK_HOSTS:
+            answer = PlainTextResponse("unexpected Host header: this explorer answers only on loopback", 400)
+            await answer(scope, receive, send)
+            return
+        cookie = cookie_parser(headers.get("cookie", "")).get(CSRF_COOKIE, "")
+        nonce = secrets.token_urlsafe(16)
+        csrf = cookie if len(cookie) >= 32 else secrets.token_urlsafe(32)
+        state = scope.setdefault("state", {})
+        state["nonce"], state["csrf"] = nonce, csrf
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                if "content-security-policy" not in out:
+                    out["Content-Security-Policy"] = content_security_policy(nonce)
+                out["X-Content-Type-Options"] = "nosniff"
+                out["X-Frame-Options"] = "DENY"
+                out["Referrer-Policy"] = "same-origin"
+                out["Cross-Origin-Opener-Policy"] = "same-origin"
+                if csrf != cookie:
+                    out.append("set-cookie", f"{CSRF_COOKIE}={csrf}; HttpOnly; Path=/; SameSite=strict")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def token_ok(request: Request, token: str | None) -> bool:
