@@ -46,6 +46,11 @@ from cartatlas.store.classifications import CURATABLE
 from cartatlas.store.db import Store
 
 REVIEW_FIELD = "review"
+#: What of a registration's labels the etag covers: every label a curator can see (and the version classified).
+ETAG_LABELS = (
+    "curated_fields", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
+    "product_source", "combinations", "products", "confidence",
+)  # fmt: skip
 REVIEW_VERDICTS = ("accepted", "dismissed")
 #: Columns written by actions, after the required ones (readers ignore columns they do not know).
 EXTRA_COLUMNS = ("registry", "recorded_at")
@@ -162,7 +167,7 @@ def trial_etags(store: Store, path: Path, groups: list[list[tuple[str, str]]]) -
         con = store.con
         for label in con.execute(
             f"""
-            SELECT registry, trial_id, content_hash, CAST(auto AS VARCHAR), curated_fields, relation, targets
+            SELECT registry, trial_id, content_hash, {", ".join(ETAG_LABELS)}
             FROM classifications WHERE trial_id IN ({marks})
             """,
             ids,
@@ -184,8 +189,7 @@ def record_etag(path: Path, record: TrialRecord) -> str:
     """``trial_etag`` of a trial already read (its labels and links are in the record): no query."""
     labels = {
         (r["registry"], r["trial_id"]): (
-            r["registry"], r["trial_id"], r.get("classified_hash"), r.get("auto_text"), r.get("curated_fields"),
-            r.get("relation"), r.get("targets"),
+            r["registry"], r["trial_id"], r.get("classified_hash"), *(r.get(c) for c in ETAG_LABELS)
         )
         for r in record.registrations
         if r.get("classified_hash") is not None

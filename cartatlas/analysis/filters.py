@@ -180,6 +180,11 @@ TABLE_COLUMNS: dict[str, Column] = {
 DEFAULT_COLUMNS = ("trial", "title", "sponsor", "registered", "phase", "status", "targets", "countries")
 
 
+def _none(value: Any) -> Any:
+    """A missing value as the database gives it (pandas holds a missing text as NaN)."""
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
 def _items(value: Any) -> list[Any]:
     if value is None or isinstance(value, float):
         return []
@@ -295,7 +300,7 @@ class CountedTrials:
             position = self._single.get(key)
             if position is not None:
                 row = self.units.iloc[position]
-                out[key] = {"registry": key[0], "trial_id": key[1], **{c: row[c] for c in LABEL_COLUMNS}}
+                out[key] = {"registry": key[0], "trial_id": key[1], **{c: _none(row[c]) for c in LABEL_COLUMNS}}
         return out
 
     def count(self, where: TrialFilter | None = None) -> int:

@@ -173,12 +173,23 @@ def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | N
         query = _LABELS_QUERY.format(bookkeeping=_BOOKKEEPING, ids=_marks(len(unknown)))
         labels.update({(r["registry"], r["trial_id"]): r for r in _rows(store, query, unknown)})
     if known:
-        query = f"SELECT registry, trial_id, {_BOOKKEEPING} FROM classifications WHERE trial_id IN ({{ids}})"
+        # Only the version classified, and the rules' own values where a curator overrode some.
         kids = sorted({k[1] for k in known})
-        for r in _rows(store, query.format(ids=_marks(len(kids))), kids):
+        query = "SELECT registry, trial_id, content_hash AS classified_hash FROM classifications WHERE trial_id IN ({})"
+        for r in _rows(store, query.format(_marks(len(kids))), kids):
             key = (r["registry"], r["trial_id"])
             if key in known:
                 labels[key] = {**known[key], **r}
+        curated = sorted({k[1] for k, v in known.items() if v.get("curated_fields")})
+        if curated:
+            query = (
+                "SELECT registry, trial_id, CAST(auto AS VARCHAR) AS auto_text FROM classifications "
+                "WHERE trial_id IN ({})"
+            )
+            for r in _rows(store, query.format(_marks(len(curated))), curated):
+                key = (r["registry"], r["trial_id"])
+                if key in labels:
+                    labels[key]["auto_text"] = r["auto_text"]
     for row in frame:
         row.update(labels.get((row["registry"], row["trial_id"]), {}))
     rank = {"ctgov": 0, "chictr": 1}
