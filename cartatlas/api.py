@@ -347,8 +347,14 @@ class Atlas:
         return FIGURES[name](self.landscape(as_of, focus, **options))
 
     def report(self, out: str | Path, *, compare: str | Path | None = None, figures: bool = True,
-               on_step: Callable[[str], None] | None = None, **options: Any) -> ReportResult:  # fmt: skip
-        """Write the report directory (index.html, figures/, tables/, summary.json)."""
+               on_step: Callable[[str], None] | None = None, on_note: Callable[[str], None] | None = None,
+               **options: Any) -> ReportResult:  # fmt: skip
+        """Write the report directory (index.html, figures/, tables/, summary.json).
+
+        ``on_note`` hears what the tables had to change to fit a spreadsheet
+        (characters an Excel file cannot hold, cells over its size limit);
+        without it the notes are logged as warnings.
+        """
         opts = landscape_options(
             options.pop("as_of", None),
             options.pop("focus", "CN"),
@@ -367,6 +373,7 @@ class Atlas:
             compare_with=Path(compare) if compare else None,
             figures=figures,
             on_step=on_step,
+            on_note=on_note,
         )
 
     # -- publications (issue 6) -------------------------------------------------
@@ -413,6 +420,19 @@ class Atlas:
         """Any SQL over the database (tables and views are documented in docs/schema.md)."""
         return self.store.con.execute(query, params or []).df()
 
+    def sql_rows(
+        self, query: str, params: builtins.list[Any] | None = None
+    ) -> tuple[builtins.list[str], builtins.list[str], builtins.list[tuple[Any, ...]]]:
+        """Any SQL, as column names, DuckDB column types and rows of DuckDB's own Python values.
+
+        What ``cartatlas sql`` prints from: unlike ``sql``'s DataFrame, nothing
+        passes through pandas, so NULL stays None (not NaN or NaT), an integer
+        column with NULLs stays integer and a DATE stays a date.
+        """
+        cursor = self.store.con.execute(query, params or [])
+        description = cursor.description or []
+        return [str(d[0]) for d in description], [str(d[1]) for d in description], cursor.fetchall()
+
     def trials(self, registry: str | None = None, country: str | None = None) -> pd.DataFrame:
         """Normalised trials, one row per trial, optionally for one registry or country code."""
         where, params = [], []
@@ -440,13 +460,19 @@ class Atlas:
     def summary(self) -> dict[str, Any]:
         return self.store.summary()
 
-    def export(self, fmt: str, out: str | Path, what: str = "trials") -> int:
-        """Write the normalised trials (or ``what="publications"``) to a file; returns the rows written."""
+    def export(
+        self, fmt: str, out: str | Path, what: str = "trials", *, on_note: Callable[[str], None] | None = None
+    ) -> int:
+        """Write the normalised trials (or ``what="publications"``) to a file; returns the rows written.
+
+        ``on_note`` hears what an Excel file had to change (characters it cannot
+        hold, cells over its size limit); without it the notes are logged as warnings.
+        """
         if what == "publications":
             from cartatlas.store.export import export_publications
 
-            return export_publications(self.store, fmt, Path(out))
-        return export_trials(self.store, fmt, Path(out))
+            return export_publications(self.store, fmt, Path(out), on_note=on_note)
+        return export_trials(self.store, fmt, Path(out), on_note=on_note)
 
 
 def _opt_list(value: Any) -> list[str] | None:

@@ -284,8 +284,11 @@ def class_f1(counts: list[int]) -> tuple[float, float, float]:
 
 
 def write_disagreements(report: Report, path: Path) -> None:
+    """Every disagreement as a CSV row; text cells neutralised against spreadsheet formulas."""
+    from cartatlas.spreadsheet import neutralise  # not at the top: it loads pandas, which screening never needs
+
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["trial_id", "field", "cartatlas", "labels", "cartatlas_evidence", "label_note"])
         for d in report.disagreements:
-            w.writerow([d.trial_id, d.field, d.ours, d.theirs, d.evidence, d.note])
+            w.writerow([neutralise(str(v)) for v in (d.trial_id, d.field, d.ours, d.theirs, d.evidence, d.note)])

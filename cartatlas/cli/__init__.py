@@ -6,11 +6,13 @@ Each command group lives in its own module and is registered on ``app`` here.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
 from rich.logging import RichHandler
 
+import cartatlas
 from cartatlas.cli import atlas, chictr, classify, common, data, link, sync
 
 app = typer.Typer(
@@ -22,9 +24,18 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cartatlas {cartatlas.__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
+    version: bool = typer.Option(
+        False, "--version", help="Print cartatlas's version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
     """Log to stderr through rich; data goes to stdout or files."""
     level = logging.WARNING - 10 * min(verbose, 2)
@@ -48,5 +59,10 @@ def main() -> None:
     try:
         app()
     except common.CliError as exc:
-        common.err_console.print(f"[bold red]error:[/] {exc}")
+        common.err_console.print(common.styled("[bold red]error:[/] {}", exc))
         sys.exit(2)
+    except BrokenPipeError:
+        # The reader went away (`cartatlas sql ... -f csv | head`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, out_console
+from cartatlas.cli.common import CliError, DbOption, err_console, literal, open_atlas, out_console, styled
+from cartatlas.spreadsheet import write_csv
 
 AsOf = Annotated[
     str | None, typer.Option("--as-of", help="Count trials registered up to this date (YYYY-MM-DD; default today).")
@@ -50,15 +51,18 @@ def report_cmd(
                 groups=group_spec,
                 platforms=platform,
                 per=per,
-                on_step=lambda step: err_console.print(f"[dim]report: {step}[/]"),
+                on_step=lambda step: err_console.print(styled("[dim]report: {}[/]", step)),
+                on_note=lambda note: err_console.print(styled("[yellow]note:[/] {}", note)),
             )
         except ValueError as exc:
             raise CliError(str(exc)) from exc
     totals = result.summary["facts"]["totals"]
     groups_text = ", ".join(f"{k} {v}" for k, v in totals["by_group"].items() if v)
     err_console.print(
-        f"wrote {result.out}/index.html: {totals['units']} trials ({groups_text}); "
-        f"{len(result.figures)} figure files, {len(result.tables)} table files"
+        literal(
+            f"wrote {result.out}/index.html: {totals['units']} trials ({groups_text}); "
+            f"{len(result.figures)} figure files, {len(result.tables)} table files"
+        )
     )
 
 
@@ -79,11 +83,11 @@ def curate_cmd(
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
-    err_console.print("curate: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items())))
+    err_console.print(literal("curate: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))))
     for o in outcomes:
         if o.status in ("stale", "invalid", "unknown_trial"):
             colour = "yellow" if o.status == "stale" else "red"
-            err_console.print(f"  [{colour}]{o.status}[/] line {o.line}: {o.message}", highlight=False)
+            err_console.print(styled(f"  [{colour}]{{}}[/] line {{}}: {{}}", o.status, o.line, o.message))
     if counts.get("invalid") or counts.get("unknown_trial"):
         raise typer.Exit(1)
 
@@ -97,8 +101,8 @@ def review_cmd(
     with open_atlas(db, read_only=True) as atlas:
         frame = atlas.review(limit=limit if out is None else 1_000_000)
     if out is not None:
-        frame.to_csv(out, index=False)
-        err_console.print(f"wrote {len(frame)} trials to review to {out}")
+        write_csv(frame, out)
+        err_console.print(literal(f"wrote {len(frame)} trials to review to {out}"))
         frame = frame.head(limit)
     if frame.empty:
         out_console.print("nothing to review")
@@ -107,12 +111,17 @@ def review_cmd(
         targets = ", ".join(map(str, r["targets"] if r["targets"] is not None else [])) or "-"
         flags = ", ".join(map(str, r["flags"] if r["flags"] is not None else [])) or "-"
         out_console.print(
-            f"[bold]{r['priority']:>3}[/]  [bold]{r['trial_id']}[/]  {r['relation']}  targets {targets}  "
-            f"confidence {r['confidence']}  [yellow]{flags}[/]",
-            highlight=False,
+            styled(
+                "[bold]{}[/]  [bold]{}[/]  {}  targets {}  confidence {}  [yellow]{}[/]",
+                f"{r['priority']:>3}",
+                r["trial_id"],
+                r["relation"],
+                targets,
+                r["confidence"],
+                flags,
+            )
         )
-        title = f"      {r['brief_title'] or ''}"
-        out_console.print(title, highlight=False, markup=False, overflow="ellipsis", no_wrap=True)
+        out_console.print(literal(f"      {r['brief_title'] or ''}"), overflow="ellipsis", no_wrap=True, crop=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,16 @@
-"""Options and helpers shared by every command: the database option, consoles, progress."""
+"""Options and helpers shared by every command: the database option, consoles, progress.
+
+The consoles are for people.  They never read the text they are given as Rich
+markup or emoji codes, and never wrap it: registry titles, file names and
+curators' values carry brackets and colons (``cart [draft].json``, ``[/x]``,
+``:x:``) that must come out as written.  Styled messages are built with
+``styled``, which escapes every value it fills in.  Machine output (CSV, JSON,
+stored payloads) does not go through a console at all (``cartatlas.cli.output``).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +27,54 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 import cartatlas
 from cartatlas.store.db import SchemaError
 
-out_console = Console()
-err_console = Console(stderr=True)
+# markup and emoji off: a plain string printed is printed as it is; soft_wrap: no line breaks are inserted
+# into messages (a path in an error message stays on one line when stderr is a file).
+out_console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+#: Control characters a terminal would act on (ESC starts escape sequences), other than tab and newline.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def literal(value: object) -> Text:
+    """Data shown to a person: taken literally, with control characters replaced so a terminal cannot act on them."""
+    return Text(_CONTROL.sub("\ufffd", str(value)))
+
+
+#: Stands for a value while a template's markup is parsed (a private-use character no template contains).
+_SLOT = "\ue000"
+
+
+def styled(template: str, *values: object) -> Text:
+    """A styled message: ``template`` is Rich markup whose ``{}`` are filled with ``values`` taken literally.
+
+    ``styled("[yellow]rejected[/] {}", reject)`` colours the word and prints the
+    reject's text exactly, brackets and all.  The template's markup is parsed
+    with a placeholder in each slot, and the values are put in afterwards with
+    the slot's style: they are never parsed (escaping them instead goes wrong
+    for a value that ends with a backslash).
+    """
+    base = Text.from_markup(template.replace("{}", _SLOT), emoji=False)
+    slots = [i for i, c in enumerate(base.plain) if c == _SLOT]
+    if len(slots) != len(values):
+        raise ValueError(f"template {template!r} has {len(slots)} slots for {len(values)} values")
+    pieces = base.divide(sorted({o for i in slots for o in (i, i + 1)}))
+    filled = iter(values)
+    out = Text()
+    for piece in pieces:
+        if piece.plain != _SLOT:
+            out.append_text(piece)
+            continue
+        value = literal(next(filled))
+        for span in piece.spans:
+            value.stylize(span.style)
+        out.append_text(value)
+    return out
 
 
 class CliError(Exception):
@@ -55,7 +106,8 @@ def open_atlas(db: Path | None, *, read_only: bool = False) -> Iterator[cartatla
 
 def progress(*, total_known: bool = True) -> Progress:
     """A progress bar on stderr that switches itself off when stderr is not a terminal."""
-    columns = [SpinnerColumn(), TextColumn("[progress.description]{task.description}")]
+    # The description names files: shown literally, not read as markup.
+    columns = [SpinnerColumn(), TextColumn("{task.description}", style="progress.description", markup=False)]
     if total_known:
         columns += [BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     else:

@@ -25,6 +25,7 @@ import pandas as pd
 from cartatlas import __version__
 from cartatlas.analysis.landscape import Landscape, compute_landscape
 from cartatlas.knowledge import knowledge_version
+from cartatlas.spreadsheet import frame_sheet, write_csv, write_xlsx
 from cartatlas.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class ReportResult:
     figures: list[Path] = field(default_factory=list)
     tables: list[Path] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: What the tables had to change to fit a spreadsheet (also given to ``on_note``).
+    notes: list[str] = field(default_factory=list)
 
 
 def provenance(store: Store) -> dict[str, Any]:
@@ -159,8 +162,13 @@ def build_summary(landscape: Landscape, prov: dict[str, Any], previous: dict[str
     return summary
 
 
-def write_tables(landscape: Landscape, out: Path) -> list[Path]:
-    """Every table as CSV and all of them in one Excel workbook (lists joined with '; ')."""
+def write_tables(landscape: Landscape, out: Path) -> tuple[list[Path], list[str]]:
+    """Every table as CSV and all of them in one Excel workbook (lists joined with '; ').
+
+    Returns the files and the notes on what the workbook had to change
+    (``cartatlas.spreadsheet``: text cells are neutralised against formulas in
+    both, and the workbook replaces characters it cannot hold).
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = []
     flat: dict[str, pd.DataFrame] = {}
@@ -179,14 +187,12 @@ def write_tables(landscape: Landscape, out: Path) -> list[Path]:
                 )
         flat[name] = f
         path = out / f"{name}.csv"
-        f.to_csv(path, index=False)
+        write_csv(f, path)
         written.append(path)
     workbook = out / "cartatlas_tables.xlsx"
-    with pd.ExcelWriter(workbook, engine="openpyxl") as xl:
-        for name, f in flat.items():
-            f.to_excel(xl, sheet_name=name[:31], index=False)
+    changes = write_xlsx({name[:31]: frame_sheet(f) for name, f in flat.items()}, workbook)
     written.append(workbook)
-    return written
+    return written, changes.notes(f"tables/{workbook.name}")
 
 
 TRIAL_COLUMNS = [
@@ -212,8 +218,13 @@ def write_report(
     compare_with: Path | None = None,
     figures: bool = True,
     on_step: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> ReportResult:
-    """Compute the landscape and write the whole report directory atomically."""
+    """Compute the landscape and write the whole report directory atomically.
+
+    ``on_note`` hears what the tables had to change to fit a spreadsheet
+    (default: a logged warning); the notes are also kept in the result.
+    """
     step = on_step or (lambda _msg: None)
     previous = None
     if compare_with is not None:
@@ -232,7 +243,7 @@ def write_report(
     try:
         result = ReportResult(out)
         step("tables")
-        result.tables = write_tables(landscape, staging / "tables")
+        result.tables, result.notes = write_tables(landscape, staging / "tables")
         figure_info: list[dict[str, Any]] = []
         if figures:
             step("figures")
@@ -255,6 +266,8 @@ def write_report(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for note in result.notes:
+        (on_note or log.warning)(note)
     result.figures = sorted((out / "figures").glob("*")) if figures else []
     result.tables = sorted((out / "tables").glob("*"))
     result.summary = summary
