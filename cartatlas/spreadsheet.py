@@ -51,6 +51,11 @@ _NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 REPLACEMENT = "\ufffd"
 
 
+def xml_safe(text: str) -> str:
+    """``text`` with every character XML 1.0 cannot hold replaced by U+FFFD (also used for figures' SVG)."""
+    return _NOT_IN_XML.sub(REPLACEMENT, text)
+
+
 def neutralise(text: str) -> str:
     """``text`` with a single quote in front when a spreadsheet would read it as a formula."""
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
@@ -148,7 +153,7 @@ class _XlsxCells:
         safe = neutralise(text)
         if len(safe) != len(text):
             self.changes.neutralised += 1
-        cleaned = _NOT_IN_XML.sub(REPLACEMENT, safe)
+        cleaned = xml_safe(safe)
         if cleaned != safe:
             self.changes.replaced += 1
         if len(cleaned) > EXCEL_CELL_LIMIT:

@@ -9,6 +9,7 @@ where the previous one was.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -247,7 +248,8 @@ def write_report(
         figure_info: list[dict[str, Any]] = []
         if figures:
             step("figures")
-            figure_info = _write_figures(landscape, staging / "figures")
+            figure_info, figure_notes = _write_figures(landscape, staging / "figures")
+            result.notes += figure_notes
         step("html")
         from cartatlas.report.html import render_html
 
@@ -274,18 +276,19 @@ def write_report(
     return result
 
 
-def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
-    """Render every figure to PNG and SVG; returns (name, caption, files) for the HTML."""
+def _write_figures(landscape: Landscape, out: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Render every figure to PNG and SVG; returns (name, caption, files) for the HTML, and notes."""
     from cartatlas.report import figures
 
     out.mkdir(parents=True, exist_ok=True)
     info = []
+    replaced: dict[str, int] = {}
     has_reports = not landscape.tables.get("pub_fig2a", pd.DataFrame()).empty
     for name, builder in figures.FIGURES.items():
         if name in figures.PUBLICATION_FIGURES and not has_reports:
             continue
         chart = builder(landscape)
-        paths = figures.save_figure(chart, out, name)
+        paths = figures.save_figure(chart, out, name, on_replaced=functools.partial(replaced.__setitem__, name))
         svg = next((p for p in paths if p.suffix == ".svg"), None)
         info.append(
             {
@@ -296,4 +299,11 @@ def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
                 "svg": svg.read_text(encoding="utf-8") if svg else "",
             }
         )
-    return info
+    notes = []
+    if replaced:
+        total = sum(replaced.values())
+        notes.append(
+            f"figures: {total:,} label{'s' if total != 1 else ''} held characters an image cannot show "
+            f"(control characters; replaced with U+FFFD) in {', '.join(sorted(replaced))}"
+        )
+    return info, notes

@@ -46,6 +46,7 @@ import vl_convert as vlc
 
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, UNKNOWN_REGION, Landscape
 from cartatlas.normalise.countries import country_name
+from cartatlas.spreadsheet import xml_safe
 
 # -- page geometry and style ----------------------------------------------------------
 
@@ -1131,16 +1132,23 @@ def save_figure(
     *,
     formats: Sequence[str] = ("png", "svg"),
     ppi: float = PNG_PPI,
+    on_replaced: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Write ``name.png`` (at ``ppi``, 300 by default, recorded in the file) and ``name.svg``; returns the paths.
 
     Rendered by vl-convert, with no browser and with every URL refused, so a
     figure can only show the data in its spec.  ``formats`` may add ``pdf``
-    (fonts embedded, for journals that want vector files).
+    (fonts embedded, for journals that want vector files).  Characters an SVG
+    cannot hold (control characters in a sponsor's name made vl-convert abort
+    the whole process) are replaced with U+FFFD first; ``on_replaced`` hears
+    how many strings of the spec changed.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec = chart.to_dict()
+    changed = [0]
+    spec = _xml_safe(chart.to_dict(), changed)
+    if on_replaced is not None and changed[0]:
+        on_replaced(changed[0])
     version = _vl_version()
     paths: list[Path] = []
     for fmt in formats:
@@ -1156,6 +1164,20 @@ def save_figure(
             raise ValueError(f"unknown figure format {fmt!r} (png, svg or pdf)")
         paths.append(path)
     return paths
+
+
+def _xml_safe(value: Any, changed: list[int]) -> Any:
+    """A chart spec with every string XML-safe; ``changed[0]`` counts the strings that were not."""
+    if isinstance(value, str):
+        safe = xml_safe(value)
+        if safe != value:
+            changed[0] += 1
+        return safe
+    if isinstance(value, dict):
+        return {_xml_safe(k, changed): _xml_safe(v, changed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_xml_safe(v, changed) for v in value]
+    return value
 
 
 def render_figures(

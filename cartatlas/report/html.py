@@ -3,13 +3,21 @@
 Registry text is untrusted: the template autoescapes everything, the trial
 data travels as JSON inside a ``<script type="application/json">`` block
 (with ``<`` escaped so no registry string can close the block), and the
-small script that shows trial lists only ever assigns ``textContent``.
+small script that shows trial lists (``templates/report.js``) only ever
+assigns ``textContent``.  Should anything still get a script into the page,
+it would not run: the Content-Security-Policy allows exactly one script, by
+the SHA-256 of its text, and nothing inline otherwise.  Links to registries
+and PubMed are made only from ids that match the registry's id format
+(``knowledge/registry_ids.csv``); any other id is shown without a link.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import re
+from functools import cache
 from importlib import resources
 from itertools import count
 from pathlib import Path
@@ -21,9 +29,11 @@ import pandas as pd
 
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.normalise.countries import country_name
+from cartatlas.normalise.ids import id_matches
 from cartatlas.report.build import trial_table
 
 CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 ICTRP_URL = "https://trialsearch.who.int/Trial2.aspx?TrialID={id}"
 
 DATE_SOURCE_TEXT = {
@@ -35,8 +45,28 @@ DATE_SOURCE_TEXT = {
 }
 
 
-def registry_url(registry: str, trial_id: str) -> str:
+def registry_url(registry: str, trial_id: str) -> str | None:
+    """The registry page of a trial, or None when the id is not a well-formed id of that registry.
+
+    ClinicalTrials.gov ids link to ClinicalTrials.gov, every other registry's
+    to the WHO ICTRP search portal.  The id goes into the address only after
+    it matched the registry's pattern in ``knowledge/registry_ids.csv`` (any
+    registry's, for a register with no pattern there): those patterns allow
+    only letters, digits, '-' and '/', so no id can add a parameter, leave the
+    address or become a ``javascript:`` link.
+    """
+    if not id_matches(registry, trial_id):
+        return None
     return (CTGOV_URL if registry == "ctgov" else ICTRP_URL).format(id=trial_id)
+
+
+_PMID = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def pubmed_url(pmid: object) -> str | None:
+    """The PubMed page of an article, or None when ``pmid`` is not a PubMed id (digits)."""
+    text = str(pmid)
+    return PUBMED_URL.format(pmid=text) if _PMID.fullmatch(text) else None
 
 
 class _Lists:
@@ -121,9 +151,6 @@ def _pivot(frame: pd.DataFrame, row: str, col: str, order: list[str], lists: _Li
     }
 
 
-PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
-
-
 def _publication_context(landscape: Landscape, pub_lists: _Lists) -> dict[str, Any]:
     """Fig. 2 counts and Table 1 rows, each count opening its articles."""
     per_year = landscape.tables.get("pub_fig2a", pd.DataFrame())
@@ -144,7 +171,7 @@ def _publication_context(landscape: Landscape, pub_lists: _Lists) -> dict[str, A
     table1 = []
     for r in landscape.tables["pub_table1"].to_dict("records"):
         trials = [t.strip() for t in str(r.get("linked_trials") or "").split(";") if t.strip()]
-        table1.append({**{str(k): v for k, v in r.items()}, "url": PUBMED_URL.format(pmid=r["pmid"]), "trials": trials})
+        table1.append({**{str(k): v for k, v in r.items()}, "url": pubmed_url(r["pmid"]), "trials": trials})
     return {"any": True, "groups": groups, "targets": targets, "regions": regions, "table1": table1}
 
 
@@ -160,12 +187,12 @@ def _publication_payload(landscape: Landscape) -> dict[str, Any]:
             "target": r.get("target") or "",
             "disease": r.get("disease") or "",
             "trials": r.get("linked_trials") or "",
-            "url": PUBMED_URL.format(pmid=r["pmid"]),
+            "url": pubmed_url(r["pmid"]),
         }
     # Reports from outside the focus group: at least a link each.
     for pmids in per_year.get("pmids", []):
         for pmid in pmids:
-            out.setdefault(str(pmid), {"url": PUBMED_URL.format(pmid=pmid)})
+            out.setdefault(str(pmid), {"url": pubmed_url(pmid)})
     return out
 
 
@@ -272,8 +299,17 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
+    script = _template("report.js")
+    context["script"] = script
+    context["script_hash"] = script_source_hash(script)
     return env.get_template("report.html.j2").render(**context)
 
 
+def script_source_hash(script: str) -> str:
+    """The CSP source that allows exactly this inline script: ``'sha256-<base64 of its UTF-8 digest>'``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@cache
 def _template(name: str) -> str:
     return resources.files("cartatlas.report").joinpath("templates", name).read_text(encoding="utf-8")
