@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import hashlib
 import html as html_lib
 import json
@@ -28,6 +29,7 @@ import cartatlas
 from cartatlas.cli import app
 from cartatlas.report.html import ICTRP_URL, pubmed_url, registry_url
 from cartatlas.spreadsheet import FORMULA_TRIGGERS, neutralise, neutralise_sql
+from tests.conftest import CTGOV
 from tests.hostile import LEUKEMIA, hostile_study, write_studies
 
 runner = CliRunner()
@@ -49,7 +51,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     control = hostile_study("NCT99999902", title=TITLE_CONTROL, sponsor=SPONSOR_CONTROL)
     long = hostile_study("NCT99999903")
     long["protocolSection"]["descriptionModule"]["detailedDescription"] = "A long protocol. " * 2500  # 42,500
-    records = write_studies(tmp / "hostile.json", [formula, control, long])
+    # A trial the review lists (conflicting labels, medium confidence), with a formula for a title.
+    review = hostile_study("NCT99999904", title="-2+3 " + TITLE_CMD, base_id="NCT04100187")
+    records = write_studies(tmp / "hostile.json", [formula, control, long, review])
     curation = tmp / "curation.csv"
     curation.write_text(
         "trial_id,field,value,reason,curator,date\n"
@@ -122,7 +126,7 @@ def test_export_xlsx_has_no_formula_cells_and_says_what_it_changed(db: Path, tmp
     ws = wb["trials"]
     header = [c.value for c in ws[1]]
     rows = {r[0]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert len(rows) == 103
+    assert len(rows) == 104
     assert rows["NCT99999901"]["brief_title"] == "'" + TITLE_CMD
     assert rows["NCT99999901"]["lead_sponsor"] == "'" + SPONSOR_LINK
     assert rows["NCT99999901"]["products"] == "'" + CURATED
@@ -287,3 +291,54 @@ def test_a_malformed_ictrp_id_gets_no_link_in_the_report(db: Path, tmp_path: Pat
         ["ctgov:NCT99999901", "https://clinicaltrials.gov/study/NCT99999901"],
         ["chictr:ChiCTR2000034346&x=<b>", None],
     ]
+
+
+def test_real_records_too_long_for_excel_or_starting_like_a_formula(tmp_path: Path) -> None:
+    """Two real records of the monitor corpus: NCT02828358 lists so many sites that their JSON exceeds an
+    Excel cell, and NCT07280494's primary outcome is '+1m MRD negtaive rate' (a spreadsheet reads '+1m...'
+    as a formula)."""
+    corpus = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"
+    with gzip.open(corpus, "rt", encoding="utf-8") as fh:
+        lines = [x for x in fh if '"NCT02828358"' in x or '"NCT07280494"' in x]
+    assert len(lines) == 2
+    record = tmp_path / "two.jsonl"
+    record.write_text("".join(lines), encoding="utf-8")
+    db = tmp_path / "long.duckdb"
+    with cartatlas.open(db) as atlas:
+        atlas.import_files([record])
+    out = tmp_path / "long.xlsx"
+    result = runner.invoke(app, ["export", "--db", str(db), "--format", "xlsx", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "note: long.xlsx: 1 cell cut at Excel's 32,767-character limit: trials row 1 (trial_id NCT02828358), "
+        "column sites\n"
+    )
+    ws = openpyxl.load_workbook(out)["trials"]
+    header = [c.value for c in ws[1]]
+    sites = ws.cell(row=2, column=header.index("sites") + 1).value
+    assert len(sites) == 32_767 and sites.endswith(" [cut: Excel cell limit]")
+    assert ws.cell(row=3, column=header.index("primary_outcomes") + 1).value == "'+1m MRD negtaive rate"
+    csv_out = tmp_path / "two.csv"
+    runner.invoke(app, ["export", "--db", str(db), "--format", "csv", "--out", str(csv_out)])
+    rows = {r["trial_id"]: r for r in _csv_cells(csv_out)}
+    assert rows["NCT07280494"]["primary_outcomes"] == "'+1m MRD negtaive rate"
+    assert json.loads(rows["NCT02828358"]["sites"])[0]["country"]  # CSV has no cell limit: the whole JSON
+
+
+def test_review_out_and_disagreements_csv_are_neutralised(db: Path, tmp_path: Path) -> None:
+    from cartatlas.classify.evaluate import Disagreement, Report, write_disagreements
+
+    out = tmp_path / "review.csv"
+    result = runner.invoke(app, ["review", "--db", str(db), "--limit", "1000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = _csv_cells(out)
+    _assert_no_formula_text(rows)
+    (hostile,) = [r for r in rows if r["trial_id"] == "NCT99999904"]
+    assert hostile["brief_title"] == "'-2+3 " + TITLE_CMD and hostile["targets"] == "CD19"
+    assert all(not r["targets"].startswith("[") for r in rows)  # lists joined with '; ', not Python reprs
+    disagreements = tmp_path / "d.csv"
+    report = Report({}, [Disagreement("NCT99999901", "targets", "CD19", "=2+5", TITLE_CMD, "@note")], [], 1)
+    write_disagreements(report, disagreements)
+    (row,) = _csv_cells(disagreements)
+    assert row == {"trial_id": "NCT99999901", "field": "targets", "cartatlas": "CD19", "labels": "'=2+5",
+                   "cartatlas_evidence": "'" + TITLE_CMD, "label_note": "'@note"}  # fmt: skip
