@@ -196,10 +196,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A folder and database whose names, records and curation file carry Rich markup and an emoji code."""
     base = tmp_path_factory.mktemp("hostile")
     tmp = base / "records [draft][/x]"
+    first = hostile_study("NCT99999998", title=f"{MARKUP} CD19 CAR-T cells", sponsor=MARKUP)
+    first["protocolSection"]["statusModule"]["overallStatus"] = "[/x]:x:[bold]"  # summary lists statuses
     records = write_studies(
         tmp / "cart [draft].json",
         [
-            hostile_study("NCT99999998", title=f"{MARKUP} CD19 CAR-T cells", sponsor=MARKUP),
+            first,
             # A trial the review lists (a conflict of labels, medium confidence), under a hostile title.
             hostile_study("NCT99999997", title=f"{MARKUP} CD19 CAR T-cells for B-Cell Leukemia", base_id="NCT04100187"),
         ],
@@ -246,7 +248,8 @@ def test_hostile_names_and_records_through_import_curate_sql_review_summary(host
 
     summary = runner.invoke(app, ["summary", "--db", db])
     assert summary.exit_code == 0, summary.output
-    assert "db [/x].duckdb" in summary.stdout.replace("\n", "")
+    assert "db [/x].duckdb" in summary.stdout
+    assert "[/X]:X:[BOLD] 1" in summary.stdout  # the status as the normaliser spells it
     as_json = runner.invoke(app, ["summary", "--db", db, "--json"])
     assert json.loads(as_json.stdout)["database"].endswith("db [/x].duckdb")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -168,6 +168,13 @@ def test_report_tables_are_safe_and_the_report_is_written(db: Path, tmp_path: Pa
 
 
 @given(st.text())
+@example("\tx")
+@example("\rx")
+@example("-5")
+@example("'=x")
+@example("")
+@example("@")
+@example("a=b")
 def test_neutralise_in_python_and_in_sql_agree(text: str) -> None:
     import duckdb
 
