@@ -4,8 +4,10 @@ The consoles are for people.  They never read the text they are given as Rich
 markup or emoji codes, and never wrap it: registry titles, file names and
 curators' values carry brackets and colons (``cart [draft].json``, ``[/x]``,
 ``:x:``) that must come out as written.  Styled messages are built with
-``styled``, which escapes every value it fills in.  Machine output (CSV, JSON,
-stored payloads) does not go through a console at all (``cartatlas.cli.output``).
+``styled``, which never parses the values it fills in, and data shown as it is
+goes through ``literal``; both show control characters as U+FFFD.  Machine
+output (CSV, JSON, stored payloads) does not go through a console at all
+(``cartatlas.cli.output``).
 """
 
 from __future__ import annotations
