@@ -163,3 +163,49 @@ def _trial(title: str, interventions: list[str]) -> Trial:
         "primary_outcomes": [],
     }
     return record  # type: ignore[return-value]
+
+
+# -- the adjudicated set -----------------------------------------------------------------------------
+
+ADJUDICATED = Path(__file__).resolve().parent / "fixtures" / "adjudicated.csv"
+
+
+def _adjudicated_rows() -> list[dict[str, str]]:
+    lines = [ln for ln in ADJUDICATED.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def test_adjudicated_set_is_complete_and_reasoned() -> None:
+    rows = _adjudicated_rows()
+    assert len(rows) == 195
+    assert all(r["reason"].strip() and r["trial_id"].startswith("NCT") for r in rows)
+    assert {r["winner"] for r in rows} <= {"cartatlas", "peer", "both", "neither", "undecided"}
+    by_field: dict[str, int] = {}
+    for r in rows:
+        by_field[r["field"]] = by_field.get(r["field"], 0) + 1
+        # a decided row carries its decision in the column `cartatlas evaluate` reads
+        if r["winner"] != "undecided" and r["field"] == "landscape":
+            assert r["landscape"] in ("yes", "no")
+    assert by_field == {"landscape": 144, "targets": 33, "platforms": 18}
+
+
+def test_adjudicated_set_scores_the_screening() -> None:
+    """The file is a labels file for `cartatlas evaluate`; pinned: what the catalogue alone fixes."""
+    from cartatlas.classify.evaluate import evaluate, load_labels
+
+    labels = [lab for lab in load_labels(ADJUDICATED) if set(lab) - {"trial_id"}]
+    wanted = {lab["trial_id"] for lab in labels}
+    spec = format_spec("ctgov_v2")
+    classified: dict[str, Classification] = {}
+    with gzip.open(RECON, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            study = json.loads(line)
+            if study["protocolSection"]["identificationModule"]["nctId"] in wanted:
+                c = classify_trial(spec.to_trial(study))
+                classified[c["trial_id"]] = c
+    report = evaluate(labels, classified)
+    land = report.scores["landscape"]
+    # 101 decided former-`none` monitor trials (the 34 non-CAR stay out, 27 of the 67 CAR trials now count)
+    # and the 8 CAR trials the peers exclude for scope (all counted).
+    assert (land.n, land.exact) == (109, 69)
+    assert land.per_class["yes"] == [35, 0, 40]

@@ -164,7 +164,11 @@ def problems(antigens: set[str] | None = None) -> list[str]:
         if not p.targets and not p.target_note:
             out.append(f"{where}: no target and no note saying why")
         keys = {spelling_key(s) for s in p.spellings}
-        out += [f"{where}: ambiguous spelling {a!r} is not one of its names" for a in p.ambiguous_aliases if spelling_key(a) not in keys]
+        out += [
+            f"{where}: ambiguous spelling {a!r} is not one of its names"
+            for a in p.ambiguous_aliases
+            if spelling_key(a) not in keys
+        ]
         out += [f"{where}: {i!r} is not an NCT id" for i in p.nct_ids if not _NCT.fullmatch(i)]
     out += _collisions([(p.name, p.spellings, p.ambiguous_aliases) for p in products()], "products.csv")
     for d in developers():
