@@ -120,5 +120,9 @@ def test_readme_starts_with_two_setup_commands() -> None:
     block = readme[block_start + 1 : readme.index("```", block_start + 1)]
     assert len(block) == 2
     assert "cartatlas build" in block[0] and "pytest" in block[1]
+    assert block[0].startswith("pip install -e '.[dev]' && ") and block[1].startswith("pip install -e '.[dev]' && ")
+    assert "python -m pytest" in block[1]
+    # CI builds its own environment and runs the README's test command read from README.md itself.
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    assert "python -m pytest" in ci and "python -m pytest" in block[1]
+    assert "python3 -m venv" in ci and "mktemp -d" in ci
+    assert "README.md" in ci and 'bash -c "set -euo pipefail; $test_command"' in ci

@@ -133,6 +133,13 @@ class Product:
     developer: str
     #: Approved (marketed) products are often the standard-of-care setting of a trial, not its subject.
     approved: bool = False
+    #: Where the cells come from ("patient T cells", "cord-blood NK cells", "in vivo (mRNA-LNP)", ...).
+    cell_source: str = ""
+    #: "cell" for a cell product; "switch" for the molecule that sets the target of a switchable or adaptor CAR.
+    role: str = "cell"
+    #: Spellings that also mean something else (a drug code, a gene): kept out of the matcher, for rules
+    #: that want context before counting them.
+    ambiguous: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +278,7 @@ def load_knowledge(reader: TableReader = read_table) -> Knowledge:
     products: dict[str, Product] = {}
     for row in reader("products.csv"):
         name = row["name"].strip()
+        ambiguous = tuple(split_list(row.get("ambiguous_aliases")))
         product = Product(
             name,
             tuple(split_list(row.get("targets"))),
@@ -278,12 +286,18 @@ def load_knowledge(reader: TableReader = read_table) -> Knowledge:
             (row.get("product_source") or "unknown").strip() or "unknown",
             (row.get("developer") or "").strip(),
             (row.get("status") or "").strip() == "approved",
+            (row.get("cell_source") or "").strip(),
+            (row.get("role") or "").strip() or "cell",
+            ambiguous,
         )
         unknown = [t for t in product.targets if t not in antigens]
         if unknown:
             raise ValueError(f"knowledge/products.csv: {name} targets unknown antigens {unknown}")
         products[name] = product
-        _add_terms(b, [name, *split_list(row.get("aliases"))], [], "product", name, "products")
+        # Chinese names are matched like aliases; spellings marked ambiguous are left to context-aware rules.
+        spellings = [name, *split_list(row.get("aliases")), *split_list(row.get("chinese_names"))]
+        skip = {automaton_key(a) for a in ambiguous}
+        _add_terms(b, [t for t in spellings if automaton_key(t) not in skip], [], "product", name, "products")
 
     for row in reader("platform_terms.csv"):
         exact = split_list(row.get("exact_case"))
