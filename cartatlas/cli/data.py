@@ -204,9 +204,13 @@ def sql_cmd(
     """Run a read-only SQL query against the database and print the result."""
     import duckdb
 
+    from cartatlas.store.sandbox import QueryRefused
+
     with open_atlas(db, read_only=True) as atlas:
         try:
             df = atlas.sql(query)
+        except QueryRefused as exc:
+            raise CliError(f"query refused: {exc}") from exc
         except duckdb.Error as exc:
             raise CliError(f"query failed: {exc}") from exc
     if fmt == "csv":
