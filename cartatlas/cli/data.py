@@ -71,7 +71,19 @@ def summary_cmd(
 def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         out_console.print_json(json.dumps(summary, default=str))
-        return
+    else:
+        _print_summary_text(summary)
+    unclassified = summary.get("unclassified_trials", 0)
+    if unclassified:
+        total = sum(t["trials"] for t in summary["trials"])
+        err_console.print(
+            f"[yellow]warning:[/] {unclassified:,} of {total:,} trials are not classified yet (their import "
+            "stopped before screening them); the screening counts leave them out. `cartatlas rebuild` classifies them.",
+            highlight=False,
+        )
+
+
+def _print_summary_text(summary: dict[str, Any]) -> None:
     out_console.print(f"[bold]{summary['database']}[/] (schema {summary['schema_version']})")
     table = Table("registry", "records", "versions", "trials", "first posted", "last update")
     trials = {t["registry"]: t for t in summary["trials"]}
@@ -99,6 +111,14 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             out_console.print(f"[bold]{title}[/]: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     if summary["rejects_logged"]:
         out_console.print(f"rejected inputs logged: {summary['rejects_logged']:,} (table 'rejects')")
+    if summary.get("runs"):
+        last = summary["last_runs"][0]
+        out_console.print(
+            "[bold]runs[/]: "
+            + ", ".join(f"{status} {n:,}" for status, n in summary["runs"].items())
+            + f"; last: {last['kind']} started {last['started_at']:%Y-%m-%d %H:%M}, {last['status']}",
+            highlight=False,
+        )
 
 
 #: The sample data the main job reads when given no paths (see ../shared/data/README.md).

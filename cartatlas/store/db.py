@@ -392,8 +392,9 @@ class Store:
         A run of a process that is gone was interrupted; a read-only store
         cannot write that down, so it reads it so (see ``_mark_dead_runs``).
         """
-        own = ", ".join("'" + r.replace("'", "''") + "'" for r in sorted(self._own_runs)) or "NULL"
-        return f"CASE WHEN status = 'running' AND run_id NOT IN ({own}) THEN 'interrupted' ELSE status END"
+        own = ", ".join("'" + r.replace("'", "''") + "'" for r in sorted(self._own_runs))
+        alive = f" AND run_id NOT IN ({own})" if own else ""
+        return f"CASE WHEN status = 'running'{alive} THEN 'interrupted' ELSE status END"
 
     @contextmanager
     def run(self, kind: str, registry: str | None, source: str, params: dict[str, Any]) -> Iterator[Run]:
