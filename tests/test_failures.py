@@ -101,8 +101,10 @@ def test_a_full_disk_is_one_line_naming_the_cause_and_the_file(tmp_path: Path) -
         err = flat(proc.stderr)
         assert proc.returncode == 2, proc.stderr[-3000:]
         assert "Traceback" not in proc.stderr and "cannot rollback" not in proc.stderr
-        assert f"error: no space left on device while writing {target}" in err, err
-        assert err.count("error:") == 1
+        said_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(said_lines) == 1, proc.stderr[-3000:]
+        assert said_lines[0].startswith(f"error: no space left on device while writing {target}"), err
+        assert said_lines[0].endswith("free some space and run the command again (what was saved before is kept)")
         with Store.open(target, read_only=True) as store:
             assert store.con.execute("SELECT kind, status FROM runs").fetchall() == [("import", "failed")]
 
@@ -138,7 +140,9 @@ def test_a_failed_commit_is_reported_as_its_cause_and_the_run_as_failed(tmp_path
         atlas.store.con = _DiskFullAtCommit(real, f"{path}.wal")  # type: ignore[assignment]
         with pytest.raises(StorageError) as failed:
             atlas.import_files([LEUKEMIA])
-        assert str(failed.value) == f"no space left on device while writing {path}.wal (the database's write-ahead log)"
+        assert str(failed.value).startswith(
+            f"no space left on device while writing {path}.wal (the database's write-ahead log); free some space"
+        )
         atlas.store.con = real
         assert atlas.sql("SELECT status FROM runs")["status"].tolist() == ["failed"]
         assert atlas.sql("SELECT count(*) AS n FROM raw_records")["n"][0] == 0
@@ -250,6 +254,12 @@ def test_a_read_only_database_file_can_be_reported_and_queried(read_only_db: Pat
         assert result.exit_code == 0, f"{args}: {said(result)}"
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["provenance"]["snapshot"][0]["records"] == 100
+    # A command that writes says why it cannot, and what still works.
+    refused = runner.invoke(app, ["import", str(LEUKEMIA), "--db", str(read_only_db)])
+    assert refused.exit_code != 0
+    message = said(refused).lower()
+    assert "read-only file system" in message or "permission denied" in message, message
+    assert str(read_only_db) in said(refused) and "commands that only read" in message
 
 
 # -- a database whose creation was cut short ---------------------------------------------------------

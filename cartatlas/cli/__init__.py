@@ -48,5 +48,6 @@ def main() -> None:
     try:
         app()
     except common.CliError as exc:
-        common.err_console.print(f"[bold red]error:[/] {exc}")
+        # One line, however narrow the terminal: a message names a file and what to do about it.
+        common.err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         sys.exit(2)
