@@ -155,9 +155,11 @@ def _role(file: str, path: str) -> str:
     return ""
 
 
-def _open_error(target: str, exc: duckdb.Error) -> StoreError:
+def _open_error(target: str, exc: duckdb.Error, *, read_only: bool) -> StoreError:
     """The reason ``target`` could not be opened, in words."""
     text = str(exc)
+    if read_only and "Permission denied" in text:
+        return StoreError(f"{target}: permission denied: this user cannot read the file")
     if "Could not set lock on file" in text:
         pid = re.search(r"\(PID (\d+)\)", text)
         if pid is not None:
@@ -240,7 +242,7 @@ class Store:
         try:
             con = _connect(target, read_only=read_only)
         except duckdb.Error as exc:
-            raise _open_error(target, exc) from exc
+            raise _open_error(target, exc, read_only=read_only) from exc
         # Imports write in batches of a few MB; checkpointing after each (the
         # default 16 MB WAL threshold) roughly doubles write time for no gain.
         if not read_only:
@@ -363,7 +365,7 @@ class Store:
             try:
                 _attach(self.con, self.path, read_only=False)
             except duckdb.Error as exc:
-                raise _open_error(self.path, exc) from exc
+                raise _open_error(self.path, exc, read_only=False) from exc
 
     def __enter__(self) -> Store:
         return self
