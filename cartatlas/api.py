@@ -274,11 +274,11 @@ class Atlas:
 
     def classifications(self) -> pd.DataFrame:
         """Every trial's labels with evidence (JSON) and the fields a curator overrode."""
-        return self.sql("SELECT * FROM classifications ORDER BY registry, trial_id")
+        return self._read("SELECT * FROM classifications ORDER BY registry, trial_id")
 
     def review(self, limit: int = 50) -> pd.DataFrame:
         """Trials a curator should look at first, most doubtful first, each with the reasons."""
-        return self.sql(REVIEW_QUERY, [limit])
+        return self._read(REVIEW_QUERY, [limit])
 
     # -- landscape ---------------------------------------------------------------
 
@@ -416,22 +416,43 @@ class Atlas:
 
     # -- reading -----------------------------------------------------------------
 
-    def sql(self, query: str, params: builtins.list[Any] | None = None) -> pd.DataFrame:
-        """Any SQL over the database (tables and views are documented in docs/schema.md)."""
+    def sql(self, query: str, params: builtins.list[Any] | None = None, *, writable: bool = False) -> pd.DataFrame:
+        """One query over the tables and views of docs/schema.md, as a DataFrame.
+
+        The query runs on a connection of its own that has the database file
+        read-only and cannot touch other files, the network or extensions;
+        anything but a single query raises ``QueryRefused``
+        (``cartatlas.store.sandbox``).  ``writable=True`` runs any SQL on the
+        store's own connection instead: statements that write, files, all of it.
+        """
+        if writable:
+            return self.store.con.execute(query, params or []).df()
+        with self.store.querying(query) as con:
+            return con.execute(query, params or []).df()
+
+    def _read(self, query: str, params: builtins.list[Any] | None = None) -> pd.DataFrame:
+        """cartatlas's own queries, on the store's connection."""
         return self.store.con.execute(query, params or []).df()
 
     def sql_rows(
-        self, query: str, params: builtins.list[Any] | None = None
+        self, query: str, params: builtins.list[Any] | None = None, *, writable: bool = False
     ) -> tuple[builtins.list[str], builtins.list[str], builtins.list[tuple[Any, ...]]]:
-        """Any SQL, as column names, DuckDB column types and rows of DuckDB's own Python values.
+        """One query, fenced as ``sql`` is, as column names, DuckDB column types and rows of DuckDB's own values.
 
         What ``cartatlas sql`` prints from: unlike ``sql``'s DataFrame, nothing
         passes through pandas, so NULL stays None (not NaN or NaT), an integer
         column with NULLs stays integer and a DATE stays a date.
         """
-        cursor = self.store.con.execute(query, params or [])
-        description = cursor.description or []
-        return [str(d[0]) for d in description], [str(d[1]) for d in description], cursor.fetchall()
+
+        def fetch(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+            cursor = con.execute(query, params or [])
+            description = cursor.description or []
+            return [str(d[0]) for d in description], [str(d[1]) for d in description], cursor.fetchall()
+
+        if writable:
+            return fetch(self.store.con)
+        with self.store.querying(query) as con:
+            return fetch(con)
 
     def trials(self, registry: str | None = None, country: str | None = None) -> pd.DataFrame:
         """Normalised trials, one row per trial, optionally for one registry or country code."""
@@ -443,14 +464,14 @@ class Atlas:
             where.append("list_contains(countries, ?)")
             params.append(country.upper())
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self.sql(f"SELECT * FROM trials {clause} ORDER BY registry, trial_id", params)
+        return self._read(f"SELECT * FROM trials {clause} ORDER BY registry, trial_id", params)
 
     def sites(self) -> pd.DataFrame:
-        return self.sql("SELECT * FROM trial_sites ORDER BY registry, trial_id, site_no")
+        return self._read("SELECT * FROM trial_sites ORDER BY registry, trial_id, site_no")
 
     def versions(self, record_id: str) -> pd.DataFrame:
         """Every stored version of one record, oldest first, without payloads."""
-        return self.sql("SELECT * FROM record_versions WHERE record_id = ? ORDER BY version_id", [record_id])
+        return self._read("SELECT * FROM record_versions WHERE record_id = ? ORDER BY version_id", [record_id])
 
     def raw(self, version_id: int) -> Any:
         """The payload of one stored version, exactly as it is kept."""

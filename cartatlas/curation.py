@@ -33,7 +33,7 @@ from cartatlas.classify import types
 from cartatlas.curation_file import curation_rows
 from cartatlas.normalise.dates import parse_date
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
-from cartatlas.store.db import Store, now
+from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def apply_curation(store: Store, path: Path, run_id: str) -> list[Outcome]:
         con.execute("INSERT OR REPLACE INTO settings VALUES ('curation_file', ?)", [str(path.resolve())])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return outcomes
 

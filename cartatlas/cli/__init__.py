@@ -59,7 +59,8 @@ def main() -> None:
     try:
         app()
     except common.CliError as exc:
-        common.err_console.print(common.styled("[bold red]error:[/] {}", exc))
+        # One line, however narrow the terminal: a message names a file and what to do about it.
+        common.err_console.print(common.styled("[bold red]error:[/] {}", exc), soft_wrap=True)
         sys.exit(2)
     except BrokenPipeError:
         # The reader went away (`cartatlas sql ... -f csv | head`): stop quietly, as other Unix tools do.

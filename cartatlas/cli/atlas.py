@@ -39,7 +39,7 @@ def report_cmd(
 ) -> None:
     """Write the landscape report: index.html, figures (PNG+SVG), tables (CSV+Excel), summary.json."""
     group_spec: str | list[str] = groups if "=" not in groups else groups.split(";")
-    with open_atlas(db) as atlas:
+    with open_atlas(db, read_only=True) as atlas:
         try:
             result = atlas.report(
                 out,

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -32,7 +33,7 @@ from rich.progress import (
 from rich.text import Text
 
 import cartatlas
-from cartatlas.store.db import SchemaError
+from cartatlas.store.db import StoreError, storage_error
 
 # markup and emoji off: a plain string printed is printed as it is; soft_wrap: no line breaks are inserted
 # into messages (a path in an error message stays on one line when stderr is a file).
@@ -96,14 +97,32 @@ DbOption = Annotated[
 
 @contextmanager
 def open_atlas(db: Path | None, *, read_only: bool = False) -> Iterator[cartatlas.Atlas]:
+    """The atlas for one command; the store's failures become one line that says why, not a traceback.
+
+    A full disk surfaces as whatever DuckDB statement met it, so storage
+    failures are recognised wherever they come from (``storage_error``).
+    """
     try:
         atlas = cartatlas.open(db, read_only=read_only)
-    except SchemaError as exc:
+    except StoreError as exc:
         raise CliError(str(exc)) from exc
     try:
         yield atlas
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    except duckdb.Error as exc:
+        translated = storage_error(exc, atlas.store.path)
+        if translated is None:
+            raise
+        raise CliError(str(translated)) from exc
     finally:
-        atlas.close()
+        try:
+            atlas.close()
+        except duckdb.Error as exc:  # the checkpoint on close can meet a full disk too
+            translated = storage_error(exc, atlas.store.path)
+            if translated is None:
+                raise
+            raise CliError(str(translated)) from exc
 
 
 def progress(*, total_known: bool = True) -> Progress:

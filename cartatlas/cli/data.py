@@ -71,7 +71,22 @@ def summary_cmd(
 def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         write_json(summary)
-        return
+    else:
+        _print_summary_text(summary)
+    unclassified = summary.get("unclassified_trials", 0)
+    if unclassified:
+        total = sum(t["trials"] for t in summary["trials"])
+        err_console.print(
+            styled(
+                "[yellow]warning:[/] {} of {} trials are not classified yet (their import stopped before screening "
+                "them); the screening counts leave them out. `cartatlas rebuild` classifies them.",
+                f"{unclassified:,}",
+                f"{total:,}",
+            )
+        )
+
+
+def _print_summary_text(summary: dict[str, Any]) -> None:
     out_console.print(styled("[bold]{}[/] (schema {})", summary["database"], summary["schema_version"]))
     table = Table("registry", "records", "versions", "trials", "first posted", "last update")
     trials = {t["registry"]: t for t in summary["trials"]}
@@ -99,6 +114,17 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             out_console.print(styled("[bold]{}[/]: {}", title, ", ".join(f"{k} {v:,}" for k, v in counts.items())))
     if summary["rejects_logged"]:
         out_console.print(f"rejected inputs logged: {summary['rejects_logged']:,} (table 'rejects')")
+    if summary.get("runs"):
+        last = summary["last_runs"][0]
+        out_console.print(
+            styled(
+                "[bold]runs[/]: {}; last: {} started {}, {}",
+                ", ".join(f"{status} {n:,}" for status, n in summary["runs"].items()),
+                last["kind"],
+                f"{last['started_at']:%Y-%m-%d %H:%M}",
+                last["status"],
+            )
+        )
 
 
 #: The sample data the main job reads when given no paths (see ../shared/data/README.md).
@@ -222,11 +248,15 @@ def sql_cmd(
     """Run a read-only SQL query against the database and print the result."""
     import duckdb
 
+    from cartatlas.store.sandbox import QueryRefused
+
     if fmt not in ("table", *MACHINE_FORMATS):
         raise CliError(f"unknown format {fmt!r}; choose from table, {', '.join(MACHINE_FORMATS)}")
     with open_atlas(db, read_only=True) as atlas:
         try:
             columns, types, rows = atlas.sql_rows(query)
+        except QueryRefused as exc:
+            raise CliError(f"query refused: {exc}") from exc
         except duckdb.Error as exc:
             raise CliError(f"query failed: {exc}") from exc
     _print_result(columns, types, rows, fmt)

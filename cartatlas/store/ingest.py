@@ -49,7 +49,7 @@ import pyarrow as pa
 from cartatlas.model import ImportStats, RawRecord, Reject, Skipped
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
 from cartatlas.sources.files import Item, LineBatch
-from cartatlas.store.db import Store, now
+from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
@@ -747,7 +747,7 @@ def _commit(
         store.save_rejects(run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 
@@ -807,7 +807,7 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
                 _insert(store, table, table_rows)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return len(version_ids)
 
