@@ -137,6 +137,24 @@ def test_word_boundaries_for_antigens() -> None:
     assert classify_trial(trial("CD190 CAR-T Cells", ["CAR-T cells"]))["targets"] == ["unknown"]
 
 
+def test_car_terms_match_whole_tokens() -> None:
+    # CAR inside a longer word: an ECMO study, Medicare, a French word with a diacritic.
+    for title in (
+        "ExtraCorporeal Membrane Oxygenation for COVID-19 - ECMOCARD Study",
+        "Costs of CAR-like Drugs in Medicare Beneficiaries",
+        "ÉCART THÉRAPEUTIQUE DES PATIENTS",
+        "ECMOCARD研究",
+    ):
+        c = classify_trial(trial(title, ["Standard care"]))
+        assert c["relation"] == "none", (title, c["evidence"])
+    # Han characters are token boundaries: CAR-T next to Chinese text is a CAR-T.
+    c = classify_trial(trial("CD19 CAR-T细胞治疗复发难治B细胞淋巴瘤", ["CD19 CAR-T细胞"]))
+    assert (c["relation"], c["targets"], c["platforms"]) == ("therapy", ["CD19"], ["CAR-T"])
+    # A glued code name is one token: a prefix, CAR-T and the antigen number.
+    c = classify_trial(trial("huCART19 in Lymphoma", ["huCART19"]))
+    assert (c["relation"], c["targets"]) == ("therapy", ["CD19"])
+
+
 def test_chinese_sponsor_spellings() -> None:
     for name in ("CART19", "CAR-T19", "CD19-CART", "CD19CAR-T", "CART-19", "anti-CD19 CAR"):
         c = classify_trial(trial(f"{name} Cells in Lymphoma", [name]))
