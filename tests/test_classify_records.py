@@ -68,8 +68,8 @@ def legacy_csv_trial(row: dict[str, str]) -> Trial:
 RECON_CASES = [
     # "CD19 Chimeric Receptor Expressing T Lymphocytes" + intervention "CD19CAR-28-zeta T cells".
     ("NCT00586391", "therapy", ["CD19"], {}),
-    # GD2 14g2a.zeta chimeric receptor on EBV-CTLs: a first-generation GD2 CAR.
-    ("NCT00085930", "therapy", None, {"branch": "solid-tumor"}),
+    # "CTLs Expressing GD-2 Specific Chimeric T Cell Receptors": a first-generation GD2 CAR on EBV-CTLs.
+    ("NCT00085930", "therapy", ["GD2"], {"branch": "solid-tumor"}),
     # "Long-Term Follow-up Study for Patients Previously Treated With JCAR015".
     ("NCT02813252", "follow_up", ["CD19"], {}),
     # "Anakinra for the Prevention of CRS ... Receiving CD19-Targeted CAR-T": the CAR is the setting.

@@ -24,6 +24,8 @@ from cartatlas.classify import (
     knowledge,
     load_knowledge,
 )
+from cartatlas.classify.antigen_names import antigen_key, antigen_spellings
+from cartatlas.classify.knowledge import normalise_term
 from cartatlas.model import Trial
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parents[1] / "cartatlas" / "knowledge"
@@ -170,6 +172,75 @@ def test_synonyms_map_to_canonical_symbols() -> None:
     assert classify_trial(trial("TNFRSF17-directed CAR-T for Myeloma", ["CAR-T"]))["targets"] == ["BCMA"]
     assert classify_trial(trial("CD276 CAR-T in Neuroblastoma", ["CAR-T"]))["targets"] == ["B7-H3"]
     assert classify_trial(trial("MSLN-targeted CAR-T in Mesothelioma", ["CAR-T"]))["targets"] == ["Mesothelin"]
+
+
+ANTIGEN_SPELLINGS = [
+    ("CD 19", "CD19"),
+    ("CD-19", "CD19"),
+    ("cd19", "CD19"),
+    ("GD-2", "GD2"),
+    ("GD 2", "GD2"),
+    ("IL13Rα2", "IL13Ra2"),
+    ("IL13Ralpha2", "IL13Ra2"),
+    ("IL-13Ra2", "IL13Ra2"),
+    ("IL13 Rα2", "IL13Ra2"),
+    ("IL-13 Rα-2", "IL13Ra2"),
+    ("B7-H3", "B7-H3"),
+    ("B7H3", "B7-H3"),
+    ("B7 H3", "B7-H3"),
+    ("CD-276", "B7-H3"),
+    ("Claudin 18.2", "Claudin18.2"),
+    ("CLDN18.2", "Claudin18.2"),
+    ("CLDN 18.2", "Claudin18.2"),
+    ("GPRC-5D", "GPRC5D"),
+    ("GPRC 5 D", "GPRC5D"),
+    ("HER-2", "HER2"),
+    ("FR-α", "FOLR1"),
+    ("FRalpha", "FOLR1"),
+    ("CD8α", None),  # a CAR component (the hinge), never a target
+]
+
+
+def test_antigen_spellings_are_one_antigen() -> None:
+    kb = knowledge()
+    for spelling, symbol in ANTIGEN_SPELLINGS:
+        c = classify_trial(trial(f"{spelling} CAR-T Cells in Cancer", [f"{spelling} CAR-T cells"]))
+        assert c["targets"] == ([symbol] if symbol else ["unknown"]), (spelling, c["evidence"])
+        assert kb.antigen_symbol(spelling) == (symbol or "CD8"), spelling
+
+
+def test_antigen_table_lists_names_not_spellings() -> None:
+    # Spellings (CD-19, GD-2, IL-13Ra2, IL13Ralpha2) come from antigen_spellings; a row lists only names.
+    with (KNOWLEDGE_DIR / "antigens.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            names = [row["symbol"], *[n for n in (row["synonyms"] + "|" + row["exact_case"]).split("|") if n]]
+            names = list(dict.fromkeys(names))
+            for name in names[1:]:
+                others = [m for m in names if m != name]
+                spelt = [m for m in others if normalise_term(name) in map(normalise_term, antigen_spellings(m))]
+                assert not spelt, f"{row['symbol']}: {name!r} is a spelling of {spelt}"
+
+
+def _respell(symbol: str, data: st.DataObject) -> str:
+    """The symbol with a separator or none at every letter/digit boundary, in any case."""
+    out = ""
+    for i, ch in enumerate(symbol):
+        if i and symbol[i - 1].isalpha() != ch.isalpha() and (symbol[i - 1].isalnum() and ch.isalnum()):
+            out += data.draw(st.sampled_from(["", "-", " "]))
+        out += ch
+    return data.draw(st.sampled_from([out, out.upper(), out.lower()]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_spelling_of_an_antigen_symbol_is_found(data: st.DataObject) -> None:
+    kb = knowledge()
+    symbols = sorted(s for s in kb.target_symbols if s not in ("FAP", "MET", "AXL"))  # upper-case-only names
+    symbol = data.draw(st.sampled_from(symbols))
+    spelling = _respell(symbol, data)
+    assert antigen_key(spelling) == antigen_key(symbol)
+    c = classify_trial(trial(f"Anti-{spelling} CAR-T Cells in Cancer", [f"{spelling} CAR-T cells"]))
+    assert symbol in c["targets"], (spelling, c["evidence"])
 
 
 def test_components_and_negated_antigens_are_not_targets() -> None:

@@ -181,7 +181,7 @@ ENGINEERED = Entry("engineered", "", "car", None, "engineered_cells")
 
 
 def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
-    symbol = kb.cd_numbers.get(number.lstrip("0") or "0")
+    symbol = kb.antigen_symbol("CD" + (number.lstrip("0") or "0"))
     if symbol is None or not kb.is_target_symbol(symbol):
         return None
     return Entry("antigen", symbol, "antigen", None, "glued")
