@@ -102,6 +102,23 @@ def test_recon_records(nct: str, relation: str | None, targets: list[str] | None
         assert c[key] == value, (key, c["evidence"])  # type: ignore[literal-required]
 
 
+def test_the_car_product_under_another_name_is_not_a_co_intervention() -> None:
+    # "genetically engineered lymphocyte therapy" is the anti-CD20 CAR-T of the first intervention.
+    c = recon()["NCT01735604"]
+    assert (c["relation"], c["targets"], c["combinations"]) == ("therapy", ["CD20"], []), c["evidence"]
+    # "Adoptive Transfer of re-directed T cells", "Production of Genetically-modified T cells", "modified T
+    # cells": the CAR product again (NCT02498912 also lists a catheter insertion, which stays other-drug).
+    for nct, name in (
+        ("NCT01722149", "Adoptive Transfer of re-directed T cells"),
+        ("NCT02498912", "Production of Genetically-modified T cells"),
+        ("NCT01860937", "modified T cells"),
+    ):
+        combos = [e["text"] for e in recon()[nct]["evidence"] if e["decision"] == "combinations"]
+        assert name not in combos, (nct, combos)
+    # A TCR-engineered product given beside a CAR-T is another product.
+    assert "other-drug" in recon()["NCT03029273"]["combinations"]
+
+
 def test_recon_corpus_is_mostly_car_therapy() -> None:
     cs = list(recon().values())
     landscape = sum(c["relation"] in ("therapy", "follow_up") for c in cs)

@@ -274,6 +274,26 @@ def test_transplant_words_do_not_make_the_product_allogeneic() -> None:
     assert "HSCT" in c["combinations"]
 
 
+def test_an_engineered_cell_intervention_is_the_car_product_not_a_combination() -> None:
+    def typed(names: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+        return [{"type": t, "name": n, "other_names": [], "description": None} for n, t in names]
+
+    for other, itype in (
+        ("Genetically engineered lymphocyte therapy", "GENETIC"),
+        ("Gene-modified autologous T cells", "BIOLOGICAL"),
+        ("Transduced T lymphocytes", None),
+        ("CAR-20/19-T cells (1 x10^6 cells/kg)", "BIOLOGICAL"),
+    ):
+        record = trial("CD19 CAR-T in Lymphoma", interventions=())
+        record["interventions"] = typed([("CD19 CAR-T cells", "BIOLOGICAL"), (other, itype)])  # type: ignore[typeddict-item]
+        c = classify_trial(record)
+        assert (c["relation"], c["combinations"]) == ("therapy", []), (other, c["evidence"])
+    for other in ("Ibrutinib", "Donor lymphocyte infusion", "NY-ESO-1 TCR-transduced T cells"):
+        record = trial("CD19 CAR-T in Lymphoma", interventions=())
+        record["interventions"] = typed([("CD19 CAR-T cells", "BIOLOGICAL"), (other, "BIOLOGICAL")])  # type: ignore[typeddict-item]
+        assert classify_trial(record)["combinations"] == ["other-drug"], other
+
+
 def test_platforms() -> None:
     assert classify_trial(trial("Anti-CD19 CAR-NK Cells in Lymphoma", ["CAR-NK"]))["platforms"] == ["CAR-NK"]
     assert classify_trial(trial("DSG3-CAART for Pemphigus", ["DSG3-CAART"]))["platforms"] == ["CAAR-T"]
