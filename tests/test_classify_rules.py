@@ -85,8 +85,11 @@ def test_car_only_in_eligibility_is_none() -> None:
 def test_history_of_car_t_makes_a_drug_trial_ancillary() -> None:
     c = classify_trial(trial("Glofitamab for Lymphoma Relapsed After CD19 CAR-T Therapy", ["Glofitamab"]))
     assert c["relation"] == "ancillary"
-    # CD19 belongs to the history, not to a product given in this trial.
-    assert "CD19" in c["targets"] or c["targets"] in ([], ["unknown"])
+    assert [e["rule"] for e in c["evidence"] if e["decision"] == "relation"] == [
+        "relation.car_named_as_history_or_setting[prior:relapsed after]"
+    ]
+    # The labels of an ancillary trial describe the CAR-T it is about (here the history): CD19, no combination.
+    assert (c["targets"], c["platforms"], c["combinations"]) == (["CD19"], ["CAR-T"], [])
 
 
 def test_prior_car_t_in_summary_only_is_none() -> None:
