@@ -22,6 +22,7 @@ from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_la
 from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
+from cartatlas.review import review_queue
 from cartatlas.sources.files import Item, LineBatch, iter_paths, read_path_batches
 from cartatlas.store.classifications import save_classifications
 from cartatlas.store.db import Store
@@ -35,25 +36,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-
-#: Doubt first: conflicts, low confidence, undisclosed targets, CAR words without a CAR product.
-REVIEW_QUERY = """
-SELECT c.trial_id, c.registry, t.brief_title, c.relation, c.targets, c.platforms, c.confidence,
-       c.flags, c.curated_fields,
-       (CASE WHEN list_contains(c.curated_fields, 'relation') THEN -10 ELSE 0 END
-        + 4 * len(list_filter(c.flags, lambda f: f LIKE 'conflict%'))
-        + CASE c.confidence WHEN 'low' THEN 3 WHEN 'medium' THEN 1 ELSE 0 END
-        + CASE WHEN c.relation IN ('therapy', 'follow_up') AND list_contains(c.targets, 'unknown') THEN 2 ELSE 0 END
-        + CASE WHEN c.relation IN ('ancillary', 'none') AND json_array_length(c.evidence) > 0 THEN 2 ELSE 0 END
-       ) AS priority,
-       CAST(c.evidence AS VARCHAR) AS evidence
-FROM classifications c JOIN trials t USING (registry, trial_id)
-WHERE len(c.flags) > 0 OR c.confidence <> 'high'
-   OR (c.relation IN ('therapy', 'follow_up') AND list_contains(c.targets, 'unknown'))
-   OR (c.relation IN ('ancillary', 'none') AND json_array_length(c.evidence) > 0)
-ORDER BY priority DESC, c.trial_id
-LIMIT ?
-"""
 
 
 class Atlas:
@@ -276,9 +258,13 @@ class Atlas:
         """Every trial's labels with evidence (JSON) and the fields a curator overrode."""
         return self._read("SELECT * FROM classifications ORDER BY registry, trial_id")
 
-    def review(self, limit: int = 50) -> pd.DataFrame:
-        """Trials a curator should look at first, most doubtful first, each with the reasons."""
-        return self._read(REVIEW_QUERY, [limit])
+    def review(self, limit: int | None = 50, *, curator: str = "") -> pd.DataFrame:
+        """The labels a curator should check, most needed first, with the reasons (see ``cartatlas.review``).
+
+        The frame is also a curation file: fill ``value`` in the rows decided and pass it to ``curate``.
+        """
+        frame = review_queue(self.store, curator=curator)
+        return frame if limit is None else frame.head(limit)
 
     # -- landscape ---------------------------------------------------------------
 

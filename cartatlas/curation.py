@@ -7,7 +7,9 @@ File format (one override per line; extra columns are ignored)::
     NCT04324996,relation,therapy,"CAR-NK cells are the studied product",jdoe,2026-11-20
 
 ``value`` holds a list as ``;``-separated items for list fields (targets,
-platforms, disease_entity, combinations).  An optional ``registry`` column
+platforms, disease_entity, combinations).  A row with a blank ``value`` is not
+filled in and is skipped: ``cartatlas review --out`` writes the review queue in
+this format, one row per label to check, for a curator to fill in.  An optional ``registry`` column
 disambiguates ids used by two registries.  Rows whose field is ``link`` are
 cross-registry link decisions and belong to the linking step, not here.
 

@@ -117,6 +117,9 @@ def test_curate_and_review_commands(atlas: cartatlas.Atlas, tmp_path: Path) -> N
     assert review.exit_code == 0, review.output
     with (tmp_path / "review.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    priorities = [int(r["priority"]) for r in rows]
-    assert priorities == sorted(priorities, reverse=True)
-    assert all(r["evidence"] for r in rows)
+    needs = [int(r["need"]) for r in rows]
+    assert needs == sorted(needs, reverse=True)
+    assert all(r["evidence"] and r["why"] for r in rows)
+    # Nothing filled in: curate applies nothing and removes the earlier override, without complaint.
+    result = runner.invoke(app, ["curate", "--db", db, str(tmp_path / "review.csv")])
+    assert result.exit_code == 0, result.output

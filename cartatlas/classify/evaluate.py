@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cartatlas.classify.knowledge import Knowledge, knowledge, normalise_term, split_list
+from cartatlas.classify.knowledge import Knowledge, knowledge, split_list
 from cartatlas.classify.types import LANDSCAPE_RELATIONS, Classification
 from cartatlas.knowledge import read_table
 
@@ -58,16 +58,7 @@ def _antigen(kb: Knowledge, text: str, pmap: Mapping[tuple[str, str], list[tuple
         return mapped[0][1]
     if text in kb.antigens:
         return text
-    key = normalise_term(text)
-    for symbol in kb.antigens:
-        if normalise_term(symbol) == key:
-            return symbol
-    found = kb.automaton.get(" " + key.replace("-", " ") + " ", None) if key else None
-    if found:
-        for entry in found[3]:
-            if entry.kind == "antigen":
-                return entry.value
-    return None
+    return kb.antigen_symbol(text)
 
 
 def _peer_target(

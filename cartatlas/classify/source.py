@@ -14,6 +14,7 @@ import re
 
 from cartatlas.classify.context import Context, Mention
 from cartatlas.classify.text import INTERVENTION, INTERVENTION_DESC, PROSE_ROLES, TITLE, Hit, sentence_bounds
+from cartatlas.model import Intervention
 
 _TRANSPLANT_AFTER = re.compile(
     r"^[\s/]*(?:hematopoietic|haematopoietic|stem|hsct|sct|hct|bmt|bone marrow|marrow|transplant\w*|graft|"
@@ -28,6 +29,17 @@ _HISTORY_BEFORE = re.compile(
     r"(?:after|post|following|relapse\w*|prior|history|previous\w*|failed|undergone|received)\s*(?:\w+\s*){0,3}$"
 )
 _NOT_A_DRUG = re.compile(r"^(?:dose|level|arm|cohort|group|part|phase|stage|treatment|experimental|control)\b")
+#: An intervention that describes engineered cells: in a CAR therapy trial it is the CAR product under another
+#: name ("genetically engineered lymphocyte therapy", "re-directed T cells", "transduced T lymphocytes").
+_ENGINEERED_CELLS = re.compile(
+    r"(?<![a-z])(?:engineered|modified|transduced|transfected|redirected|re directed|manipulated)(?![a-z])"
+    r"[^.;]{0,40}?(?<![a-z])(?:lymphocytes?|t ?cells?|nk ?cells?|cells?)(?![a-z])|"
+    r"(?<![a-z])(?:lymphocytes?|t ?cells?|nk ?cells?)(?![a-z])[^.;]{0,30}?"
+    r"(?<![a-z])(?:engineered|modified|transduced|transfected|redirected)(?![a-z])"
+)
+#: Hit kinds that name a CAR (whatever the context) or another engineered product (TCR-T, TIL).
+_CAR_WORD_KINDS = ("car", "car_weak", "caar", "product", "engineered")
+_CELL_PRODUCT_TYPES = ("", "BIOLOGICAL", "GENETIC")
 _SOURCE_RANK = {"in-vivo": 0, "allogeneic": 1, "autologous": 2}
 
 
@@ -86,6 +98,27 @@ def _attached(h: Hit, chosen: list[Mention], car_groups: set[int]) -> int | None
     return None
 
 
+def _names_car_product(ctx: Context, group: int, iv: Intervention) -> bool:
+    """Whether an intervention that no CAR mention was taken from is still the trial's CAR product.
+
+    Interventions often list the CAR product twice: under its name and as "genetically engineered
+    lymphocyte therapy", a dose level ("CAR-20/19-T cells, 1 x 10^6/kg") or a preparation.  A CAR word in
+    its name, or a name that describes engineered cells in a biological or genetic intervention, makes it
+    the CAR product, unless it names another engineered product (TCR-T, TIL), which is given beside the CAR.
+    """
+    # Names only: a drug's description often mentions the CAR-T it is given around.
+    segs = [s for s in ctx.segments if s.group == group and s.role == INTERVENTION]
+    ids = {id(s) for s in segs}
+    if any(id(h.seg) in ids for h in ctx.of("non_car")):
+        return False
+    if any(id(h.seg) in ids for h in ctx.of(*_CAR_WORD_KINDS)):
+        return True
+    if any(id(h.seg) in ids and h.entry.car_glued for h in ctx.of("antigen")):
+        return True
+    itype = (iv.get("type") or "").upper()
+    return itype in _CELL_PRODUCT_TYPES and any(_ENGINEERED_CELLS.search(s.norm) for s in segs)
+
+
 def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> list[str]:
     D = "combinations"
     if relation != "therapy":
@@ -97,7 +130,7 @@ def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> l
         if h.seg.role == INTERVENTION:
             iv_names.setdefault(h.seg.group, []).append(h)
     for i, iv in enumerate(ctx.trial.get("interventions") or []):
-        if not isinstance(iv, dict) or i in car_groups:
+        if not isinstance(iv, dict) or i in car_groups or _names_car_product(ctx, i, iv):
             continue
         kinds = iv_names.get(i, [])
         if not kinds:

@@ -36,11 +36,19 @@ _ELIGIBILITY_HEAD = re.compile(
     r"(?:inclusion criteria|exclusion criteria|eligibility criteria|key inclusion|key exclusion|"
     r"入选标准|纳入标准|排除标准)"
 )
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+#: Latin letters beyond ASCII (é, ü, ñ, ...): word characters like a-z, so that no term is found inside a word
+#: such as "écart".  Greek letters, Han characters and marks are not word characters.
+LATIN_EXTRA = "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
+#: What a token is made of; every regex below matches whole tokens by looking around with it.
+WORD = "a-z0-9" + LATIN_EXTRA
+_NON_LATIN = re.compile(f"[^\\x00-\\x7f{LATIN_EXTRA}]")
+_LATIN_NON_ASCII = re.compile(f"[{LATIN_EXTRA}]")
 _CLAUSE_END = re.compile(r"[.;:!?\n。；：！？]")
 _CLAUSE_MARK = re.compile(r"[.;:!?\n。；：,(]")
 #: Eligibility is not scanned; this cheap check only reports that CAR words are there.
-CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ -]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
+CAR_WORDS = re.compile(
+    f"chimeric antigen|(?<![{WORD}])car[ -]?(?:t|nk)(?![{WORD}])|(?<![{WORD}])cart(?![a-z{LATIN_EXTRA}])|嵌合抗原"
+)
 
 
 @dataclass(slots=True)
@@ -135,22 +143,29 @@ def build_segments(trial: Trial) -> list[Segment]:
 
 
 # Glued spellings that no fixed vocabulary can list: CART19, CAR-T19, UCART123, 4SCAR19/22, CAR-20/19-T, eCAR, cCAR.
+# The match is one whole token: a short prefix, CAR, an optional T, an optional antigen number and, only after
+# that number, a version letter (CART19A, CAR22v2).  Letters right after CAR or CAR-T continue another word
+# (ECMOCARD, Medicare, EuCARE, trocars), so the token is not a CAR.
 _GLUED_CAR = re.compile(
-    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)"
-    r"(?:[a-z]\d{0,2})?(?![a-z0-9])"
+    f"(?<![{WORD}])(?P<prefix>[a-z0-9]{{0,5}}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\\d{{1,3}})?(?P<more>(?:/\\d{{1,3}})*)"
+    f"(?:(?<=\\d)[a-z]\\d{{0,2}})?(?![{WORD}])"
     r"(?! ?(?:days?|d|weeks?|wks?|months?|hours?|h|mg|ml|kg|x|%|patients|subjects|years?|cases)(?![a-z]))"
 )
 _NOT_CAR_WORDS = frozenset({"scar", "oscar", "vicar", "nascar", "escar", "sidecar", "minicar", "autocar"})
-# CAR construct notation: 19-28z, 4H11-28z, iCasp9M28z, BBζ, CD28-zeta.
-_CONSTRUCT = re.compile(r"(?<![a-z])[a-z0-9]{0,8}?(?:28|bb|41bb|4 1bb|137) ?(?:z|ζ|zeta)(?![a-z])")
+# CAR construct notation: 19-28z, 4H11-28z, iCasp9M28z, BBζ, CD28-zeta; a version tail that starts with a digit
+# belongs to the token (1928z1XX, M28z1XXPD1DNR).
+_CONSTRUCT = re.compile(
+    f"(?<![{WORD}])[a-z0-9]{{0,8}}?(?:28|bb|41bb|4 1bb|137) ?(?:z|ζ|zeta)(?:\\d[a-z0-9]{{0,10}})?(?![{WORD}])"
+)
 # Older records describe CAR-T cells without the word CAR: "T cells genetically targeted to CD19".
 _ENGINEERED = re.compile(
+    f"(?<![{WORD}])(?:"
     r"(?:genetically|gene) ?(?:modified|engineered|targeted|redirected|transduced|manipulated) "
-    r"(?:autologous |allogeneic |human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)|"
+    f"(?:autologous |allogeneic |human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)(?![{WORD}])|"
     r"(?:t|nk) ?(?:cells?|lymphocytes) "
     r"(?:genetically )?(?:targeted|redirected|engineered|modified) to (?:target|the|recogni[sz]e|express)|"
-    r"(?<![a-z])(?:targeted|redirected) "
-    r"(?:autologous )?t ?cells"
+    r"(?:targeted|redirected) "
+    f"(?:autologous )?t ?cells(?![{WORD}]))"
 )
 
 # CD19/22, CD19/20/22: the numbers after a slash are CD antigens too.
@@ -166,7 +181,7 @@ ENGINEERED = Entry("engineered", "", "car", None, "engineered_cells")
 
 
 def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
-    symbol = kb.cd_numbers.get(number.lstrip("0") or "0")
+    symbol = kb.antigen_symbol("CD" + (number.lstrip("0") or "0"))
     if symbol is None or not kb.is_target_symbol(symbol):
         return None
     return Entry("antigen", symbol, "antigen", None, "glued")
@@ -268,10 +283,14 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
     # The match form is padded by one space: a key ending at index ``end`` spans the segment
     # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
     form = match_form(norm)
-    # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
-    # where every non-ASCII character is blanked, and only non-ASCII terms in the first.
+    # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass where every
+    # character that is neither ASCII nor a Latin letter is blanked (a token boundary, as a space is), and
+    # only non-ASCII terms in the first.  Latin letters such as "é" stay word characters there ("#", which no
+    # term contains), so "écart" holds no CART.
     passes: list[tuple[str, bool | None]] = (
-        [(form, None)] if form.isascii() else [(form, False), (_NON_ASCII.sub(" ", form), True)]
+        [(form, None)]
+        if form.isascii()
+        else [(form, False), (_LATIN_NON_ASCII.sub("#", _NON_LATIN.sub(" ", form)), True)]
     )
     iterate = kb.automaton.iter
     for text, ascii_pass in passes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -93,35 +94,45 @@ def curate_cmd(
 
 
 def review_cmd(
-    limit: Annotated[int, typer.Option(help="How many trials to list.")] = 30,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the full list as CSV.")] = None,
+    limit: Annotated[int, typer.Option(help="How many labels to list.")] = 30,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the whole queue as a curation file: fill 'value', then run curate."),
+    ] = None,
+    curator: Annotated[
+        str | None, typer.Option("--curator", help="Name written in the file's curator column (default: your login).")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """List the trials a curator should check first: conflicts, low confidence, unknown targets, CAR words."""
+    """List the labels a curator should check: stale overrides, registrations that disagree, conflicts, doubts."""
     with open_atlas(db, read_only=True) as atlas:
-        frame = atlas.review(limit=limit if out is None else 1_000_000)
+        frame = atlas.review(limit=None, curator=curator if curator is not None else _login())
     if out is not None:
         write_csv(frame, out)
-        err_console.print(literal(f"wrote {len(frame)} trials to review to {out}"))
-        frame = frame.head(limit)
+        err_console.print(
+            literal(
+                f"wrote {len(frame)} labels of {frame['trial_id'].nunique()} trials to review to {out}: "
+                "write the new value in the 'value' column of the rows you decide, then run `cartatlas curate` on it"
+            )
+        )
     if frame.empty:
         out_console.print("nothing to review")
         return
-    for r in frame.to_dict("records"):
-        targets = ", ".join(map(str, r["targets"] if r["targets"] is not None else [])) or "-"
-        flags = ", ".join(map(str, r["flags"] if r["flags"] is not None else [])) or "-"
+    for r in frame.head(limit).to_dict("records"):
         out_console.print(
             styled(
-                "[bold]{}[/]  [bold]{}[/]  {}  targets {}  confidence {}  [yellow]{}[/]",
-                f"{r['priority']:>3}",
-                r["trial_id"],
-                r["relation"],
-                targets,
-                r["confidence"],
-                flags,
+                "[bold]{}[/]  [bold]{}[/]  {} = {}", f"{r['need']:>3}", r["trial_id"], r["field"], r["current"] or "-"
             )
         )
+        out_console.print(literal(f"      {r['why']}"))
         out_console.print(literal(f"      {r['brief_title'] or ''}"), overflow="ellipsis", no_wrap=True, crop=True)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        return ""
 
 
 def register(app: typer.Typer) -> None:
