@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.logging import RichHandler
 
-from cartatlas.cli import atlas, chictr, classify, common, data, link, sync
+from cartatlas.cli import atlas, changes, chictr, classify, common, data, link, sync
 
 app = typer.Typer(
     name="cartatlas",
@@ -42,6 +42,7 @@ atlas.register(app)
 classify.register(app)
 chictr.register(app)
 link.register(app)
+changes.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, out_console
+from cartatlas.cli.data import print_derived_health
 
 AsOf = Annotated[
     str | None, typer.Option("--as-of", help="Count trials registered up to this date (YYYY-MM-DD; default today).")
@@ -60,6 +61,7 @@ def report_cmd(
         f"wrote {result.out}/index.html: {totals['units']} trials ({groups_text}); "
         f"{len(result.figures)} figure files, {len(result.tables)} table files"
     )
+    print_derived_health(result.summary["provenance"])
 
 
 def curate_cmd(

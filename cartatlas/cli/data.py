@@ -99,6 +99,21 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
             out_console.print(f"[bold]{title}[/]: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     if summary["rejects_logged"]:
         out_console.print(f"rejected inputs logged: {summary['rejects_logged']:,} (table 'rejects')")
+    print_derived_health(summary)
+
+
+def print_derived_health(summary: dict[str, Any]) -> None:
+    """Stale derived data (with the command that refreshes it) and registrations that disagree on CAR."""
+    for stale in summary.get("stale", []):
+        err_console.print(
+            f"[yellow]stale[/] {stale['product']}: {stale['reason']}; run `{stale['fix']}`", highlight=False
+        )
+    if summary.get("cluster_disagreements"):
+        out_console.print(
+            f"linked trials whose registrations disagree on being a CAR trial: {summary['cluster_disagreements']:,} "
+            "(counted as CAR trials; SELECT * FROM cluster_disagreements)",
+            highlight=False,
+        )
 
 
 #: The sample data the main job reads when given no paths (see ../shared/data/README.md).
@@ -130,8 +145,7 @@ def build_cmd(
     stats = _import(db, targets)
     _report_stats(stats, label="import")
     with open_atlas(db) as atlas:
-        atlas.link()  # registrations of one trial across registries
-        atlas.link_publications()  # articles to the trials they report
+        # The import ended with a refresh: trials screened, registrations linked, articles linked.
         _print_summary(atlas.summary(), as_json=False)
         if not no_report:
             out = report or Path("cartatlas-report")

@@ -78,6 +78,17 @@ def provenance(store: Store) -> dict[str, Any]:
         "curation_overrides": dict(overrides),
         "database": store.path,
         "snapshot": snapshot,
+        **_derived_health(store),
+    }
+
+
+def _derived_health(store: Store) -> dict[str, Any]:
+    """Stale derived data and disagreeing registrations, so a report never hides them (issue 12)."""
+    from cartatlas.pipeline import cluster_disagreements, staleness
+
+    return {
+        "stale": [s.to_dict() for s in staleness(store)],
+        "cluster_disagreements": cluster_disagreements(store),
     }
 
 
