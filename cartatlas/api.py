@@ -341,6 +341,45 @@ class Atlas:
         grouped = frame.groupby(keys, dropna=False)["unit_id"]
         return grouped.agg(n="nunique", trial_ids=lambda s: sorted(set(s))).reset_index()
 
+    def diff(
+        self,
+        before: dt.date | str | Path,
+        after: dt.date | str | Path | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """What changed between two landscapes (``cartatlas.analysis.diff``), as a JSON-ready dict.
+
+        Each side is a date (counted from this database; ``after`` defaults to
+        today) or a report's summary.json (or its directory).  A date is
+        counted with a given report's options unless ``options`` (``focus``,
+        ``groups``, ...) say otherwise.  ``["paragraph"]`` tells it in words.
+        """
+        from cartatlas.analysis import diff as diffs
+
+        loaded = [diffs.load_summary(str(s)) if diffs.is_summary(s) else None for s in (before, after)]
+        reference = next((s for s in loaded if s is not None), None)
+        kwargs = diffs.landscape_kwargs(reference["options"]) if reference is not None else {}
+        kwargs.update({k: v for k, v in options.items() if v is not None})
+        sides = []
+        for spec, summary in zip((before, after), loaded, strict=True):
+            if summary is None:
+                as_of = spec if isinstance(spec, dt.date | str) or spec is None else str(spec)
+                summary = diffs.comparable(self.landscape(as_of, **kwargs), self.store)
+            sides.append(summary)
+        return diffs.diff_summaries(sides[0], sides[1], store=self.store)
+
+    def feed(self, *, runs: int = 1, since: dt.datetime | dt.date | None = None) -> Any:
+        """The new and changed CAR trials of the latest import or sync (``runs`` of them, or ``since``)."""
+        from cartatlas.analysis.feed import compute_feed
+
+        return compute_feed(self.store, runs=runs, since=since)
+
+    def write_feed(self, out: str | Path, *, runs: int = 1, since: dt.datetime | dt.date | None = None) -> Any:
+        """Write ``feed.atom`` (Atom, RFC 4287) and ``feed.json`` (JSON Feed 1.1) into the directory ``out``."""
+        from cartatlas.report.feed import write_feed
+
+        return write_feed(self.store, Path(out), runs=runs, since=since)
+
     def figure(self, name: str, as_of: dt.date | str | None = None, focus: str = "CN", **options: Any) -> Any:
         """One report figure as an Altair chart (for notebooks); names are in cartatlas.report.figures.FIGURES."""
         from cartatlas.report.figures import FIGURES

@@ -442,6 +442,7 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     )
     tables["top_sponsors"] = _top(units, "lead_sponsor")
     tables["top_focus_sponsors"] = _top(focus, "lead_sponsor")
+    tables["focus_sponsors"] = _top(focus, "lead_sponsor", k=max(len(focus), 1))  # every sponsor, for diffs
     tables["top_sites"] = _top_sites(units, None)
     tables["top_focus_sites"] = _top_sites(units, options.focus)
     tables.update(_registry_tables(notes.pop("registrations")))
