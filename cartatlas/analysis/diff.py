@@ -282,7 +282,12 @@ def _headline(before: Mapping[str, Any], after: Mapping[str, Any], focus_name: s
     rows: list[tuple[str, str, Any, Any, set[str], set[str]]] = [
         ("units", "CAR trials counted (all countries)", tb.get("units"), ta.get("units"), set(ub), set(ua))
     ]
-    groups = list(dict.fromkeys([*(ta.get("by_group") or {}), *(tb.get("by_group") or {})]))
+    # Largest group first, "No location given" last (summary.json sorts its keys, so key order means nothing).
+    counts_now = ta.get("by_group") or {}
+    groups = sorted(
+        {*counts_now, *(tb.get("by_group") or {})},
+        key=lambda g: (g == "No location given", -(counts_now.get(g) or 0), g),
+    )
     for g in groups:
         rows.append(
             (

@@ -89,8 +89,12 @@ def diff_cmd(
     if fmt not in DIFF_FORMATS:
         raise CliError(f"unknown format {fmt!r}; choose from {', '.join(DIFF_FORMATS)}")
     from cartatlas.analysis import diff as diffs
+    from cartatlas.normalise.dates import parse_date
     from cartatlas.report.changes import render_csv, render_text
 
+    for name, value in (("--from", before), ("--to", after)):
+        if value is not None and not diffs.is_summary(value) and parse_date(value) is None:
+            raise CliError(f"{name} {value!r} is neither a date (YYYY-MM-DD) nor a report's summary.json or folder")
     options: dict[str, Any] = {}
     if focus:
         options["focus"] = focus
