@@ -187,3 +187,36 @@ def test_build_and_report_write_the_feed_into_the_report(fed: tuple[Path, Path],
     atom = etree.parse(str(tmp_path / "r" / "feed.atom")).getroot()
     assert len(atom.findall(f"{ATOM}entry")) == 4
     assert (tmp_path / "r" / "feed.json").is_file()
+
+
+def test_sync_writes_the_feed_of_what_it_changed(tmp_path: Path) -> None:
+    """Two passes of `sync ctgov` against a local server replaying real records; the registry changes two CAR trials."""
+    from replay_server import ReplayServer, real_studies
+
+    db = tmp_path / "s.duckdb"
+    folder = tmp_path / "cartatlas-report"  # beside the database: the default
+    runner = CliRunner()
+    with ReplayServer(real_studies(300)) as server:
+        args = ["sync", "ctgov", "--base-url", server.url, "--db", str(db), "--rate", "500", "--page-size", "100"]
+        first = runner.invoke(app, args)
+        assert first.exit_code == 0, first.output
+        with cartatlas.open(db, read_only=True) as atlas:
+            car = atlas.sql(
+                "SELECT trial_id FROM classifications WHERE relation IN ('therapy', 'follow_up') ORDER BY trial_id"
+            )["trial_id"].tolist()
+        atom = etree.parse(str(folder / "feed.atom")).getroot()
+        assert len(atom.findall(f"{ATOM}entry")) == len(car) > 2
+        assert {c.get("term") for c in atom.iter(f"{ATOM}category") if c.get("label", "").startswith("New")} == {"new"}
+
+        def terminated(study: dict[str, Any]) -> None:
+            study["protocolSection"]["statusModule"]["overallStatus"] = "TERMINATED"
+
+        for nct in car[:2]:
+            server.update(nct, terminated, "2026-11-30")
+        second = runner.invoke(app, [*args, "--full"])
+        assert second.exit_code == 0, second.output
+    assert "0 new and 2 changed CAR trials in the sync of" in " ".join(second.output.split())
+    atom = etree.parse(str(folder / "feed.atom")).getroot()
+    entries = atom.findall(f"{ATOM}entry")
+    assert sorted(e.find(f"{ATOM}link").get("href").rsplit("/", 1)[1] for e in entries) == car[:2]
+    assert all("-> TERMINATED" in e.findtext(f"{ATOM}summary") for e in entries)

@@ -124,7 +124,15 @@ DEFAULT_FEED_DIR = Path("cartatlas-report")
 
 
 def feed_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for feed.atom and feed.json.")] = DEFAULT_FEED_DIR,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for feed.atom and feed.json (default: cartatlas-report/ beside "
+            "the database, where build writes its report).",
+        ),
+    ] = None,
     runs: Annotated[
         int, typer.Option(help="Cover the latest N imports or syncs that stored trial records.", min=1)
     ] = 1,
@@ -149,21 +157,35 @@ def feed_cmd(
         except ValueError:
             raise CliError(f"--since {since!r}: expected a date as YYYY-MM-DD") from None
     with open_atlas(db, read_only=True) as atlas:
-        written = atlas.write_feed(out, runs=runs, since=since_date)
-    err_console.print(f"feed: {written.feed.describe()}; wrote {out / 'feed.atom'} and {out / 'feed.json'}")
+        folder = out or default_feed_dir(atlas)
+        written = atlas.write_feed(folder, runs=runs, since=since_date)
+    err_console.print(
+        f"feed: {written.feed.describe()}; wrote {folder / 'feed.atom'} and {folder / 'feed.json'}", highlight=False
+    )
 
 
-def write_feed_after(atlas: Any, out: Path | None) -> None:
-    """The feed after a sync (``--feed DIR``; None when ``--no-feed``)."""
-    if out is None:
+def default_feed_dir(atlas: Any) -> Path:
+    """cartatlas-report/ beside the database: where build, run in the database's folder, writes its report."""
+    path = str(atlas.store.path)
+    return (Path(path).parent if path != ":memory:" else Path()) / DEFAULT_FEED_DIR
+
+
+def write_feed_after(atlas: Any, out: Path | None, *, skip: bool = False) -> None:
+    """The feed after a sync: into ``--feed DIR``, or the default folder; nothing with ``--no-feed``."""
+    if skip:
         return
-    written = atlas.write_feed(out)
-    err_console.print(f"feed: {written.feed.describe()}; wrote {out / 'feed.atom'}", highlight=False)
+    folder = out or default_feed_dir(atlas)
+    written = atlas.write_feed(folder)
+    err_console.print(f"feed: {written.feed.describe()}; wrote {folder / 'feed.atom'}", highlight=False)
 
 
 FeedDirOption = Annotated[
-    Path,
-    typer.Option("--feed", help="Write the feed of new and changed CAR trials (feed.atom, feed.json) here."),
+    Path | None,
+    typer.Option(
+        "--feed",
+        help="Write the feed of new and changed CAR trials (feed.atom, feed.json) here "
+        "(default: cartatlas-report/ beside the database).",
+    ),
 ]
 NoFeedOption = Annotated[bool, typer.Option("--no-feed", help="Do not write the feed.")]
 

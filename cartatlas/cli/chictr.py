@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cartatlas.cli.changes import DEFAULT_FEED_DIR, FeedDirOption, NoFeedOption, write_feed_after
+from cartatlas.cli.changes import FeedDirOption, NoFeedOption, write_feed_after
 from cartatlas.cli.common import CliError, DbOption
 from cartatlas.cli.harvest import harvesting
 from cartatlas.model import ImportStats
@@ -33,7 +33,7 @@ def chictr_cmd(
     ] = DEFAULT_RATE,
     max_retries: Annotated[int, typer.Option(help="Attempts per page after the first.", min=0)] = DEFAULT_MAX_RETRIES,
     base_url: Annotated[str, typer.Option(help="Site root (point it at a test server).")] = DEFAULT_BASE_URL,
-    feed: FeedDirOption = DEFAULT_FEED_DIR,
+    feed: FeedDirOption = None,
     no_feed: NoFeedOption = False,
     db: DbOption = None,
 ) -> None:
@@ -59,7 +59,7 @@ def chictr_cmd(
 
         # The harvest's own stats also count rows of result pages that could not be read.
         run.stats = atlas.sync_chictr(query, base_url=base_url, rate=rate, max_retries=max_retries, on_trial=on_trial)
-        write_feed_after(atlas, None if no_feed else feed)
+        write_feed_after(atlas, feed, skip=no_feed)
     run.finish()
 
 
