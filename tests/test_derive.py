@@ -109,6 +109,8 @@ def test_a_report_on_unlinked_registrations_says_so(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     said = " ".join(out.output.split())
     assert "stale trial_links" in said and "may count twice; run `cartatlas link`" in said
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "Some derived data is out of date" in page and "<code>cartatlas link</code>" in page
     summary = runner.invoke(app, ["summary", "--db", str(db), "--json"])
     assert {s["product"] for s in json.loads(summary.stdout)["stale"]} == {
         "classifications",
@@ -234,3 +236,15 @@ def test_rebuild_refreshes_links_and_publication_labels(tmp_path: Path) -> None:
         atlas.rebuild()
         assert len(_units(atlas)) == 16
         assert atlas.staleness() == []
+
+
+def test_a_database_too_large_to_relink_inline_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above CARTATLAS_RELINK_MAX registrations an import leaves linking to `cartatlas link`, and says so."""
+    monkeypatch.setenv("CARTATLAS_RELINK_MAX", "50")
+    with cartatlas.open(tmp_path / "a.duckdb") as atlas:
+        atlas.import_files([LEUKEMIA, write_car_nk(tmp_path), write_twin(tmp_path)])
+        assert atlas.derived is not None and atlas.derived.links is None
+        assert "run `cartatlas link`" in " ".join(atlas.derived.describe())
+        assert [s.product for s in atlas.staleness()] == ["trial_links"]
+        atlas.link()
+        assert atlas.staleness() == [] and len(_units(atlas)) == 16

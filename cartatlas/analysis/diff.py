@@ -468,12 +468,15 @@ def _why_dropped(store: Store, dropped: list[dict[str, Any]], after: Mapping[str
         reasons = []
         for registry, trial_id in registrations:
             row = store.con.execute(
-                "SELECT k.cluster_id, c.relation FROM trials t "
+                "SELECT k.cluster_id, c.relation, t.brief_title, t.lead_sponsor FROM trials t "
                 "LEFT JOIN trial_clusters k USING (registry, trial_id) "
                 "LEFT JOIN classifications c USING (registry, trial_id) "
                 "WHERE t.trial_id = ? AND (? = '' OR t.registry = ?)",
                 [trial_id, registry, registry],
             ).fetchone()
+            if row is not None:  # an older summary.json does not name the trial: the database does
+                trial["title"] = trial["title"] or row[2] or ""
+                trial["sponsor"] = trial["sponsor"] or row[3] or ""
             if row is None:
                 reasons.append(f"{trial_id} is not in the database")
             elif row[0] and row[0] != trial["trial_id"] and row[0] in counted:

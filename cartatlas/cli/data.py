@@ -40,7 +40,10 @@ def _import(db: Path | None, paths: list[Path]) -> ImportStats:
         def on_batch(stats: ImportStats) -> None:
             bar.advance(task, stats.seen)
 
-        return atlas.import_files(paths, on_batch=on_batch, on_file=on_file)
+        stats = atlas.import_files(paths, on_batch=on_batch, on_file=on_file)
+        for line in atlas.derived.describe() if atlas.derived is not None else []:
+            err_console.print(f"  [dim]{line}[/]", highlight=False)
+        return stats
 
 
 def import_cmd(
@@ -145,7 +148,10 @@ def build_cmd(
     stats = _import(db, targets)
     _report_stats(stats, label="import")
     with open_atlas(db) as atlas:
-        # The import ended with a refresh: trials screened, registrations linked, articles linked.
+        # The import ended with a refresh: trials screened, registrations and articles linked; a database
+        # too large to re-link inline is linked here, since the report counts trials, not registrations.
+        if any(s.product == "trial_links" for s in atlas.staleness()):
+            atlas.link()
         _print_summary(atlas.summary(), as_json=False)
         if not no_report:
             out = report or Path("cartatlas-report")
