@@ -300,7 +300,7 @@ def relabel_publications(store: Store) -> int:
     record_state(
         store,
         "publication_labels",
-        _digest(clf, kb),
+        publication_labels_inputs(),
         knowledge_version=kb,
         classifier_version=clf,
         detail={"relabelled": len(out)},
@@ -338,6 +338,11 @@ def relink(store: Store, curation: Path | None = None) -> LinkStats:
     return stats
 
 
+def publication_labels_inputs() -> str:
+    """What publication labels are made from: the classifier and the knowledge base."""
+    return _digest(*versions())
+
+
 def _publication_links_inputs(store: Store) -> str:
     return _digest(trials_fingerprint(store), labels_fingerprint(store), publications_fingerprint(store), versions()[1])
 
@@ -373,7 +378,6 @@ def derive(store: Store, *, force: bool = False, on_step: Callable[[str], None] 
     step = on_step or (lambda _s: None)
     result = DeriveResult()
     state = read_state(store)
-    clf, kb = versions()
 
     step("screening")
     path = curation_file(store)
@@ -383,7 +387,7 @@ def derive(store: Store, *, force: bool = False, on_step: Callable[[str], None] 
     result.classified, result.curation = classify_trials(store, force=force, reapply_curation=curation_changed)
 
     labels = state.get("publication_labels")
-    if force or labels is None or labels.inputs != _digest(clf, kb):
+    if force or labels is None or labels.inputs != publication_labels_inputs():
         step("publication labels")
         result.publications_relabelled = relabel_publications(store)
 
@@ -465,7 +469,7 @@ def staleness(store: Store) -> list[Stale]:
             )
 
     labels = state.get("publication_labels")
-    if n_pubs and (labels is None or labels.inputs != _digest(clf, kb)):
+    if n_pubs and (labels is None or labels.inputs != publication_labels_inputs()):
         made = (
             f"with knowledge base {labels.knowledge_version}, now {kb}"
             if labels is not None

@@ -182,6 +182,17 @@ def _create_state(con: duckdb.DuckDBPyConnection) -> None:
 
     con.execute(DDL)
     con.execute(DISAGREEMENTS_VIEW)
+    row = con.execute("SELECT count(*) FROM publications").fetchone()
+    if row is not None and row[0] == 0:
+        # No article labelled yet: every label from now on is made with the installed knowledge base.
+        from cartatlas.pipeline import publication_labels_inputs, versions
+
+        clf, kb = versions()
+        con.execute(
+            "INSERT INTO derived_state (product, made_at, inputs, knowledge_version, classifier_version, detail) "
+            "VALUES ('publication_labels', now(), ?, ?, ?, '{}')",
+            [publication_labels_inputs(), kb, clf],
+        )
 
 
 @dataclass(frozen=True)
