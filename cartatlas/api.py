@@ -19,18 +19,18 @@ import pandas as pd
 
 from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape
-from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
+from cartatlas.curation import Outcome
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
 from cartatlas.review import review_queue
 from cartatlas.sources.files import Item, LineBatch, iter_paths, read_path_batches
-from cartatlas.store.classifications import save_classifications
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
 from cartatlas.store.ingest import rebuild, save_records
 
 if TYPE_CHECKING:
     from cartatlas.link import LinkStats
+    from cartatlas.pipeline import DeriveResult, Stale
     from cartatlas.sources.chictr.sync import ChictrClient, ChictrProgress
     from cartatlas.sources.ctgov.api import CtgovClient, SyncPlan, SyncProgress
 
@@ -43,6 +43,8 @@ class Atlas:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: What the last import, sync, curation or rebuild refreshed (``cartatlas.pipeline.derive``).
+        self.derived: DeriveResult | None = None
 
     # -- context management ------------------------------------------------------
 
@@ -67,8 +69,10 @@ class Atlas:
     ) -> ImportStats:
         """Import every record of the given files and folders (formats detected by content).
 
-        New and changed trials are classified afterwards (``classify=False``
-        defers that to a later ``classify()``, e.g. between many imports).
+        Everything derived is refreshed afterwards (``refresh``: screening,
+        curation, cross-registry links, publication labels and links);
+        ``classify=False`` defers that to a later ``refresh()``, e.g. between
+        many imports.
         """
         path_list = [Path(p) for p in paths]
 
@@ -84,7 +88,7 @@ class Atlas:
             run.stats.add(save_records(self.store, items(), run.run_id, on_batch=on_batch))
         stats = run.stats
         if classify:
-            self.classify()
+            self.refresh()
         return stats
 
     def sync_ctgov(
@@ -145,7 +149,7 @@ class Atlas:
         finally:
             if own_client:
                 client.close()
-        self.classify()
+        self.refresh()
         return run.stats
 
     def sync_chictr(
@@ -194,8 +198,29 @@ class Atlas:
             if own_client:
                 client.close()
         stats = run.stats
-        self.classify()
+        self.refresh()
         return stats
+
+    def refresh(self, *, force: bool = False, on_step: Callable[[str], None] | None = None) -> DeriveResult:
+        """Bring everything derived up to date with the stored versions and the knowledge base.
+
+        Every method that changes the database ends with this; it redoes only
+        what changed (see ``cartatlas.pipeline``).  ``force`` redoes every step.
+        """
+        from cartatlas.pipeline import derive
+
+        self.derived = derive(self.store, force=force, on_step=on_step)
+        return self.derived
+
+    def staleness(self) -> builtins.list[Stale]:
+        """Derived data that does not match the stored versions or the knowledge base, with the fix."""
+        from cartatlas.pipeline import staleness
+
+        return staleness(self.store)
+
+    def cluster_disagreements(self) -> pd.DataFrame:
+        """Linked registrations of one trial that disagree on whether it is a CAR trial (for curators)."""
+        return self.sql("SELECT * FROM cluster_disagreements ORDER BY cluster_id")
 
     def link(self, curation: str | Path | None = None) -> LinkStats:
         """Link registrations of the same trial across registries (``trial_links``, ``trial_clusters``).
@@ -205,20 +230,9 @@ class Atlas:
         Per-trial counts are then ``count(DISTINCT cluster_id)`` over
         ``trial_clusters``; per-registration counts are its rows.
         """
-        from cartatlas.link import link_trials
+        from cartatlas.pipeline import relink
 
-        path = Path(curation) if curation is not None else None
-        if path is None:
-            try:
-                from cartatlas.curation import remembered_curation_file
-
-                path = remembered_curation_file(self.store)
-            except (ImportError, duckdb.Error):
-                path = None
-            if path is not None and not path.exists():
-                log.warning("curation file %s no longer exists; link decisions not applied", path)
-                path = None
-        return link_trials(self.store, path)
+        return relink(self.store, Path(curation) if curation is not None else None)
 
     # -- screening ---------------------------------------------------------------
 
@@ -228,30 +242,20 @@ class Atlas:
         Runs after every import and sync, so labels never lag the records;
         ``force`` re-classifies everything.  Returns the number classified.
         """
-        from cartatlas.classify import CLASSIFIER_VERSION, classify_trial
-        from cartatlas.knowledge import knowledge_version
+        from cartatlas.pipeline import classify_trials
 
-        n = save_classifications(
-            self.store,
-            classify_trial,  # type: ignore[arg-type]
-            (CLASSIFIER_VERSION, knowledge_version()),
-            force=force,
-            on_batch=on_batch,
-        )
-        remembered = remembered_curation_file(self.store)
-        if n and remembered is not None:
-            if remembered.exists():
-                self.curate(remembered)
-            else:
-                log.warning("curation file %s no longer exists; overrides not re-applied", remembered)
+        n, _ = classify_trials(self.store, force=force, on_batch=on_batch)
         return n
 
     def curate(self, path: str | Path) -> list[Outcome]:
-        """Apply a curator's override file (see ``cartatlas.curation``) and remember it."""
-        run_id = self.store.start_run("curate", None, str(path), {"file": str(path)})
-        outcomes = apply_curation(self.store, Path(path), run_id)
-        bad = sum(o.status in ("invalid", "unknown_trial") for o in outcomes)
-        self.store.finish_run(run_id, ImportStats(seen=len(outcomes), rejected=bad))
+        """Apply a curator's override file (see ``cartatlas.curation``) and remember it.
+
+        Its ``link`` rows take effect at once: the refresh that follows re-links.
+        """
+        from cartatlas.pipeline import apply_curation_file
+
+        outcomes = apply_curation_file(self.store, Path(path))
+        self.refresh()
         return outcomes
 
     def classifications(self) -> pd.DataFrame:
@@ -324,6 +328,45 @@ class Atlas:
         grouped = frame.groupby(keys, dropna=False)["unit_id"]
         return grouped.agg(n="nunique", trial_ids=lambda s: sorted(set(s))).reset_index()
 
+    def diff(
+        self,
+        before: dt.date | str | Path,
+        after: dt.date | str | Path | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """What changed between two landscapes (``cartatlas.analysis.diff``), as a JSON-ready dict.
+
+        Each side is a date (counted from this database; ``after`` defaults to
+        today) or a report's summary.json (or its directory).  A date is
+        counted with a given report's options unless ``options`` (``focus``,
+        ``groups``, ...) say otherwise.  ``["paragraph"]`` tells it in words.
+        """
+        from cartatlas.analysis import diff as diffs
+
+        loaded = [diffs.load_summary(str(s)) if diffs.is_summary(s) else None for s in (before, after)]
+        reference = next((s for s in loaded if s is not None), None)
+        kwargs = diffs.landscape_kwargs(reference["options"]) if reference is not None else {}
+        kwargs.update({k: v for k, v in options.items() if v is not None})
+        sides = []
+        for spec, summary in zip((before, after), loaded, strict=True):
+            if summary is None:
+                as_of = spec if isinstance(spec, dt.date | str) or spec is None else str(spec)
+                summary = diffs.comparable(self.landscape(as_of, **kwargs), self.store)
+            sides.append(summary)
+        return diffs.diff_summaries(sides[0], sides[1], store=self.store)
+
+    def feed(self, *, runs: int = 1, since: dt.datetime | dt.date | None = None) -> Any:
+        """The new and changed CAR trials of the latest import or sync (``runs`` of them, or ``since``)."""
+        from cartatlas.analysis.feed import compute_feed
+
+        return compute_feed(self.store, runs=runs, since=since)
+
+    def write_feed(self, out: str | Path, *, runs: int = 1, since: dt.datetime | dt.date | None = None) -> Any:
+        """Write ``feed.atom`` (Atom, RFC 4287) and ``feed.json`` (JSON Feed 1.1) into the directory ``out``."""
+        from cartatlas.report.feed import write_feed
+
+        return write_feed(self.store, Path(out), runs=runs, since=since)
+
     def figure(self, name: str, as_of: dt.date | str | None = None, focus: str = "CN", **options: Any) -> Any:
         """One report figure as an Altair chart (for notebooks); names are in cartatlas.report.figures.FIGURES."""
         from cartatlas.report.figures import FIGURES
@@ -380,7 +423,11 @@ class Atlas:
         """
         from cartatlas.publications import service
 
-        return service.sync_pubmed(self.store, query, since, full, **options)
+        refresh = options.pop("link", True)
+        result = service.sync_pubmed(self.store, query, since, full, link=False, **options)
+        if refresh:
+            self.refresh()
+        return result
 
     def publications(self, kind: str | None = None, country: str | None = None, car_only: bool = False) -> pd.DataFrame:
         """Normalised PubMed articles with their linked trial ids, one row per PMID."""
@@ -390,14 +437,14 @@ class Atlas:
 
     def link_publications(self) -> int:
         """Recompute the links of every stored article to registry trials; returns how many."""
-        from cartatlas.publications.links import refresh_links
+        from cartatlas.pipeline import relink_publications
 
-        return refresh_links(self.store)
+        return relink_publications(self.store)
 
     def rebuild(self) -> int:
-        """Re-derive normalised tables from the stored raw versions, then re-classify."""
+        """Re-derive normalised tables from the stored raw versions, then everything derived from them."""
         n = rebuild(self.store)
-        self.classify(force=True)
+        self.refresh(force=True)
         return n
 
     # -- reading -----------------------------------------------------------------
@@ -465,7 +512,13 @@ class Atlas:
         return None if row is None else row[0]
 
     def summary(self) -> dict[str, Any]:
-        return self.store.summary()
+        """What the database holds, and what derived data is stale (``stale``: product, reason, fix)."""
+        from cartatlas.pipeline import cluster_disagreements
+
+        out = self.store.summary()
+        out["stale"] = [s.to_dict() for s in self.staleness()]
+        out["cluster_disagreements"] = cluster_disagreements(self.store)
+        return out
 
     def export(
         self, fmt: str, out: str | Path, what: str = "trials", *, on_note: Callable[[str], None] | None = None

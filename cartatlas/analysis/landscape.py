@@ -442,10 +442,11 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     )
     tables["top_sponsors"] = _top(units, "lead_sponsor")
     tables["top_focus_sponsors"] = _top(focus, "lead_sponsor")
+    tables["focus_sponsors"] = _top(focus, "lead_sponsor", k=max(len(focus), 1))  # every sponsor, for diffs
     tables["top_sites"] = _top_sites(units, None)
     tables["top_focus_sites"] = _top_sites(units, options.focus)
     tables.update(_registry_tables(notes.pop("registrations")))
-    tables.update(_publication_tables(store, as_of, options.focus))
+    tables.update(_publication_tables(store, as_of, options.focus, options.groups))
     facts = _target_facts(units, focus, options)
     facts["totals"] = {
         "units": len(units),
@@ -515,15 +516,15 @@ def _registry_tables(registrations: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _publication_tables(store: Store, as_of: dt.date, focus: str) -> dict[str, pd.DataFrame]:
-    """Fig. 2 and Table 1 of the review (published clinical reports), for the same date and focus."""
+def _publication_tables(store: Store, as_of: dt.date, focus: str, groups: CountryGroups) -> dict[str, pd.DataFrame]:
+    """Fig. 2 and Table 1 of the review (published clinical reports), for the same date, focus and groups."""
     from cartatlas.analysis import publications as pubs
 
     return {
-        "pub_fig2a": pubs.fig2a_reports_per_year(store, as_of, focus),
-        "pub_fig2b": pubs.fig2b_reports_per_target(store, as_of, focus),
-        "pub_fig2c": pubs.fig2c_reports_per_region(store, as_of, focus),
-        "pub_table1": pubs.table1_focus_reports(store, as_of, focus),
+        "pub_fig2a": pubs.fig2a_reports_per_year(store, as_of, focus, groups),
+        "pub_fig2b": pubs.fig2b_reports_per_target(store, as_of, focus, groups),
+        "pub_fig2c": pubs.fig2c_reports_per_region(store, as_of, focus, groups),
+        "pub_table1": pubs.table1_focus_reports(store, as_of, focus, groups),
     }
 
 

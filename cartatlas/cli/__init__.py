@@ -13,7 +13,7 @@ import typer
 from rich.logging import RichHandler
 
 import cartatlas
-from cartatlas.cli import atlas, chictr, classify, common, data, link, sync
+from cartatlas.cli import atlas, changes, chictr, classify, common, data, link, sync
 
 app = typer.Typer(
     name="cartatlas",
@@ -53,6 +53,7 @@ atlas.register(app)
 classify.register(app)
 chictr.register(app)
 link.register(app)
+changes.register(app)
 
 
 def main() -> None:

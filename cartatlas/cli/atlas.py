@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cartatlas.cli.common import CliError, DbOption, err_console, literal, open_atlas, out_console, styled
+from cartatlas.cli.data import print_derived_health
 from cartatlas.spreadsheet import write_csv
 
 AsOf = Annotated[
@@ -65,6 +66,7 @@ def report_cmd(
             f"{len(result.figures)} figure files, {len(result.tables)} table files"
         )
     )
+    print_derived_health(result.summary["provenance"])
 
 
 def curate_cmd(

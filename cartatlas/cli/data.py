@@ -40,7 +40,10 @@ def _import(db: Path | None, paths: list[Path]) -> ImportStats:
         def on_batch(stats: ImportStats) -> None:
             bar.advance(task, stats.seen)
 
-        return atlas.import_files(paths, on_batch=on_batch, on_file=on_file)
+        stats = atlas.import_files(paths, on_batch=on_batch, on_file=on_file)
+        for line in atlas.derived.describe() if atlas.derived is not None else []:
+            err_console.print(styled("  [dim]{}[/]", line))
+        return stats
 
 
 def import_cmd(
@@ -125,6 +128,18 @@ def _print_summary_text(summary: dict[str, Any]) -> None:
                 last["status"],
             )
         )
+    print_derived_health(summary)
+
+
+def print_derived_health(summary: dict[str, Any]) -> None:
+    """Stale derived data (with the command that refreshes it) and registrations that disagree on CAR."""
+    for stale in summary.get("stale", []):
+        err_console.print(styled("[yellow]stale[/] {}: {}; run `{}`", stale["product"], stale["reason"], stale["fix"]))
+    if summary.get("cluster_disagreements"):
+        out_console.print(
+            f"linked trials whose registrations disagree on being a CAR trial: {summary['cluster_disagreements']:,} "
+            "(counted as CAR trials; SELECT * FROM cluster_disagreements)"
+        )
 
 
 #: The sample data the main job reads when given no paths (see ../shared/data/README.md).
@@ -156,8 +171,10 @@ def build_cmd(
     stats = _import(db, targets)
     _report_stats(stats, label="import")
     with open_atlas(db) as atlas:
-        atlas.link()  # registrations of one trial across registries
-        atlas.link_publications()  # articles to the trials they report
+        # The import ended with a refresh: trials screened, registrations and articles linked; a database
+        # too large to re-link inline is linked here, since the report counts trials, not registrations.
+        if any(s.product == "trial_links" for s in atlas.staleness()):
+            atlas.link()
         _print_summary(atlas.summary(), as_json=False)
         if not no_report:
             out = report or Path("cartatlas-report")

@@ -82,6 +82,17 @@ def provenance(store: Store) -> dict[str, Any]:
         "curation_overrides": dict(overrides),
         "database": store.path,
         "snapshot": snapshot,
+        **_derived_health(store),
+    }
+
+
+def _derived_health(store: Store) -> dict[str, Any]:
+    """Stale derived data and disagreeing registrations, so a report never hides them (issue 12)."""
+    from cartatlas.pipeline import cluster_disagreements, staleness
+
+    return {
+        "stale": [s.to_dict() for s in staleness(store)],
+        "cluster_disagreements": cluster_disagreements(store),
     }
 
 
@@ -105,61 +116,32 @@ def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_jsonable(r) for r in frame.to_dict("records")]
 
 
-def unit_state(units: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per trial: what a later report compares against (status, phase, date, labels)."""
-    return {
-        str(r["unit_id"]): {
-            "status": r["status_as_of"],
-            "phase": r["phase_category"],
-            "registered": r["registration_date"].isoformat(),
-            "targets": [t for t in _as_list(r["targets"])],
-            "groups": list(r["groups"]),
-        }
-        for _, r in units.iterrows()
-    }
+def build_summary(
+    landscape: Landscape,
+    prov: dict[str, Any],
+    previous: dict[str, Any] | None,
+    store: Store | None = None,
+) -> dict[str, Any]:
+    """summary.json: options, provenance, every table, each counted trial's state, and what changed.
 
+    ``units`` holds, per trial, what a later report compares against
+    (``cartatlas.analysis.diff.unit_state``); ``changes`` is the diff with a
+    previous report's summary (``report --compare``).
+    """
+    from cartatlas.analysis.diff import diff_summaries, unit_state
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return []
-    return list(value)
-
-
-def compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    """What changed since a previous report: new and dropped trials, status and phase changes."""
-    now_units: dict[str, Any] = current["units"]
-    old_units: dict[str, Any] = previous.get("units", {})
-    new = sorted(set(now_units) - set(old_units))
-    dropped = sorted(set(old_units) - set(now_units))
-    status = []
-    phase = []
-    for uid in sorted(set(now_units) & set(old_units)):
-        a, b = old_units[uid], now_units[uid]
-        if a.get("status") != b.get("status"):
-            status.append({"trial_id": uid, "from": a.get("status"), "to": b.get("status")})
-        if a.get("phase") != b.get("phase"):
-            phase.append({"trial_id": uid, "from": a.get("phase"), "to": b.get("phase")})
-    return {
-        "previous_as_of": previous.get("options", {}).get("as_of"),
-        "previous_generated_at": previous.get("provenance", {}).get("generated_at"),
-        "new_trials": new,
-        "dropped_trials": dropped,
-        "status_changes": status,
-        "phase_changes": phase,
-    }
-
-
-def build_summary(landscape: Landscape, prov: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "options": landscape.options.describe(),
         "provenance": prov,
         "notes": _jsonable(landscape.notes),
         "facts": _jsonable(landscape.facts),
         "tables": {name: table_records(frame) for name, frame in landscape.tables.items()},
-        "units": unit_state(landscape.units),
+        "units": unit_state(landscape, store),
     }
     if previous is not None:
-        summary["changes"] = compare(summary, previous)
+        label = summary["options"]["as_of"] or prov["generated_at"][:10]
+        current = {**summary, "label": label, "source": "this report"}
+        summary["changes"] = diff_summaries(previous, current, store=store)
     return summary
 
 
@@ -229,14 +211,13 @@ def write_report(
     step = on_step or (lambda _msg: None)
     previous = None
     if compare_with is not None:
-        try:
-            previous = orjson.loads(compare_with.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise ValueError(f"{compare_with}: cannot read a previous summary.json: {exc}") from exc
+        from cartatlas.analysis.diff import load_summary
+
+        previous = load_summary(compare_with)
     step("counting")
     landscape = compute_landscape(store, landscape_options)
     prov = provenance(store)
-    summary = build_summary(landscape, prov, previous)
+    summary = build_summary(landscape, prov, previous, store)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -257,6 +238,9 @@ def write_report(
         (staging / "summary.json").write_bytes(
             orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str)
         )
+        from cartatlas.report.feed import write_feed
+
+        write_feed(store, staging)  # the new and changed CAR trials of the latest import or sync
         if out.exists():
             backup = out.with_name(f".{out.name}.old")
             shutil.rmtree(backup, ignore_errors=True)

@@ -31,6 +31,7 @@ from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.normalise.countries import country_name
 from cartatlas.normalise.ids import id_matches
 from cartatlas.report.build import trial_table
+from cartatlas.report.changes import html_context
 
 CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
@@ -273,18 +274,15 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         "as_of_sources": summary["notes"].get("as_of_sources", {}),
         "notes": summary["notes"],
         "provenance": summary["provenance"],
-        "changes": summary.get("changes"),
+        "changes": html_context(summary.get("changes"), lists.key, set(map(str, landscape.units["unit_id"]))),
+        "health": {
+            "stale": summary["provenance"].get("stale", []),
+            "disagreements": summary["provenance"].get("cluster_disagreements", 0),
+        },
         "all_key": lists.key(sorted(landscape.units["unit_id"])),
         "n_trials": len(landscape.units),
         "trial_rows": len(trial_table(landscape)),
     }
-    if context["changes"]:
-        ch = context["changes"]
-        context["changes_keys"] = {
-            "new": lists.key(ch["new_trials"]),
-            "status": lists.key([c["trial_id"] for c in ch["status_changes"]]),
-            "phase": lists.key([c["trial_id"] for c in ch["phase_changes"]]),
-        }
     context["pubs"] = _publication_context(landscape, pub_lists)
     data = {
         "trials": _trial_payload(landscape),

@@ -175,6 +175,26 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CLUSTERS_VIEW)
 
 
+def _create_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Issue 12: staleness of derived data, and linked registrations that disagree on CAR."""
+    from cartatlas.link.schema import DISAGREEMENTS_VIEW
+    from cartatlas.store.derived_state import DDL
+
+    con.execute(DDL)
+    con.execute(DISAGREEMENTS_VIEW)
+    row = con.execute("SELECT count(*) FROM publications").fetchone()
+    if row is not None and row[0] == 0:
+        # No article labelled yet: every label from now on is made with the installed knowledge base.
+        from cartatlas.pipeline import publication_labels_inputs, versions
+
+        clf, kb = versions()
+        con.execute(
+            "INSERT INTO derived_state (product, made_at, inputs, knowledge_version, classifier_version, detail) "
+            "VALUES ('publication_labels', now(), ?, ?, ?, '{}')",
+            [publication_labels_inputs(), kb, clf],
+        )
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -202,6 +222,7 @@ MIGRATIONS: list[Migration] = [
         rebuild=True,
     ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
+    Migration(6, "derived_state (what derived tables were made from); cluster_disagreements view", _create_state),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version
