@@ -185,7 +185,7 @@ def test_a_knowledge_change_reaches_publication_labels_without_rebuild(
         truth = atlas.sql("SELECT pmid, kind, targets, report_region FROM publications ORDER BY pmid")
         assert atlas.staleness() == []
         # Labels from an older knowledge base: one article's labels differ from what the current one says.
-        atlas.sql("UPDATE publications SET kind = 'other', targets = [] WHERE pmid = '99000003'")
+        atlas.sql("UPDATE publications SET kind = 'other', targets = [] WHERE pmid = '99000003'", writable=True)
         monkeypatch.setattr(knowledge, "knowledge_version", lambda: "kb-next")
         stale = {s.product: s for s in atlas.staleness()}
         assert "publication_labels" in stale and "kb-next" in stale["publication_labels"].reason
@@ -231,7 +231,7 @@ def test_publication_figures_follow_the_chosen_country_groups(tmp_path: Path) ->
 def test_rebuild_refreshes_links_and_publication_labels(tmp_path: Path) -> None:
     with cartatlas.open(tmp_path / "a.duckdb") as atlas:
         atlas.import_files([LEUKEMIA, write_car_nk(tmp_path), write_twin(tmp_path), PUBMED_FIXTURES])
-        atlas.sql("DELETE FROM trial_links")
+        atlas.sql("DELETE FROM trial_links", writable=True)
         assert len(_units(atlas)) == 17
         atlas.rebuild()
         assert len(_units(atlas)) == 16
