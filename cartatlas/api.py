@@ -19,6 +19,7 @@ import pandas as pd
 
 from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape
+from cartatlas.analysis.registration import refresh_registration_dates
 from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
@@ -262,6 +263,8 @@ class Atlas:
                 self.curate(remembered)
             else:
                 log.warning("curation file %s no longer exists; overrides not re-applied", remembered)
+        # Registration dates depend on every trial (the NCT calibration): redone when any trial changed.
+        refresh_registration_dates(self.store)
         return n
 
     def curate(self, path: str | Path) -> list[Outcome]:

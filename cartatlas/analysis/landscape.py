@@ -21,8 +21,8 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from cartatlas.analysis.groups import CountryGroups, load_scheme, region_of, sponsor_country
-from cartatlas.analysis.registration import IdDateCalibration, assign_registration_dates, nct_number
+from cartatlas.analysis.groups import CountryGroups, load_scheme
+from cartatlas.analysis.registration import ESTIMATED_SOURCES, registration_dates
 from cartatlas.knowledge import read_table
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.countries import country_name
@@ -95,18 +95,9 @@ def _has_table(store: Store, name: str) -> bool:
     return bool(row and row[0])
 
 
-def calibration(store: Store) -> IdDateCalibration | None:
-    """NCT number -> registration date, fitted on every record in the database that has both."""
-    rows = store.con.execute(
-        "SELECT trial_id, first_posted FROM trials WHERE first_posted IS NOT NULL AND trial_id LIKE 'NCT%'"
-    ).fetchall()
-    anchors = [(n, d) for t, d in rows if (n := nct_number(t)) is not None]
-    return IdDateCalibration.fit(anchors)
-
-
 _BASE_QUERY = """
 SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.official_title, t.lead_sponsor,
-       t.lead_sponsor_class, t.first_posted, t.first_submitted, t.start_date, t.last_update_posted,
+       t.lead_sponsor_class, t.sponsor_country, t.last_update_posted,
        t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.version_id,
        c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
        c.product_source, c.combinations, c.products, c.confidence, c.curated_fields, c.flags,
@@ -147,14 +138,15 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
         wanted = options.platforms
         keep = _mask(frame["platforms"], lambda ps: bool(set(_list(ps)) & wanted))
         frame = frame[keep]
-    frame = _dates_from_other_versions(store, frame)
-    cal = calibration(store)
-    notes["id_date_calibration_anchors"] = cal.anchors if cal else 0
-    frame = assign_registration_dates(frame, cal)
+    dates, anchors = registration_dates(store)
+    frame = frame.merge(dates, on=["registry", "trial_id"], how="left", validate="one_to_one")
+    notes["id_date_calibration_anchors"] = anchors
     as_of = options.as_of or dt.date.today()
     undated = frame["registration_date"].isna()
     notes["undated_units"] = sorted(frame.loc[undated, "trial_id"])
-    frame = frame[~undated & _mask(frame["registration_date"], lambda d: d is not None and d <= as_of)]
+    frame = frame[~undated]
+    notes.update(_dates_near(frame, as_of, options.per))
+    frame = frame[_mask(frame["registration_date"], lambda d: d <= as_of)]
     frame = _status_as_of(store, frame, as_of)
     frame = _locate(frame, options)
     notes["date_sources"] = dict(Counter(frame["registration_date_source"]))
@@ -163,7 +155,7 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
         ["registry", "trial_id", "cluster_id", "in_focus", "phases_as_of", "targets"]
     ].reset_index(drop=True)
     if options.per == "trial":
-        frame = _merge_registrations(frame)
+        frame = _merge_registrations(frame, options)
     frame = frame.reset_index(drop=True)
     frame["unit_id"] = frame["cluster_id"] if options.per == "trial" else frame["trial_id"]
     return frame, notes
@@ -177,42 +169,23 @@ def _list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _dates_from_other_versions(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
-    """Registration dates never change: take them from any stored version when the current one lacks them.
+def _dates_near(frame: pd.DataFrame, as_of: dt.date, per: str) -> dict[str, list[str]]:
+    """Trials whose estimated date could lie on the other side of ``as_of`` (the report says how many).
 
-    (A record re-imported from a source without dates, such as the monitors'
-    reconstructed corpus, keeps the first-posted date an earlier download had.)
+    ``dates_may_be_earlier``: dated after ``as_of`` (so not counted), though
+    the evidence allows a date on or before it; ``dates_may_be_later``:
+    counted, though the evidence allows a date after it.
     """
-    missing = frame["first_posted"].isna() & frame["first_submitted"].isna()
-    if not missing.any():
-        return frame
-    keys = frame.loc[missing, ["registry", "trial_id", "version_id"]]
-    rows = store.con.execute(
-        """
-        SELECT registry, record_id, format, payload FROM raw_records
-        WHERE (registry, record_id) IN (SELECT (UNNEST(?), UNNEST(?))) AND version_id NOT IN (SELECT UNNEST(?))
-        ORDER BY version_id
-        """,
-        [list(keys["registry"]), list(keys["trial_id"]), [int(v) for v in keys["version_id"]]],
-    ).fetchall()
-    found: dict[tuple[str, str], tuple[Any, Any]] = {}
-    for registry, record_id, fmt, payload in rows:
-        spec = format_spec(fmt)
-        try:
-            trial = spec.to_trial(orjson.loads(payload) if spec.is_json else payload)
-        except Exception:  # an old version that no longer normalises adds nothing
-            continue
-        posted, submitted = trial.get("first_posted"), trial.get("first_submitted")
-        if (posted or submitted) and (registry, record_id) not in found:
-            found[(registry, record_id)] = (posted, submitted)
-    if not found:
-        return frame
-    frame = frame.copy()
-    for i in frame.index[missing]:
-        key = (frame.at[i, "registry"], frame.at[i, "trial_id"])
-        if key in found:
-            frame.at[i, "first_posted"], frame.at[i, "first_submitted"] = found[key]
-    return frame
+    unit = frame["cluster_id"] if per == "trial" else frame["trial_id"]
+    estimated = frame["registration_date_source"].isin(ESTIMATED_SOURCES)
+    after = _mask(frame["registration_date"], lambda d: d > as_of)
+    could_be_before = _mask(frame["registration_date_earliest"], lambda d: d is None or pd.isna(d) or d <= as_of)
+    could_be_after = _mask(frame["registration_date_latest"], lambda d: d is None or pd.isna(d) or d > as_of)
+    uncertain = estimated & could_be_after
+    return {
+        "dates_may_be_earlier": sorted(set(unit[estimated & after & could_be_before]) - set(unit[~after])),
+        "dates_may_be_later": sorted(set(unit[~after & uncertain]) - set(unit[~after & ~uncertain])),
+    }
 
 
 def _mask(series: pd.Series, test: Any) -> pd.Series:
@@ -279,27 +252,23 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     """Groups of each unit (by site countries, else sponsor country) and regions in the focus country."""
     frame = frame.copy()
     focus_members = options.groups.groups.get(options.groups.group_of_country(options.focus), frozenset())
-    groups_col: list[list[str]] = []
     location_source: list[str] = []
     codes_col: list[list[str]] = []
     regions_col: list[list[str]] = []
-    for countries, sites, sponsor in zip(frame["countries"], frame["sites"], frame["lead_sponsor"], strict=True):
+    for countries, sites, sponsor in zip(frame["countries"], frame["sites"], frame["sponsor_country"], strict=True):
         codes = [c for c in _list(countries) if c]
         source = "sites"
         if not codes:
-            guessed = sponsor_country(sponsor)
-            codes = [guessed] if guessed else []
-            source = "sponsor name" if guessed else "none"
+            known = isinstance(sponsor, str) and bool(sponsor)  # a missing value may arrive as NaN
+            codes = [sponsor] if known else []
+            source = "sponsor name" if known else "none"
         codes_col.append(codes)
         location_source.append(source)
-        groups = options.groups.groups_of(codes)
-        groups_col.append(groups or [NO_LOCATION])
         regions: list[str] = []
         for site in _list(sites):
             code = site.get("country_code")
             if code == options.focus:
-                region = region_of(options.focus, site.get("state"), site.get("city"), site.get("facility"))
-                name = region[1] if region else UNKNOWN_REGION
+                name = site.get("region") or UNKNOWN_REGION
             elif code in focus_members:
                 name = country_name(code) or code  # Taiwan, Hong Kong... as regions of the focus group
             else:
@@ -309,8 +278,15 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
         regions_col.append(regions)
     frame["country_codes"] = codes_col
     frame["location_source"] = location_source
-    frame["groups"] = groups_col
     frame["focus_regions"] = regions_col
+    return _group(frame, options)
+
+
+def _group(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
+    """Country groups of each unit from its countries, and whether it is in the focus."""
+    codes_col = [_list(codes) for codes in frame["country_codes"]]
+    groups_col = [options.groups.groups_of(codes) or [NO_LOCATION] for codes in codes_col]
+    frame["groups"] = groups_col
     # The focus is the focus country's group when it has one (China with Taiwan, as in the review).
     focus_group = options.groups.group_of_country(options.focus)
     if focus_group == options.groups.other:
@@ -320,7 +296,7 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     return frame
 
 
-def _merge_registrations(frame: pd.DataFrame) -> pd.DataFrame:
+def _merge_registrations(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     """One row per trial: registrations of one trial (same cluster) merged."""
     if frame["cluster_id"].is_unique:
         frame = frame.copy()
@@ -334,16 +310,18 @@ def _merge_registrations(frame: pd.DataFrame) -> pd.DataFrame:
         row = group.iloc[0].to_dict()
         row["registration_date"] = min(group["registration_date"])
         row["registrations"] = [f"{r}:{t}" for r, t in zip(group["registry"], group["trial_id"], strict=True)]
-        for col in ("country_codes", "groups", "focus_regions", "targets", "platforms", "combinations"):
+        for col in ("country_codes", "focus_regions", "targets", "platforms", "combinations"):
             union: list[Any] = []
             for value in group[col]:
                 for item in _list(value):
                     if item not in union:
                         union.append(item)
             row[col] = union
-        row["in_focus"] = bool(group["in_focus"].any())
+        sources = set(group["location_source"])
+        row["location_source"] = next((s for s in ("sites", "sponsor name") if s in sources), "none")
         merged.append(row)
-    return pd.DataFrame(merged).drop(columns=["_rank"])
+    # Groups follow the merged countries: a registration without a place adds no "No location given".
+    return _group(pd.DataFrame(merged).drop(columns=["_rank"]), options)
 
 
 # -- counts ---------------------------------------------------------------------------
@@ -607,7 +585,8 @@ def _top_sites(units: pd.DataFrame, country: str | None, k: int = 15) -> pd.Data
     for sites, unit in zip(units["sites"], units["unit_id"], strict=True):
         for site in _list(sites):
             if site.get("facility") and (country is None or site.get("country_code") == country):
-                pairs.append(((site["facility"], site.get("city") or "", site.get("country") or ""), unit))
+                city = site.get("city_normalised") or site.get("city") or ""
+                pairs.append(((site["facility"], city, site.get("country") or ""), unit))
     table = _count_rows(pairs, ["facility", "city", "country"])
     return _head_with_ties(table.sort_values(["n", "facility"], ascending=[False, True], ignore_index=True), k)
 

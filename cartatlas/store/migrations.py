@@ -175,6 +175,20 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CLUSTERS_VIEW)
 
 
+def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
+    """Numbers a reviewer can trust (issue 12).
+
+    ``trials`` gains results dates, the sponsor's country and normalised
+    places of sites (so it is recreated and rebuilt from raw versions);
+    registration dates get their table and ``trial_landscape`` its view.
+    """
+    from cartatlas.analysis.schema import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
+
+    _create_derived(con)
+    con.execute(REGISTRATION_DATES_DDL)
+    con.execute(TRIAL_LANDSCAPE_VIEW)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -202,6 +216,12 @@ MIGRATIONS: list[Migration] = [
         rebuild=True,
     ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
+    Migration(
+        6,
+        "results dates, sponsor country and normalised site places in trials; registration_dates, trial_landscape",
+        _create_landscape,
+        rebuild=True,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version
