@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -41,6 +42,15 @@ ACTIVE_STATUSES = frozenset(
     {"RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
 )
 PHASE_ORDER = ("Phase 1", "Phase 2", "Phase 3", "Phase 4", "Not applicable")
+#: Tables whose status or phase a trial may take from a version later than the as-of date.
+AS_OF_TABLES = ("phase_by_group", "phase_by_group_active", "status_by_group", "focus_phase", "focus_registry_phases")
+
+
+def not_known_label(as_of: dt.date) -> str:
+    """The status bucket of trials whose status on ``as_of`` no stored version shows."""
+    return f"Not known at {as_of.isoformat()}"
+
+
 SPONSOR_TYPES = {
     "INDUSTRY": "Industry",
     "NIH": "Government",
@@ -64,6 +74,9 @@ class LandscapeOptions:
     relations: frozenset[str] = LANDSCAPE_RELATIONS
     platforms: frozenset[str] | None = None
     per: Literal["trial", "registration"] = "trial"
+    #: Count a trial whose only stored versions are later than ``as_of`` under its latest known status
+    #: (with the caveat), rather than as "not known at" the date.
+    latest_status: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -76,6 +89,7 @@ class LandscapeOptions:
             "relations": sorted(self.relations),
             "platforms": sorted(self.platforms) if self.platforms else "all",
             "per": self.per,
+            "latest_status": self.latest_status,
         }
 
 
@@ -101,9 +115,10 @@ SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.officia
        t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.version_id,
        c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
        c.product_source, c.combinations, c.products, c.confidence, c.curated_fields, c.flags,
-       CAST(c.evidence AS VARCHAR) AS evidence
+       CAST(c.evidence AS VARCHAR) AS evidence, CAST(timezone('UTC', v.fetched_at) AS DATE) AS fetched_on
 FROM trials t
 JOIN classifications c USING (registry, trial_id)
+LEFT JOIN raw_records v ON v.version_id = t.version_id
 {cluster_join}
 WHERE c.relation IN (SELECT UNNEST($relations)) {registry_filter}
 """
@@ -147,12 +162,12 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
     frame = frame[~undated]
     notes.update(_dates_near(frame, as_of, options.per))
     frame = frame[_mask(frame["registration_date"], lambda d: d <= as_of)]
-    frame = _status_as_of(store, frame, as_of)
+    frame = _status_as_of(store, frame, as_of, options.latest_status)
     frame = _locate(frame, options)
     notes["date_sources"] = dict(Counter(frame["registration_date_source"]))
     notes["as_of_sources"] = dict(Counter(frame["as_of_source"]))
     notes["registrations"] = frame[
-        ["registry", "trial_id", "cluster_id", "in_focus", "phases_as_of", "targets"]
+        ["registry", "trial_id", "cluster_id", "in_focus", "phases_as_of", "targets", "as_of_source"]
     ].reset_index(drop=True)
     if options.per == "trial":
         frame = _merge_registrations(frame, options)
@@ -197,22 +212,41 @@ def _known(targets: Any) -> list[str]:
     return [t for t in _list(targets) if t != "unknown"]
 
 
-def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Status and phases as the registry showed them on ``as_of``, where a stored version allows.
+def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date, latest_status: bool) -> pd.DataFrame:
+    """Status and phases as the registry showed them on ``as_of``, as far as the stored versions tell.
 
-    The current version is used when it was already current on that date, or
-    when no stored version is that old (then the report says "latest").
+    ``as_of_source`` says which version they come from: ``latest`` (the
+    current version was already current on that date), ``stored version`` (an
+    older stored version was), or ``later version`` (every stored version was
+    updated after that date, or carries no update date).
+
+    A status is known on the date (``status_known``) when it comes from a
+    version current on that date, unless it is ClinicalTrials.gov's
+    ``UNKNOWN``: the registry shows that status for a record not verified for
+    two years, without any update of the record, so a version fetched after the
+    date showing it says nothing of the status on the date.  A status not known
+    is None in ``status_as_of`` unless ``latest_status`` asks for the latest
+    known status.  Phase is taken from the later version all the same (a
+    registered phase rarely changes; the report says how many phases come from
+    a later version and how often the phase changed where both are stored).
     """
     frame = frame.copy()
-    frame["status_as_of"] = frame["overall_status"]
-    frame["phases_as_of"] = frame["phases"]
+    frame["status_latest"] = frame["overall_status"]
+    status_col = list(frame["overall_status"])
+    phase_col = list(frame["phases"])
+    fetched = [d if isinstance(d, dt.date) else None for d in frame["fetched_on"]]
     sources = ["latest"] * len(frame)
-    later = _mask(frame["last_update_posted"], lambda d: d is not None and not pd.isna(d) and d > as_of)
+    versions = [f"latest, of {d}" if isinstance(d, dt.date) else "latest" for d in frame["last_update_posted"]]
+    later = _mask(frame["last_update_posted"], lambda d: not isinstance(d, dt.date) or d > as_of)
+    for i in map(int, np.flatnonzero(later.to_numpy())):
+        updated = frame["last_update_posted"].iloc[i]
+        sources[i] = "later version"
+        versions[i] = f"later version, of {updated if isinstance(updated, dt.date) else 'no stated date'}"
     ids = frame.loc[later, ["registry", "trial_id"]]
     if len(ids):
         rows = store.con.execute(
             """
-            SELECT registry, record_id, format, payload FROM (
+            SELECT registry, record_id, format, payload, CAST(timezone('UTC', fetched_at) AS DATE) FROM (
                 SELECT *, ROW_NUMBER() OVER (PARTITION BY registry, record_id
                                              ORDER BY record_updated DESC, version_id DESC) AS rn
                 FROM raw_records
@@ -222,26 +256,40 @@ def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date) -> pd.DataF
             """,
             [as_of, list(ids["registry"]), list(ids["trial_id"])],
         ).fetchall()
-        older: dict[tuple[str, str], dict[str, Any]] = {}
-        for registry, record_id, fmt, payload in rows:
+        positions = {key: i for i, key in enumerate(zip(frame["registry"], frame["trial_id"], strict=True))}
+        for registry, record_id, fmt, payload, fetched_on in rows:
             spec = format_spec(fmt)
             try:
-                older[(registry, record_id)] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
-            except Exception:  # an old version that no longer normalises: fall back to latest
+                trial = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+            except Exception:  # an old version that no longer normalises tells nothing
                 log.debug("cannot normalise old version of %s", record_id)
-        positions = {key: i for i, key in enumerate(zip(frame["registry"], frame["trial_id"], strict=True))}
-        status_col = list(frame["status_as_of"])
-        phase_col = list(frame["phases_as_of"])
-        for key, trial in older.items():
-            i = positions[key]
+                continue
+            i = positions[(registry, record_id)]
             status_col[i] = trial.get("overall_status")
             phase_col[i] = trial.get("phases")
-            sources[i] = f"version of {trial.get('last_update_posted')}"
-        frame["status_as_of"] = status_col
-        frame["phases_as_of"] = phase_col
-    frame["as_of_source"] = [s if s == "latest" else "stored version" for s in sources]
-    frame["as_of_version"] = sources
+            fetched[i] = fetched_on
+            sources[i] = "stored version"
+            versions[i] = f"version of {trial.get('last_update_posted')}"
+    known = []
+    for i, source in enumerate(sources):
+        seen = fetched[i]
+        shown_later = status_col[i] == "UNKNOWN" and (seen is None or seen > as_of)
+        known.append(source != "later version" and not shown_later)
+        if shown_later and source != "later version":
+            versions[i] += f"; status UNKNOWN as shown on {seen or 'a later day'}"
+    frame["as_of_source"] = sources
+    frame["as_of_version"] = versions
+    frame["status_known"] = known
+    frame["status_as_of"] = [
+        status if ok or latest_status else None for status, ok in zip(status_col, known, strict=True)
+    ]
+    frame["phases_as_of"] = phase_col
     frame["phase_category"] = frame["phases_as_of"].map(lambda p: phase_category(_list(p)))
+    # Where an older version was used: did the latest version move the trial to another phase category?
+    frame["phase_changed_later"] = [
+        src == "stored version" and phase_category(_list(latest)) != category
+        for src, latest, category in zip(sources, frame["phases"], frame["phase_category"], strict=True)
+    ]
     frame["sponsor_type"] = frame["lead_sponsor_class"].map(
         lambda c: SPONSOR_TYPES.get(str(c), "Academic / hospital") if c is not None else "Academic / hospital"
     )
@@ -387,8 +435,12 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     )
     tables["phase_by_group_active"] = _count_rows(pairs, ["group", "phase_category"])
     per_group("sponsor_type", "sponsor_type_by_group")
+    unknown = not_known_label(as_of)
     active = units.assign(
-        status_group=units["status_as_of"].map(lambda s: "Active" if s in ACTIVE_STATUSES else "Not active")
+        status_group=[
+            "Active" if s in ACTIVE_STATUSES else "Not active" if known or options.latest_status else unknown
+            for s, known in zip(units["status_as_of"], units["status_known"], strict=True)
+        ]
     )
     pairs = (
         ((g, s), u)
@@ -422,9 +474,12 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
     tables["top_focus_sponsors"] = _top(focus, "lead_sponsor")
     tables["top_sites"] = _top_sites(units, None)
     tables["top_focus_sites"] = _top_sites(units, options.focus)
-    tables.update(_registry_tables(notes.pop("registrations")))
+    registrations = notes.pop("registrations")
+    tables.update(_registry_tables(registrations))
     tables.update(_publication_tables(store, as_of, options.focus))
     facts = _target_facts(units, focus, options)
+    facts["as_of"] = _as_of_facts(store, units, tables, registrations, options, as_of)
+    facts["publications"] = _publication_facts(store, tables)
     facts["totals"] = {
         "units": len(units),
         "by_group": {g: int(sum(g in gs for gs in units["groups"])) for g in group_names},
@@ -434,6 +489,68 @@ def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
         "focus_subregions": _focus_subregions(focus, options),
     }
     return Landscape(options, units, tables, facts, notes)
+
+
+def _as_of_facts(
+    store: Store,
+    units: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    registrations: pd.DataFrame,
+    options: LandscapeOptions,
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """What the counts know about ``as_of``: versions used, per table, and how far the data reaches."""
+    status_unknown = set(units.loc[~units["status_known"].astype(bool), "unit_id"])
+    phase_later = set(units.loc[units["as_of_source"] == "later version", "unit_id"])
+    # Per table: its trials, those whose phase comes from a later version, those whose status is not known.
+    per_table: dict[str, dict[str, int]] = {}
+    for name in AS_OF_TABLES:
+        if name == "focus_registry_phases":  # counts registrations, each with its own version
+            focus = registrations[registrations["in_focus"].astype(bool)]
+            later = int((focus["as_of_source"] == "later version").sum())
+            per_table[name] = {"trials": len(focus), "later_version": later, "status_not_known": 0}
+            continue
+        ids = {i for ids in tables[name]["trial_ids"] for i in ids}
+        per_table[name] = {
+            "trials": len(ids),
+            "later_version": len(ids & phase_later),
+            "status_not_known": len(ids & status_unknown),
+        }
+    row = store.con.execute(
+        "SELECT max(record_updated), max(fetched_at) FROM raw_records "
+        "WHERE registry IN (SELECT DISTINCT registry FROM trials)"
+    ).fetchone()
+    newest, fetched = (row or (None, None))[:2]
+    return {
+        "date": as_of.isoformat(),
+        "latest_status": options.latest_status,
+        "not_known_label": not_known_label(as_of),
+        "trials": len(units),
+        "current_version": int((units["as_of_source"] == "latest").sum()),
+        "stored_version": int((units["as_of_source"] == "stored version").sum()),
+        "later_version": len(phase_later),
+        "later_version_ids": sorted(phase_later),
+        "status_known": len(units) - len(status_unknown),
+        "status_not_known": len(status_unknown),
+        "status_not_known_ids": sorted(status_unknown),
+        "status_unknown_shown_later": len(status_unknown - phase_later),
+        "phase_changed_later": int(units["phase_changed_later"].astype(bool).sum()),
+        "tables": per_table,
+        "newest_registry_update": newest.isoformat() if newest else None,
+        "last_fetched": fetched.date().isoformat() if fetched else None,
+        "after_newest_update": bool(newest and as_of > newest),
+    }
+
+
+def _publication_facts(store: Store, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """What the database holds of PubMed, so that the report can say why it counts no clinical report."""
+    row = store.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_car), "
+        "count(*) FILTER (WHERE is_car AND kind = 'clinical-report') FROM publications"
+    ).fetchone()
+    stored, car, reports = row or (0, 0, 0)
+    counted = {p for pmids in tables["pub_fig2a"].get("pmids", []) for p in pmids}
+    return {"stored": stored, "car": car, "clinical_reports": reports, "clinical_reports_by_date": len(counted)}
 
 
 REGISTRY_NAMES = {"ctgov": "ClinicalTrials.gov", "chictr": "ChiCTR", "euctr": "EU CTR", "ctis": "EU CTIS"}

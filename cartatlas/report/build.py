@@ -106,6 +106,7 @@ def unit_state(units: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return {
         str(r["unit_id"]): {
             "status": r["status_as_of"],
+            "status_source": r["as_of_source"],
             "phase": r["phase_category"],
             "registered": r["registration_date"].isoformat(),
             "targets": [t for t in _as_list(r["targets"])],
@@ -191,7 +192,8 @@ def write_tables(landscape: Landscape, out: Path) -> list[Path]:
 
 TRIAL_COLUMNS = [
     "unit_id", "registrations", "brief_title", "lead_sponsor", "sponsor_type", "registration_date",
-    "registration_date_source", "status_as_of", "phase_category", "as_of_version", "groups", "country_codes",
+    "registration_date_source", "status_as_of", "status_latest", "as_of_source", "phase_category", "as_of_version",
+    "groups", "country_codes",
     "focus_regions", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
     "product_source", "combinations", "products", "confidence", "curated_fields",
 ]  # fmt: skip
