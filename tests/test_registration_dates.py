@@ -137,6 +137,29 @@ def test_estimates_from_the_staircase_are_close_on_records_whose_date_is_known(a
     assert outside == ["NCT03892213", "NCT03041766"]
 
 
+def test_estimates_inside_the_calibration_are_close_on_held_out_records(atlas: cartatlas.Atlas) -> None:
+    """A random tenth of the dated records (seed 0), dated again from their neighbours' NCT numbers."""
+    inputs = reg._inputs(atlas.store)
+    truth = pd.Series(
+        [
+            reg._as_date(p) or reg._as_date(o)
+            for p, o in zip(inputs["first_posted"], inputs["other_posted"], strict=True)
+        ],
+        index=inputs.index,
+    )
+    numbers = inputs["trial_id"].map(reg.nct_number)
+    known = inputs[numbers.notna() & truth.notna()].copy()
+    n = known["trial_id"].map(reg.nct_number)
+    hidden = pd.Series(np.random.default_rng(0).random(len(known)) < 0.1, index=known.index)
+    hidden &= (n > n.min()) & (n < n.max())
+    for column in ("first_posted", "other_posted", "first_submitted", "other_submitted"):
+        known.loc[hidden, column] = None
+    dated = reg.date_registrations(known)
+    errors = np.abs([(d - truth[i]).days for i, d in dated.loc[hidden, "registration_date"].items()])
+    assert len(errors) == 220 and set(dated.loc[hidden, "registration_date_source"]) == {"estimated_from_id"}
+    assert np.median(errors) <= 1 and np.percentile(errors, 90) <= 25
+
+
 def _headline_sql() -> str:
     """The worked example of docs/schema.md: trials per country group as of a date, from trial_landscape."""
     doc = (ROOT / "docs" / "schema.md").read_text()
