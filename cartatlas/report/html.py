@@ -269,7 +269,6 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         "date_sources": [
             {"source": DATE_SOURCE_TEXT.get(k, k), "n": v} for k, v in sorted(date_sources.items(), key=lambda x: -x[1])
         ],
-        "as_of_sources": summary["notes"].get("as_of_sources", {}),
         "notes": summary["notes"],
         "provenance": summary["provenance"],
         "changes": summary.get("changes"),
