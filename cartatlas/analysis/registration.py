@@ -270,7 +270,7 @@ def date_registrations(frame: pd.DataFrame, calibration: IdDateCalibration | Non
                 dates[i] = _clamp(cal.estimate(number), low[i], high[i])
                 sources[i], earliest[i], latest[i] = "estimated_from_id", _min(lo, dates[i]), _max(hi, dates[i])
             elif number is not None and cal is not None and number < cal.first[0]:
-                # Older than every anchor: no earlier than the registry's own start, so the first anchor's date.
+                # Numbered below every anchor (the registry's first records): the first anchor's date, at most.
                 dates[i] = _clamp(cal.first[1], low[i], high[i])
                 sources[i], earliest[i], latest[i] = "extrapolated_from_id", low[i], _min(high[i], cal.first[1])
             elif number is not None and cal is not None:
