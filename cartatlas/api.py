@@ -282,13 +282,17 @@ class Atlas:
         platforms: Iterable[str] | None = None,
         relations: Iterable[str] = ("therapy", "follow_up"),
         per: str = "trial",
+        latest_status: bool = False,
     ) -> Landscape:
         """Every count of the report as DataFrames (``.tables``), facts and counted trials (``.units``).
 
         ``groups`` is a scheme name from knowledge/country_groups.csv or a list
-        of ``NAME=CODE,CODE`` strings.  The CLI report is built from this.
+        of ``NAME=CODE,CODE`` strings.  A trial whose stored versions are all
+        later than ``as_of`` has status "not known" on that date, unless
+        ``latest_status`` counts its latest known status.  The CLI report is
+        built from this.
         """
-        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per)
+        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per, latest_status)
         return compute_landscape(self.store, options)
 
     def units(self, as_of: dt.date | str | None = None, focus: str = "CN", **filters: Any) -> pd.DataFrame:
@@ -392,6 +396,7 @@ class Atlas:
             options.pop("platforms", None),
             options.pop("relations", ("therapy", "follow_up")),
             options.pop("per", "trial"),
+            options.pop("latest_status", False),
         )
         if options:
             raise TypeError(f"unknown option(s): {', '.join(options)}")
@@ -549,6 +554,7 @@ def landscape_options(
     platforms: Iterable[str] | None,
     relations: Iterable[str],
     per: str,
+    latest_status: bool = False,
 ) -> LandscapeOptions:
     """Validated options from user-facing values (strings as typed on a command line)."""
     from cartatlas.normalise.dates import parse_date
@@ -567,6 +573,7 @@ def landscape_options(
         relations=frozenset(relations),
         platforms=frozenset(platforms) if platforms else None,
         per=per,  # type: ignore[arg-type]
+        latest_status=latest_status,
     )
 
 

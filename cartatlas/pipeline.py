@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from cartatlas import knowledge
-from cartatlas.store.db import Store
+from cartatlas.analysis.registration import refresh_registration_dates
+from cartatlas.store.db import Store, rollback
 from cartatlas.store.derived_state import read_state, record_state
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class DeriveResult:
     publications_relabelled: int | None = None
     links: LinkStats | None = None
     publication_links: int | None = None
+    registration_dates: bool = False
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> list[str]:
@@ -113,6 +115,8 @@ class DeriveResult:
             )
         if self.publication_links:
             out.append(f"linked articles to trials: {self.publication_links:,} links")
+        if self.registration_dates:
+            out.append("dated the registrations again (the trials changed)")
         return out + self.notes
 
 
@@ -294,7 +298,7 @@ def relabel_publications(store: Store) -> int:
             con.unregister("_relabelled")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
     clf, kb = versions()
     record_state(
@@ -408,6 +412,11 @@ def derive(store: Store, *, force: bool = False, on_step: Callable[[str], None] 
     if force or pub_links is None or pub_links.inputs != _publication_links_inputs(store):
         step("linking articles")
         result.publication_links = relink_publications(store)
+
+    # Registration dates depend on every trial (the NCT-number calibration); redone when any trial changed.
+    if refresh_registration_dates(store, force=force):
+        step("registration dates")
+        result.registration_dates = True
     return result
 
 

@@ -151,6 +151,7 @@ def unit_state(landscape: Landscape, store: Store | None = None) -> dict[str, di
         uid = str(r["unit_id"])
         state: dict[str, Any] = {
             "status": r.get("status_as_of"),
+            "status_source": r.get("as_of_source"),
             "phase": r.get("phase_category"),
             "registered": _iso(r.get("registration_date")),
             "targets": [str(t) for t in _as_list(r.get("targets"))],

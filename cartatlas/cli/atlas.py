@@ -37,6 +37,14 @@ def report_cmd(
         Path | None, typer.Option("--compare", help="A previous report's summary.json: show what changed.")
     ] = None,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Skip rendering figures (faster).")] = False,
+    latest_status: Annotated[
+        bool,
+        typer.Option(
+            "--latest-status",
+            help="Count trials whose stored versions all postdate --as-of under their latest known status "
+            "(the report says how many) instead of as 'not known' on that date.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Write the landscape report: index.html, figures (PNG+SVG), tables (CSV+Excel), summary.json."""
@@ -53,6 +61,7 @@ def report_cmd(
                 groups=group_spec,
                 platforms=platform,
                 per=per,
+                latest_status=latest_status,
                 on_step=lambda step: err_console.print(styled("[dim]report: {}[/]", step)),
                 on_note=lambda note: err_console.print(styled("[yellow]note:[/] {}", note)),
             )

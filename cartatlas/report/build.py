@@ -180,7 +180,8 @@ def write_tables(landscape: Landscape, out: Path) -> tuple[list[Path], list[str]
 
 TRIAL_COLUMNS = [
     "unit_id", "registrations", "brief_title", "lead_sponsor", "sponsor_type", "registration_date",
-    "registration_date_source", "status_as_of", "phase_category", "as_of_version", "groups", "country_codes",
+    "registration_date_source", "status_as_of", "status_latest", "as_of_source", "phase_category", "as_of_version",
+    "groups", "country_codes",
     "focus_regions", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
     "product_source", "combinations", "products", "confidence", "curated_fields",
 ]  # fmt: skip

@@ -46,6 +46,7 @@ import vl_convert as vlc
 
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, UNKNOWN_REGION, Landscape
 from cartatlas.normalise.countries import country_name
+from cartatlas.report.caveats import as_of_caveat
 from cartatlas.spreadsheet import xml_safe
 
 # -- page geometry and style ----------------------------------------------------------
@@ -960,8 +961,12 @@ DOUBLE_COLUMN_FIGURES = frozenset({"fig_top_sponsors", "fig_top_focus_sponsors"}
 
 DATE_SOURCE_WORDS = {
     "first_posted": "first-posted date",
+    "other_version": "first-posted date of another stored version",
     "first_submitted": "first-submitted date",
     "estimated_from_id": "estimated from the registry number (marked as estimated)",
+    "extrapolated_from_id": "extrapolated from the registry number beyond the newest dated record, within the "
+    "record's own bounds (marked as extrapolated)",
+    "year_from_id": "the year in the registry id",
     "start_date": "study start date (fallback)",
     "last_update_posted": "last-update date (last resort)",
 }
@@ -1000,12 +1005,13 @@ def _caption_cumulative(landscape: Landscape) -> str:
 
 
 def _caption_phase(landscape: Landscape) -> str:
+    caveat = as_of_caveat(landscape, "phase_by_group") if "as_of" in landscape.facts else ""
     return (
         f"Phase of {_subject(landscape)} registered by {_date_text(as_of(landscape))}, as a share of each country "
         "group's trials (numbers at the bars: trials). A trial spanning two phases (phase 1/2) counts in the lower "
-        "one, as reviews count; 'Not applicable' covers trials that state no phase. Phase is taken as of the "
-        "cut-off date where a stored version allows, else from the latest record. Compare Wei et al. 2021, Fig. 1a "
-        "inset."
+        "one, as reviews count; 'Not applicable' covers trials that state no phase. Phase is taken from the "
+        f"version current on the cut-off date where one is stored, else from the latest record. {caveat} "
+        "Compare Wei et al. 2021, Fig. 1a inset."
     )
 
 

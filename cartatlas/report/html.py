@@ -14,7 +14,6 @@ and PubMed are made only from ids that match the registry's id format
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import re
 from functools import cache
@@ -27,10 +26,11 @@ import jinja2
 import orjson
 import pandas as pd
 
-from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
+from cartatlas.analysis.landscape import AS_OF_TABLES, NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.normalise.countries import country_name
 from cartatlas.normalise.ids import id_matches
 from cartatlas.report.build import trial_table
+from cartatlas.report.caveats import as_of_caveat, dates_caveat
 from cartatlas.report.changes import html_context
 
 CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
@@ -39,8 +39,13 @@ ICTRP_URL = "https://trialsearch.who.int/Trial2.aspx?TrialID={id}"
 
 DATE_SOURCE_TEXT = {
     "first_posted": "first-posted (registration) date",
+    "other_version": "first-posted date of another stored version of the same record",
     "first_submitted": "first-submitted date (record lacks a first-posted date)",
-    "estimated_from_id": "estimated from the registry id (NCT numbers are issued in registration order)",
+    "estimated_from_id": "estimated from the NCT number, between records whose dates are known "
+    "(NCT numbers are issued in registration order)",
+    "extrapolated_from_id": "extrapolated from the NCT number beyond the newest dated record, never after the "
+    "record's own last update or that of any later number (marked as extrapolated)",
+    "year_from_id": "the registration year in a ChiCTR id (mid-year)",
     "start_date": "study start date (no registration date and no id-based estimate possible)",
     "last_update_posted": "last-update date (nothing earlier available)",
 }
@@ -88,9 +93,18 @@ class _Lists:
         return self._keys[t]
 
 
+def _status_text(r: Any, as_of: str) -> str:
+    """A trial's status as of the date, or why it is not known then."""
+    if r["status_known"]:
+        return f"{r['status_as_of'] or 'not stated'} ({r['as_of_version']})"
+    prefix = "" if r["status_as_of"] else f"not known at {as_of}; latest known: "
+    return f"{prefix}{r['status_latest'] or 'not stated'} ({r['as_of_version']})"
+
+
 def _trial_payload(landscape: Landscape) -> dict[str, Any]:
     """What the trial panel shows: title, registrations with links, labels and evidence."""
     units = landscape.units
+    as_of = landscape.facts["as_of"]["date"]
     out: dict[str, Any] = {}
     for _, r in units.iterrows():
         registrations = list(r.get("registrations") or [f"{r['registry']}:{r['trial_id']}"])
@@ -99,7 +113,7 @@ def _trial_payload(landscape: Landscape) -> dict[str, Any]:
             "title": r.get("brief_title") or "",
             "sponsor": r.get("lead_sponsor") or "",
             "registered": f"{r['registration_date']} ({r['registration_date_source']})",
-            "status": f"{r['status_as_of'] or ''} ({r['as_of_version']})",
+            "status": _status_text(r, as_of),
             "phase": r["phase_category"],
             "links": [[reg, registry_url(*reg.split(":", 1))] for reg in registrations],
             "labels": {
@@ -232,7 +246,6 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         "title": f"CAR cell-therapy trials: {focus_name} in the world landscape",
         "opts": opts.describe(),
         "focus_name": focus_name,
-        "as_of": opts.as_of.isoformat() if opts.as_of else dt.date.today().isoformat(),
         "totals": facts["totals"],
         "groups": _group_rows(landscape, lists),
         "subregions": [
@@ -243,7 +256,20 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
             tables["phase_by_group_active"], "group", "phase_category", list(PHASE_ORDER), lists
         ),
         "sponsor_pivot": _pivot(tables["sponsor_type_by_group"], "group", "sponsor_type", [], lists),
-        "status_pivot": _pivot(tables["status_by_group"], "group", "status_group", ["Active", "Not active"], lists),
+        "status_pivot": _pivot(
+            tables["status_by_group"],
+            "group",
+            "status_group",
+            ["Active", "Not active", landscape.facts["as_of"]["not_known_label"]],
+            lists,
+        ),
+        "as_of": facts["as_of"]["date"],
+        "as_of_facts": facts["as_of"],
+        "caveat": {name: as_of_caveat(landscape, name) for name in AS_OF_TABLES},
+        "dates_caveat": dates_caveat(landscape),
+        "later_key": lists.key(facts["as_of"]["later_version_ids"]),
+        "unknown_key": lists.key(facts["as_of"]["status_not_known_ids"]),
+        "pub_facts": facts["publications"],
         "targets": targets,
         "target_facts": target_facts,
         "multi_key": lists.key(facts["focus_multi_target_ids"]),
@@ -271,7 +297,6 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         "date_sources": [
             {"source": DATE_SOURCE_TEXT.get(k, k), "n": v} for k, v in sorted(date_sources.items(), key=lambda x: -x[1])
         ],
-        "as_of_sources": summary["notes"].get("as_of_sources", {}),
         "notes": summary["notes"],
         "provenance": summary["provenance"],
         "changes": html_context(summary.get("changes"), lists.key, set(map(str, landscape.units["unit_id"]))),

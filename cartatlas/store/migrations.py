@@ -195,6 +195,20 @@ def _create_state(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
+    """Numbers a reviewer can trust (issue 12).
+
+    ``trials`` gains results dates, the sponsor's country and normalised
+    places of sites (so it is recreated and rebuilt from raw versions);
+    registration dates get their table and ``trial_landscape`` its view.
+    """
+    from cartatlas.analysis.schema import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
+
+    _create_derived(con)
+    con.execute(REGISTRATION_DATES_DDL)
+    con.execute(TRIAL_LANDSCAPE_VIEW)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -223,6 +237,12 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
     Migration(6, "derived_state (what derived tables were made from); cluster_disagreements view", _create_state),
+    Migration(
+        7,
+        "results dates, sponsor country and normalised site places in trials; registration_dates, trial_landscape",
+        _create_landscape,
+        rebuild=True,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version
