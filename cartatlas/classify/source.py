@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from cartatlas.classify.context import Context, Mention
-from cartatlas.classify.text import INTERVENTION, INTERVENTION_DESC, PROSE_ROLES, TITLE, Hit, sentence_bounds
+from cartatlas.classify.text import INTERVENTION, INTERVENTION_DESC, PROSE_ROLES, TITLE, Hit, Near, sentence_bounds
 
 _TRANSPLANT_AFTER = re.compile(
     r"^[\s/]*(?:hematopoietic|haematopoietic|stem|hsct|sct|hct|bmt|bone marrow|marrow|transplant\w*|graft|"
@@ -43,10 +43,11 @@ def decide_source(ctx: Context, relation: str, chosen: list[Mention], platforms:
         if m.product is not None and m.product.product_source in _SOURCE_RANK:
             votes.setdefault(m.product.product_source, []).append((0, m.hit))
     car_groups = {m.hit.seg.group for m in chosen if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC)}
+    chosen_near = Near([m.hit for m in chosen])
     for h in ctx.of("source"):
         if _TRANSPLANT_AFTER.match(h.seg.norm[h.end : h.end + 24]):
             continue
-        weight = _attached(h, chosen, car_groups)
+        weight = _attached(h, chosen_near, car_groups)
         if weight is not None:
             votes.setdefault(h.entry.value, []).append((weight, h))
     if votes:
@@ -70,19 +71,18 @@ def decide_source(ctx: Context, relation: str, chosen: list[Mention], platforms:
     return "unknown"
 
 
-def _attached(h: Hit, chosen: list[Mention], car_groups: set[int]) -> int | None:
+def _attached(h: Hit, chosen: Near, car_groups: set[int]) -> int | None:
     """Weight of a source word (lower is stronger), or None when it does not qualify the CAR product."""
     if h.seg.role in (INTERVENTION, INTERVENTION_DESC) and h.seg.group in car_groups:
         return 1
-    same = [m for m in chosen if m.hit.seg is h.seg]
-    if not same:
+    if h.seg not in chosen:
         return None
     if h.seg.role == TITLE:
         return 1
+    # A CAR mention in the same sentence, starting from 40 characters before the word's end to 60 after it.
     lo, hi = sentence_bounds(h.seg, h.start)
-    for m in same:
-        if lo <= m.hit.start < hi and -40 <= m.hit.start - h.end <= 60:
-            return 2
+    if chosen.between(h.seg, max(lo, h.end - 40), min(hi - 1, h.end + 60)):
+        return 2
     return None
 
 
@@ -116,10 +116,11 @@ def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> l
                 found.add(h.entry.value)
                 ctx.add(D, h.entry.value, "combination.listed_intervention", h)
     # "CAR-T bridging to allo-HSCT", "CAR-T combined with PD-1 antibody" in the title or summary.
+    chosen_segs = {id(m.hit.seg) for m in chosen}
     for h in ctx.of("combo"):
         if h.entry.value not in ("HSCT", "checkpoint-inhibitor") or h.entry.value in found:
             continue
-        if h.seg.role not in (TITLE, *PROSE_ROLES) or not any(m.hit.seg is h.seg for m in chosen):
+        if h.seg.role not in (TITLE, *PROSE_ROLES) or id(h.seg) not in chosen_segs:
             continue
         before = h.seg.norm[max(0, h.start - 40) : h.start]
         if _WITH_BEFORE.search(before) and not _HISTORY_BEFORE.search(before):
