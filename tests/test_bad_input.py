@@ -258,3 +258,18 @@ def test_every_good_line_is_kept_and_every_broken_one_named(broken: list[bool], 
         assert [r.locator for r in rejects] == [f"line {i}" for i in bad_lines]
     else:
         assert records == [] and len(rejects) >= 1
+
+
+def test_a_limit_that_is_not_a_size_stops_the_command_before_it_starts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cartatlas.cli import app
+    from cartatlas.cli.common import CliError
+
+    result = CliRunner().invoke(
+        app, ["import", "--db", str(tmp_path / "x.duckdb"), str(LEUKEMIA)], env={limits.RECORD_LIMIT_ENV: "lots"}
+    )
+    # The entry point prints a CliError as one line and exits 2; the runner shows the error itself.
+    assert isinstance(result.exception, CliError)
+    assert limits.RECORD_LIMIT_ENV in str(result.exception) and "not a size" in str(result.exception)
+    assert not (tmp_path / "x.duckdb").exists()

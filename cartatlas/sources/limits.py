@@ -71,6 +71,12 @@ def max_document_bytes() -> int:
     return _setting(DOCUMENT_LIMIT_ENV, DEFAULT_DOCUMENT_LIMIT)
 
 
+def check_limits() -> None:
+    """Read both settings now: a ValueError naming the setting, before any work starts."""
+    max_record_bytes()
+    max_document_bytes()
+
+
 def describe_size(n: int) -> str:
     """A size as people read it: ``32 MiB``, ``1.5 GiB``, ``812 bytes``."""
     for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
