@@ -273,3 +273,18 @@ def test_a_limit_that_is_not_a_size_stops_the_command_before_it_starts(tmp_path:
     assert isinstance(result.exception, CliError)
     assert limits.RECORD_LIMIT_ENV in str(result.exception) and "not a size" in str(result.exception)
     assert not (tmp_path / "x.duckdb").exists()
+
+
+_SMALL_GZ = gzip.compress(b"\n".join(corpus_lines()[:40]) + b"\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=30, max_value=len(_SMALL_GZ) - 1))
+def test_a_gzip_cut_anywhere_keeps_exactly_the_whole_lines_before_the_cut(cut: int) -> None:
+    data = _SMALL_GZ[:cut]
+    whole = gzip.zlib.decompressobj(31).decompress(data).count(b"\n")  # type: ignore[attr-defined]
+    records, rejects = split(list(read_input(Input.from_bytes("cut.jsonl.gz", data))))
+    if whole >= 2 or (whole == 1 and records):
+        assert [r.locator for r in records] == [f"line {i}" for i in range(1, whole + 1)]
+    assert len(rejects) == 1 and rejects[0].source == "cut.jsonl.gz"
+    assert "truncated gzip stream" in rejects[0].problem

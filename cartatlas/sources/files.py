@@ -341,7 +341,7 @@ def _read_input(inp: Input, strict: bool, *, batches: bool) -> Iterator[Item | L
     try:
         head = inp.head(8)
     except _READ_ERRORS as exc:
-        yield Reject(inp.name, "", f"cannot read: {exc}")
+        yield Reject(inp.name, "", f"cannot read: {stream_break(exc)}")
         return
     if head[:2] == b"\x1f\x8b":
         gz = Input(inp.name, lambda: cast(IO[bytes], gzip.GzipFile(fileobj=inp.open(), mode="rb")))
