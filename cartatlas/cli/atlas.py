@@ -84,8 +84,15 @@ def curate_cmd(
 ) -> None:
     """Apply a curator's overrides after the rules; they are re-applied after every re-classification.
 
+    List fields take values separated by ";". Write (none) to empty one: an empty value is refused.
+
+    Two lines for the same trial and field are both refused, each naming the other.
+
+    A target or product that the knowledge tables do not list is applied and flagged new_name.
+
     Exit status 1 when a line is invalid or names an unknown trial; stale overrides (the registry
-    changed the record after the curator's date) are applied and listed.
+    changed the record after the curator's date) and new names are applied and listed.
+    The file's columns and rules: docs/curation.md.
     """
     with open_atlas(db) as atlas:
         try:
@@ -97,8 +104,8 @@ def curate_cmd(
         counts[o.status] = counts.get(o.status, 0) + 1
     err_console.print(literal("curate: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(counts.items()))))
     for o in outcomes:
-        if o.status in ("stale", "invalid", "unknown_trial"):
-            colour = "yellow" if o.status == "stale" else "red"
+        if o.status in ("stale", "new_name", "invalid", "unknown_trial"):
+            colour = "yellow" if o.status in ("stale", "new_name") else "red"
             err_console.print(styled(f"  [{colour}]{{}}[/] line {{}}: {{}}", o.status, o.line, o.message))
     if counts.get("invalid") or counts.get("unknown_trial"):
         raise typer.Exit(1)

@@ -18,6 +18,7 @@ from cartatlas.cli.common import CliError, err_console, literal, out_console, pr
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
 from cartatlas.sources.files import read_paths
+from cartatlas.sources.limits import check_limits
 
 MAX_REJECTS_SHOWN = 20
 
@@ -51,6 +52,10 @@ def classify_cmd(
     Exit status 1 when any record was rejected (the others are classified).
     """
     rejects: list[Reject] = []
+    try:
+        check_limits()
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     knowledge()
     seen = 0
     with contextlib.ExitStack() as stack:

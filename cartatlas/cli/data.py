@@ -11,6 +11,7 @@ from rich.table import Table
 from cartatlas.cli.common import CliError, DbOption, err_console, literal, open_atlas, out_console, progress, styled
 from cartatlas.cli.output import MACHINE_FORMATS, stdout_bytes, text_value, write_json, write_payload, write_rows
 from cartatlas.model import ImportStats
+from cartatlas.sources.limits import check_limits
 from cartatlas.store.export import FORMATS
 
 MAX_REJECTS_SHOWN = 20
@@ -31,6 +32,10 @@ def _report_stats(stats: ImportStats, *, label: str) -> None:
 
 
 def _import(db: Path | None, paths: list[Path]) -> ImportStats:
+    try:
+        check_limits()
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     with open_atlas(db) as atlas, progress(total_known=False) as bar:
         task = bar.add_task("importing", total=None)
 
