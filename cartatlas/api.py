@@ -21,11 +21,11 @@ import pandas as pd
 from cartatlas.analysis.filters import CountedTrials, TrialFilter
 from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape, landscape_units
-from cartatlas.curation import Outcome, apply_curation, remembered_curation_file
+from cartatlas.curation import Outcome
 from cartatlas.model import ImportStats
 from cartatlas.report.build import ReportResult, write_report
+from cartatlas.review import review_queue
 from cartatlas.sources.files import Item, LineBatch, iter_paths, read_path_batches
-from cartatlas.store.classifications import save_classifications
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
 from cartatlas.store.ingest import rebuild, save_records
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from cartatlas.analysis.trial_record import KnownLabels, TrialRecord
     from cartatlas.curation_actions import CurationAction
     from cartatlas.link import LinkStats
+    from cartatlas.pipeline import DeriveResult, Stale
     from cartatlas.search import SearchIndex
     from cartatlas.sources.chictr.sync import ChictrClient, ChictrProgress
     from cartatlas.sources.ctgov.api import CtgovClient, SyncPlan, SyncProgress
@@ -42,31 +43,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Doubt first: conflicts, low confidence, undisclosed targets, CAR words without a CAR product.
-REVIEW_QUERY = """
-SELECT c.trial_id, c.registry, t.brief_title, c.relation, c.targets, c.platforms, c.confidence,
-       c.flags, c.curated_fields,
-       (CASE WHEN list_contains(c.curated_fields, 'relation') THEN -10 ELSE 0 END
-        + 4 * len(list_filter(c.flags, lambda f: f LIKE 'conflict%'))
-        + CASE c.confidence WHEN 'low' THEN 3 WHEN 'medium' THEN 1 ELSE 0 END
-        + CASE WHEN c.relation IN ('therapy', 'follow_up') AND list_contains(c.targets, 'unknown') THEN 2 ELSE 0 END
-        + CASE WHEN c.relation IN ('ancillary', 'none') AND json_array_length(c.evidence) > 0 THEN 2 ELSE 0 END
-       ) AS priority,
-       CAST(c.evidence AS VARCHAR) AS evidence
-FROM classifications c JOIN trials t USING (registry, trial_id)
-WHERE len(c.flags) > 0 OR c.confidence <> 'high'
-   OR (c.relation IN ('therapy', 'follow_up') AND list_contains(c.targets, 'unknown'))
-   OR (c.relation IN ('ancillary', 'none') AND json_array_length(c.evidence) > 0)
-ORDER BY priority DESC, c.trial_id
-LIMIT ?
-"""
-
 
 class Atlas:
     """A cartatlas database opened for analysis and updates."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: What the last import, sync, curation or rebuild refreshed (``cartatlas.pipeline.derive``).
+        self.derived: DeriveResult | None = None
 
     # -- context management ------------------------------------------------------
 
@@ -91,8 +75,10 @@ class Atlas:
     ) -> ImportStats:
         """Import every record of the given files and folders (formats detected by content).
 
-        New and changed trials are classified afterwards (``classify=False``
-        defers that to a later ``classify()``, e.g. between many imports).
+        Everything derived is refreshed afterwards (``refresh``: screening,
+        curation, cross-registry links, publication labels and links);
+        ``classify=False`` defers that to a later ``refresh()``, e.g. between
+        many imports.
         """
         path_list = [Path(p) for p in paths]
 
@@ -108,7 +94,7 @@ class Atlas:
             run.stats.add(save_records(self.store, items(), run.run_id, on_batch=on_batch))
         stats = run.stats
         if classify:
-            self.classify()
+            self.refresh()
         return stats
 
     def sync_ctgov(
@@ -169,7 +155,7 @@ class Atlas:
         finally:
             if own_client:
                 client.close()
-        self.classify()
+        self.refresh()
         return run.stats
 
     def sync_chictr(
@@ -218,8 +204,29 @@ class Atlas:
             if own_client:
                 client.close()
         stats = run.stats
-        self.classify()
+        self.refresh()
         return stats
+
+    def refresh(self, *, force: bool = False, on_step: Callable[[str], None] | None = None) -> DeriveResult:
+        """Bring everything derived up to date with the stored versions and the knowledge base.
+
+        Every method that changes the database ends with this; it redoes only
+        what changed (see ``cartatlas.pipeline``).  ``force`` redoes every step.
+        """
+        from cartatlas.pipeline import derive
+
+        self.derived = derive(self.store, force=force, on_step=on_step)
+        return self.derived
+
+    def staleness(self) -> builtins.list[Stale]:
+        """Derived data that does not match the stored versions or the knowledge base, with the fix."""
+        from cartatlas.pipeline import staleness
+
+        return staleness(self.store)
+
+    def cluster_disagreements(self) -> pd.DataFrame:
+        """Linked registrations of one trial that disagree on whether it is a CAR trial (for curators)."""
+        return self.sql("SELECT * FROM cluster_disagreements ORDER BY cluster_id")
 
     def link(self, curation: str | Path | None = None) -> LinkStats:
         """Link registrations of the same trial across registries (``trial_links``, ``trial_clusters``).
@@ -229,20 +236,9 @@ class Atlas:
         Per-trial counts are then ``count(DISTINCT cluster_id)`` over
         ``trial_clusters``; per-registration counts are its rows.
         """
-        from cartatlas.link import link_trials
+        from cartatlas.pipeline import relink
 
-        path = Path(curation) if curation is not None else None
-        if path is None:
-            try:
-                from cartatlas.curation import remembered_curation_file
-
-                path = remembered_curation_file(self.store)
-            except (ImportError, duckdb.Error):
-                path = None
-            if path is not None and not path.exists():
-                log.warning("curation file %s no longer exists; link decisions not applied", path)
-                path = None
-        return link_trials(self.store, path)
+        return relink(self.store, Path(curation) if curation is not None else None)
 
     # -- screening ---------------------------------------------------------------
 
@@ -252,39 +248,33 @@ class Atlas:
         Runs after every import and sync, so labels never lag the records;
         ``force`` re-classifies everything.  Returns the number classified.
         """
-        from cartatlas.classify import CLASSIFIER_VERSION, classify_trial
-        from cartatlas.knowledge import knowledge_version
+        from cartatlas.pipeline import classify_trials
 
-        n = save_classifications(
-            self.store,
-            classify_trial,  # type: ignore[arg-type]
-            (CLASSIFIER_VERSION, knowledge_version()),
-            force=force,
-            on_batch=on_batch,
-        )
-        remembered = remembered_curation_file(self.store)
-        if n and remembered is not None:
-            if remembered.exists():
-                self.curate(remembered)
-            else:
-                log.warning("curation file %s no longer exists; overrides not re-applied", remembered)
+        n, _ = classify_trials(self.store, force=force, on_batch=on_batch)
         return n
 
     def curate(self, path: str | Path) -> list[Outcome]:
-        """Apply a curator's override file (see ``cartatlas.curation``) and remember it."""
-        run_id = self.store.start_run("curate", None, str(path), {"file": str(path)})
-        outcomes = apply_curation(self.store, Path(path), run_id)
-        bad = sum(o.status in ("invalid", "unknown_trial") for o in outcomes)
-        self.store.finish_run(run_id, ImportStats(seen=len(outcomes), rejected=bad))
+        """Apply a curator's override file (see ``cartatlas.curation``) and remember it.
+
+        Its ``link`` rows take effect at once: the refresh that follows re-links.
+        """
+        from cartatlas.pipeline import apply_curation_file
+
+        outcomes = apply_curation_file(self.store, Path(path))
+        self.refresh()
         return outcomes
 
     def classifications(self) -> pd.DataFrame:
         """Every trial's labels with evidence (JSON) and the fields a curator overrode."""
-        return self.sql("SELECT * FROM classifications ORDER BY registry, trial_id")
+        return self._read("SELECT * FROM classifications ORDER BY registry, trial_id")
 
-    def review(self, limit: int = 50) -> pd.DataFrame:
-        """Trials a curator should look at first, most doubtful first, each with the reasons."""
-        return self.sql(REVIEW_QUERY, [limit])
+    def review(self, limit: int | None = 50, *, curator: str = "") -> pd.DataFrame:
+        """The labels a curator should check, most needed first, with the reasons (see ``cartatlas.review``).
+
+        The frame is also a curation file: fill ``value`` in the rows decided and pass it to ``curate``.
+        """
+        frame = review_queue(self.store, curator=curator)
+        return frame if limit is None else frame.head(limit)
 
     # -- landscape ---------------------------------------------------------------
 
@@ -298,19 +288,22 @@ class Atlas:
         platforms: Iterable[str] | None = None,
         relations: Iterable[str] = ("therapy", "follow_up"),
         per: str = "trial",
+        latest_status: bool = False,
         where: TrialFilter | None = None,
     ) -> Landscape:
         """Every count of the report as DataFrames (``.tables``), facts and counted trials (``.units``).
 
         ``groups`` is a scheme name from knowledge/country_groups.csv or a list
-        of ``NAME=CODE,CODE`` strings.  The CLI report is built from this.
-        ``where`` counts only the trials that pass a filter
+        of ``NAME=CODE,CODE`` strings.  A trial whose stored versions are all
+        later than ``as_of`` has status "not known" on that date, unless
+        ``latest_status`` counts its latest known status.  The CLI report is
+        built from this.  ``where`` counts only the trials that pass a filter
         (``TrialFilter.of(target=["BCMA"], country=["CN"])``), with the same code.
         """
-        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per)
+        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per, latest_status)
         if where is not None:
             return self.counted(as_of, focus, registries=registries, groups=groups, platforms=platforms,
-                                relations=relations, per=per).landscape(where)  # fmt: skip
+                                relations=relations, per=per, latest_status=latest_status).landscape(where)  # fmt: skip
         return compute_landscape(self.store, options)
 
     def units(self, as_of: dt.date | str | None = None, focus: str = "CN", **filters: Any) -> pd.DataFrame:
@@ -350,6 +343,45 @@ class Atlas:
         grouped = frame.groupby(keys, dropna=False)["unit_id"]
         return grouped.agg(n="nunique", trial_ids=lambda s: sorted(set(s))).reset_index()
 
+    def diff(
+        self,
+        before: dt.date | str | Path,
+        after: dt.date | str | Path | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """What changed between two landscapes (``cartatlas.analysis.diff``), as a JSON-ready dict.
+
+        Each side is a date (counted from this database; ``after`` defaults to
+        today) or a report's summary.json (or its directory).  A date is
+        counted with a given report's options unless ``options`` (``focus``,
+        ``groups``, ...) say otherwise.  ``["paragraph"]`` tells it in words.
+        """
+        from cartatlas.analysis import diff as diffs
+
+        loaded = [diffs.load_summary(str(s)) if diffs.is_summary(s) else None for s in (before, after)]
+        reference = next((s for s in loaded if s is not None), None)
+        kwargs = diffs.landscape_kwargs(reference["options"]) if reference is not None else {}
+        kwargs.update({k: v for k, v in options.items() if v is not None})
+        sides = []
+        for spec, summary in zip((before, after), loaded, strict=True):
+            if summary is None:
+                as_of = spec if isinstance(spec, dt.date | str) or spec is None else str(spec)
+                summary = diffs.comparable(self.landscape(as_of, **kwargs), self.store)
+            sides.append(summary)
+        return diffs.diff_summaries(sides[0], sides[1], store=self.store)
+
+    def feed(self, *, runs: int = 1, since: dt.datetime | dt.date | None = None) -> Any:
+        """The new and changed CAR trials of the latest import or sync (``runs`` of them, or ``since``)."""
+        from cartatlas.analysis.feed import compute_feed
+
+        return compute_feed(self.store, runs=runs, since=since)
+
+    def write_feed(self, out: str | Path, *, runs: int = 1, since: dt.datetime | dt.date | None = None) -> Any:
+        """Write ``feed.atom`` (Atom, RFC 4287) and ``feed.json`` (JSON Feed 1.1) into the directory ``out``."""
+        from cartatlas.report.feed import write_feed
+
+        return write_feed(self.store, Path(out), runs=runs, since=since)
+
     def figure(self, name: str, as_of: dt.date | str | None = None, focus: str = "CN", **options: Any) -> Any:
         """One report figure as an Altair chart (for notebooks); names are in cartatlas.report.figures.FIGURES."""
         from cartatlas.report.figures import FIGURES
@@ -359,8 +391,14 @@ class Atlas:
         return FIGURES[name](self.landscape(as_of, focus, **options))
 
     def report(self, out: str | Path, *, compare: str | Path | None = None, figures: bool = True,
-               on_step: Callable[[str], None] | None = None, **options: Any) -> ReportResult:  # fmt: skip
-        """Write the report directory (index.html, figures/, tables/, summary.json)."""
+               on_step: Callable[[str], None] | None = None, on_note: Callable[[str], None] | None = None,
+               **options: Any) -> ReportResult:  # fmt: skip
+        """Write the report directory (index.html, figures/, tables/, summary.json).
+
+        ``on_note`` hears what the tables had to change to fit a spreadsheet
+        (characters an Excel file cannot hold, cells over its size limit);
+        without it the notes are logged as warnings.
+        """
         opts = landscape_options(
             options.pop("as_of", None),
             options.pop("focus", "CN"),
@@ -369,6 +407,7 @@ class Atlas:
             options.pop("platforms", None),
             options.pop("relations", ("therapy", "follow_up")),
             options.pop("per", "trial"),
+            options.pop("latest_status", False),
         )
         if options:
             raise TypeError(f"unknown option(s): {', '.join(options)}")
@@ -379,6 +418,7 @@ class Atlas:
             compare_with=Path(compare) if compare else None,
             figures=figures,
             on_step=on_step,
+            on_note=on_note,
         )
 
     # -- publications (issue 6) -------------------------------------------------
@@ -399,7 +439,11 @@ class Atlas:
         """
         from cartatlas.publications import service
 
-        return service.sync_pubmed(self.store, query, since, full, **options)
+        refresh = options.pop("link", True)
+        result = service.sync_pubmed(self.store, query, since, full, link=False, **options)
+        if refresh:
+            self.refresh()
+        return result
 
     def publications(self, kind: str | None = None, country: str | None = None, car_only: bool = False) -> pd.DataFrame:
         """Normalised PubMed articles with their linked trial ids, one row per PMID."""
@@ -409,21 +453,55 @@ class Atlas:
 
     def link_publications(self) -> int:
         """Recompute the links of every stored article to registry trials; returns how many."""
-        from cartatlas.publications.links import refresh_links
+        from cartatlas.pipeline import relink_publications
 
-        return refresh_links(self.store)
+        return relink_publications(self.store)
 
     def rebuild(self) -> int:
-        """Re-derive normalised tables from the stored raw versions, then re-classify."""
+        """Re-derive normalised tables from the stored raw versions, then everything derived from them."""
         n = rebuild(self.store)
-        self.classify(force=True)
+        self.refresh(force=True)
         return n
 
     # -- reading -----------------------------------------------------------------
 
-    def sql(self, query: str, params: builtins.list[Any] | None = None) -> pd.DataFrame:
-        """Any SQL over the database (tables and views are documented in docs/schema.md)."""
+    def sql(self, query: str, params: builtins.list[Any] | None = None, *, writable: bool = False) -> pd.DataFrame:
+        """One query over the tables and views of docs/schema.md, as a DataFrame.
+
+        The query runs on a connection of its own that has the database file
+        read-only and cannot touch other files, the network or extensions;
+        anything but a single query raises ``QueryRefused``
+        (``cartatlas.store.sandbox``).  ``writable=True`` runs any SQL on the
+        store's own connection instead: statements that write, files, all of it.
+        """
+        if writable:
+            return self.store.con.execute(query, params or []).df()
+        with self.store.querying(query) as con:
+            return con.execute(query, params or []).df()
+
+    def _read(self, query: str, params: builtins.list[Any] | None = None) -> pd.DataFrame:
+        """cartatlas's own queries, on the store's connection."""
         return self.store.con.execute(query, params or []).df()
+
+    def sql_rows(
+        self, query: str, params: builtins.list[Any] | None = None, *, writable: bool = False
+    ) -> tuple[builtins.list[str], builtins.list[str], builtins.list[tuple[Any, ...]]]:
+        """One query, fenced as ``sql`` is, as column names, DuckDB column types and rows of DuckDB's own values.
+
+        What ``cartatlas sql`` prints from: unlike ``sql``'s DataFrame, nothing
+        passes through pandas, so NULL stays None (not NaN or NaT), an integer
+        column with NULLs stays integer and a DATE stays a date.
+        """
+
+        def fetch(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+            cursor = con.execute(query, params or [])
+            description = cursor.description or []
+            return [str(d[0]) for d in description], [str(d[1]) for d in description], cursor.fetchall()
+
+        if writable:
+            return fetch(self.store.con)
+        with self.store.querying(query) as con:
+            return fetch(con)
 
     def trials(self, registry: str | None = None, country: str | None = None) -> pd.DataFrame:
         """Normalised trials, one row per trial, optionally for one registry or country code."""
@@ -435,14 +513,14 @@ class Atlas:
             where.append("list_contains(countries, ?)")
             params.append(country.upper())
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self.sql(f"SELECT * FROM trials {clause} ORDER BY registry, trial_id", params)
+        return self._read(f"SELECT * FROM trials {clause} ORDER BY registry, trial_id", params)
 
     def sites(self) -> pd.DataFrame:
-        return self.sql("SELECT * FROM trial_sites ORDER BY registry, trial_id, site_no")
+        return self._read("SELECT * FROM trial_sites ORDER BY registry, trial_id, site_no")
 
     def versions(self, record_id: str) -> pd.DataFrame:
         """Every stored version of one record, oldest first, without payloads."""
-        return self.sql("SELECT * FROM record_versions WHERE record_id = ? ORDER BY version_id", [record_id])
+        return self._read("SELECT * FROM record_versions WHERE record_id = ? ORDER BY version_id", [record_id])
 
     def raw(self, version_id: int) -> Any:
         """The payload of one stored version, exactly as it is kept."""
@@ -450,15 +528,27 @@ class Atlas:
         return None if row is None else row[0]
 
     def summary(self) -> dict[str, Any]:
-        return self.store.summary()
+        """What the database holds, and what derived data is stale (``stale``: product, reason, fix)."""
+        from cartatlas.pipeline import cluster_disagreements
 
-    def export(self, fmt: str, out: str | Path, what: str = "trials") -> int:
-        """Write the normalised trials (or ``what="publications"``) to a file; returns the rows written."""
+        out = self.store.summary()
+        out["stale"] = [s.to_dict() for s in self.staleness()]
+        out["cluster_disagreements"] = cluster_disagreements(self.store)
+        return out
+
+    def export(
+        self, fmt: str, out: str | Path, what: str = "trials", *, on_note: Callable[[str], None] | None = None
+    ) -> int:
+        """Write the normalised trials (or ``what="publications"``) to a file; returns the rows written.
+
+        ``on_note`` hears what an Excel file had to change (characters it cannot
+        hold, cells over its size limit); without it the notes are logged as warnings.
+        """
         if what == "publications":
             from cartatlas.store.export import export_publications
 
-            return export_publications(self.store, fmt, Path(out))
-        return export_trials(self.store, fmt, Path(out))
+            return export_publications(self.store, fmt, Path(out), on_note=on_note)
+        return export_trials(self.store, fmt, Path(out), on_note=on_note)
 
     # -- exploring (issue 15: what the explorer, and a notebook, asks of one trial or a filtered set) ----
 
@@ -480,6 +570,7 @@ class Atlas:
         platforms: Iterable[str] | None = None,
         relations: Iterable[str] = ("therapy", "follow_up"),
         per: str = "trial",
+        latest_status: bool = False,
     ) -> CountedTrials:
         """The trials a landscape counts, indexed for filters, facet counts, filtered landscapes and tables.
 
@@ -487,7 +578,7 @@ class Atlas:
         gives every count of the report for BCMA trials; ``.facets(f)`` the
         trials per value of every facet; ``.table(f, columns, sort=...)`` rows.
         """
-        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per)
+        options = landscape_options(as_of, focus, registries, groups, platforms, relations, per, latest_status)
         units, notes = landscape_units(self.store, options)
         return CountedTrials(self.store, options, units, notes)
 
@@ -548,7 +639,7 @@ class Atlas:
         keys: builtins.list[tuple[str, str]] | None = None,
         expected_etag: str | None = None,
     ) -> builtins.list[Outcome]:
-        """Record a curator's action as a line of the curation file, then apply the file (and relink for links).
+        """Record a curator's action as a line of the curation file, then apply the file (which relinks).
 
         ``keys`` are the registrations the curator looked at (default: the
         action's own); when ``expected_etag`` (from ``curation_etag``) no longer
@@ -562,10 +653,7 @@ class Atlas:
             keys or ([(action.registry, action.trial_id)] if action.registry else []),
             expected_etag,
         )
-        outcomes = self.curate(path)
-        if action.field == curation_actions.LINK_FIELD:
-            self.link(path)
-        return outcomes
+        return self.curate(path)
 
     def curation_in_force(self) -> pd.DataFrame:
         """The curation lines last applied (from the database's own log): what ``curate --export`` writes."""
@@ -601,6 +689,7 @@ def landscape_options(
     platforms: Iterable[str] | None,
     relations: Iterable[str],
     per: str,
+    latest_status: bool = False,
 ) -> LandscapeOptions:
     """Validated options from user-facing values (strings as typed on a command line)."""
     from cartatlas.normalise.dates import parse_date
@@ -619,6 +708,7 @@ def landscape_options(
         relations=frozenset(relations),
         platforms=frozenset(platforms) if platforms else None,
         per=per,  # type: ignore[arg-type]
+        latest_status=latest_status,
     )
 
 

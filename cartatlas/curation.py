@@ -7,9 +7,23 @@ File format (one override per line; extra columns are ignored)::
     NCT04324996,relation,therapy,"CAR-NK cells are the studied product",jdoe,2026-11-20
 
 ``value`` holds a list as ``;``-separated items for list fields (targets,
-platforms, disease_entity, combinations).  An optional ``registry`` column
-disambiguates ids used by two registries.  Rows whose field is ``link`` are
-cross-registry link decisions and belong to the linking step, not here.
+platforms, disease_entity, combinations, products).  A row with a blank
+``value`` is not filled in and is skipped: ``cartatlas review --out`` writes the
+review queue in this format, one row per label to check, for a curator to fill
+in.  An optional ``registry`` column disambiguates ids used by two registries.
+Rows whose field is ``link`` are cross-registry link decisions and belong to
+the linking step, not here.
+
+A line is refused rather than guessed at (``docs/curation.md``):
+
+- a value that holds nothing (``;``): a blank cell is never read as "empty
+  this label", so emptying a list field is written ``(none)``;
+- two lines for the same trial and field: neither is applied, and each names
+  the other (which one the curator meant is theirs to say);
+- a target or product name that the knowledge tables do not list is applied
+  but flagged ``new_name`` with its line, so that a typo or a synonym
+  (``Kymriah`` for ``tisagenlecleucel``) is seen, and a real new name can be
+  added to the table.
 
 Every application starts from the rules' own values (kept in
 ``classifications.auto``), so removing a line from the file undoes it, and
@@ -21,6 +35,7 @@ applied, and listed so a curator can look again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -30,10 +45,12 @@ from typing import Any
 import orjson
 
 from cartatlas.classify import types
+from cartatlas.classify.knowledge import knowledge, normalise_term, split_list
 from cartatlas.curation_file import curation_rows
+from cartatlas.knowledge import read_table
 from cartatlas.normalise.dates import parse_date
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
-from cartatlas.store.db import Store, now
+from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +63,11 @@ VOCABULARIES: dict[str, frozenset[str]] = {
     "platforms": frozenset(types.PLATFORMS),
     "combinations": frozenset(types.COMBINATIONS),
 }
-#: Fields handled by other pipeline steps, passed over here without complaint (link decisions; review
-#: decisions, which take a trial off the review queue: see ``cartatlas.curation_actions``).
-OTHER_STEPS = frozenset({"link", "review"})
+#: Fields handled by other pipeline steps, passed over here without complaint.
+OTHER_STEPS = frozenset({"link"})
+#: The value that empties a list field.  An empty cell is refused: it is far more often a value
+#: forgotten than a label meant to be empty.
+NONE_MARKER = "(none)"
 
 
 @dataclass(frozen=True)
@@ -64,7 +83,8 @@ class Override:
 
     def parsed_value(self) -> Any:
         if self.field in LIST_FIELDS:
-            return [v.strip() for v in self.value.replace("|", ";").split(";") if v.strip()]
+            items = [v.strip() for v in self.value.replace("|", ";").split(";") if v.strip()]
+            return [] if items == [NONE_MARKER] else items
         return self.value.strip()
 
 
@@ -72,7 +92,8 @@ class Override:
 class Outcome:
     override: Override | None
     line: int
-    status: str  # applied | stale | unknown_trial | invalid | other_step
+    #: applied | stale | unknown_trial | invalid | other_step, or new_name: a warning beside an applied line.
+    status: str
     message: str
 
 
@@ -102,7 +123,84 @@ def read_curation(path: Path) -> tuple[list[Override], list[Outcome]]:
             problems.append(Outcome(o, lineno, "invalid", f"{path}:{lineno}: {problem}"))
         else:
             overrides.append(o)
+    overrides, clashes = _without_clashes(path, overrides)
+    problems.extend(clashes)
+    for o in overrides:
+        problems.extend(Outcome(o, o.line, "new_name", f"{path}:{o.line}: {note}") for note in _new_names(o))
     return overrides, problems
+
+
+def _without_clashes(path: Path, overrides: list[Override]) -> tuple[list[Override], list[Outcome]]:
+    """Overrides of a trial's field that no other line also overrides, and an outcome for each that clashes.
+
+    Two lines for one field used to be applied in turn, the last silently
+    winning; which one the curator meant is theirs to say.  Lines for the
+    same id in two registries (``registry`` column) do not clash.
+    """
+    groups: dict[tuple[str, str], list[Override]] = {}
+    for o in overrides:
+        groups.setdefault((o.trial_id, o.field), []).append(o)
+    clashing: dict[int, list[int]] = {}
+    for group in groups.values():
+        for a in group:
+            others = [b.line for b in group if b is not a and _same_record(a.registry, b.registry)]
+            if others:
+                clashing[a.line] = others
+    kept = [o for o in overrides if o.line not in clashing]
+    outcomes = []
+    for o in overrides:
+        if o.line in clashing:
+            lines = ", ".join(map(str, clashing[o.line]))
+            message = (
+                f"{path}:{o.line}: {o.trial_id} {o.field} is also overridden on line {lines}; "
+                "one line per trial and field (none of them is applied)"
+            )
+            outcomes.append(Outcome(o, o.line, "invalid", message))
+    return kept, outcomes
+
+
+def _same_record(a: str | None, b: str | None) -> bool:
+    """Two lines' registries can name one record: the same, or either left blank."""
+    return a is None or b is None or a == b
+
+
+@functools.cache
+def _names() -> tuple[frozenset[str], dict[str, str], frozenset[str], dict[str, str]]:
+    """Antigen symbols and product names of the knowledge tables, and their synonyms (folded) -> the table's name."""
+    kb = knowledge()
+    antigen_synonyms = {
+        normalise_term(syn): row["symbol"].strip()
+        for row in read_table("antigens.csv")
+        for syn in [row["symbol"], *split_list(row.get("synonyms"))]
+    }
+    product_aliases = {
+        normalise_term(alias): row["name"].strip()
+        for row in read_table("products.csv")
+        for alias in [row["name"], *split_list(row.get("aliases"))]
+    }
+    return frozenset(kb.antigens), antigen_synonyms, frozenset(kb.products), product_aliases
+
+
+def _new_names(o: Override) -> list[str]:
+    """A warning for each target or product the knowledge tables do not list by that name."""
+    antigens, antigen_synonyms, products, product_aliases = _names()
+    if o.field == "targets":
+        known, synonyms, table, what = antigens | {types.UNKNOWN_TARGET}, antigen_synonyms, "antigens.csv", "target"
+    elif o.field == "products":
+        known, synonyms, table, what = products, product_aliases, "products.csv", "product"
+    else:
+        return []
+    notes = []
+    for value in o.parsed_value():
+        if value in known:
+            continue
+        canonical = synonyms.get(normalise_term(value))
+        hint = f"; the table's name for it is {canonical!r}" if canonical and canonical != value else ""
+        notes.append(
+            f"{what} {value!r} is not a name in cartatlas/knowledge/{table}{hint}: "
+            "applied as a new name (check the spelling, or add it to the table)"
+        )
+    return notes
 
 
 def _validate(o: Override, raw_date: str | None) -> str | None:
@@ -118,6 +216,16 @@ def _validate(o: Override, raw_date: str | None) -> str | None:
         return "an override needs a curator"
     if o.date is None:
         return f"date {raw_date!r} is not a date (use YYYY-MM-DD)"
+    if o.field in LIST_FIELDS:
+        items = [v.strip() for v in o.value.replace("|", ";").split(";") if v.strip()]
+        if not items:
+            return f"value is empty; to empty {o.field}, write {NONE_MARKER}"
+        if NONE_MARKER in items and len(items) > 1:
+            return f"{NONE_MARKER} empties {o.field} and stands alone, not beside other values"
+    elif not o.value:
+        return f"value is empty; {o.field} takes one of {sorted(VOCABULARIES.get(o.field, ()))}"
+    elif o.value == NONE_MARKER:
+        return f"{NONE_MARKER} empties list fields only; {o.field} takes one of {sorted(VOCABULARIES.get(o.field, ()))}"
     vocab = VOCABULARIES.get(o.field)
     if vocab is not None:
         values = o.parsed_value()
@@ -195,7 +303,7 @@ def apply_curation(store: Store, path: Path, run_id: str) -> list[Outcome]:
         con.execute("INSERT OR REPLACE INTO settings VALUES ('curation_file', ?)", [str(path.resolve())])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return outcomes
 

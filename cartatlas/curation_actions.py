@@ -4,24 +4,27 @@ The curation file stays the one record of every curator's decision, so an
 action taken in the browser behaves exactly like a line typed into the file:
 it is applied after the rules, re-applied after every re-classification,
 flagged stale when the registry changes the record later, and ``cartatlas
-curate FILE`` re-applies it.  Three kinds of line are written:
+curate FILE`` re-applies it.  Two kinds of line are written:
 
-* a label override: ``field`` is a curatable label (targets, relation, ...);
+* a label override: ``field`` is a curatable label (targets, relation, ...).
+  Accepting or dismissing an item of the review queue (``cartatlas.review``)
+  is one too: it sets the label to the value it has, with the verdict in the
+  reason, so the label is a curator's from then on and leaves the queue
+  until the registry changes the record;
 * a link decision: ``field`` is ``link``, ``value`` ``same:<registry>:<id>``
-  or ``different:<registry>:<id>`` (``cartatlas.link.curation``);
-* a review decision: ``field`` is ``review``, ``value`` ``accepted`` (the
-  labels are right as they stand) or ``dismissed`` (nothing here needs a
-  person); the trial leaves the review queue until the registry changes it.
+  or ``different:<registry>:<id>`` (``cartatlas.link.curation``).
 
 Each line carries who (``curator``), why (``reason``), the day (``date``, as
 the file format asks) and the moment (``recorded_at``, an extra column the
-readers ignore).  Lines are appended, so the file is the history; for one
-trial and field the last line wins, as it always has.
+readers ignore).  The file holds one line per trial and label (two would
+clash, and neither would apply) and one per pair of registrations: a new
+decision replaces the line it supersedes, and ``curation_log`` keeps every
+line each application read.
 
 Two curators may edit the same trial.  The state a form was filled in from
-is summarised by ``trial_etag`` (the trial's lines in the file and its
-labels); ``record`` refuses, with ``StaleEdit``, an action based on a state
-that has changed since, instead of silently overwriting the other edit.
+is summarised by ``trial_etag`` (the trial's lines in the file, its labels
+and links); ``record`` refuses, with ``StaleEdit``, an action based on a
+state that has changed since, instead of silently overwriting the other edit.
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ from typing import Any
 
 from cartatlas.analysis.trial_record import TrialRecord
 from cartatlas.curation import Override, _validate, remembered_curation_file
-from cartatlas.curation_file import REQUIRED_COLUMNS, curation_rows
+from cartatlas.curation_file import REQUIRED_COLUMNS
 from cartatlas.link.curation import LINK_FIELD, parse_value
 from cartatlas.store.classifications import CURATABLE
 from cartatlas.store.db import Store
 
-REVIEW_FIELD = "review"
+#: Verdicts on a review-queue item, written at the start of the override's reason.
+REVIEW_VERDICTS = ("accepted", "dismissed")
 #: What of a registration's labels the etag covers: every label a curator can see (and the version classified).
 ETAG_LABELS = (
     "curated_fields", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
@@ -117,10 +121,8 @@ def validate(action: CurationAction) -> str | None:
             if parse_value(action.value)
             else "a link decision is same:<registry>:<id> or different:<registry>:<id>"
         )
-    if action.field == REVIEW_FIELD:
-        return None if action.value in REVIEW_VERDICTS else f"a review decision is one of {', '.join(REVIEW_VERDICTS)}"
     if action.field not in CURATABLE:
-        return f"unknown field {action.field!r} (curatable: {', '.join(CURATABLE)}, link, review)"
+        return f"unknown field {action.field!r} (curatable: {', '.join(CURATABLE)}, link)"
     override = Override(0, action.trial_id, action.registry, action.field, action.value, action.reason,
                         action.curator, dt.date.today())  # fmt: skip
     return _validate(override, dt.date.today().isoformat())
@@ -219,17 +221,29 @@ def _digest(
     return digest.hexdigest()[:16]
 
 
-def append(path: Path, action: CurationAction, at: dt.datetime | None = None) -> dict[str, str]:
-    """Add the action as the file's last line, atomically (the file is rewritten under a new name, then renamed).
+def _supersedes(row: dict[str, str], action: CurationAction) -> bool:
+    """Whether a line of the file says what the action now decides (and must give way to it)."""
+    if (row.get("trial_id") or "").strip() != action.trial_id or (row.get("field") or "").strip() != action.field:
+        return False
+    if action.field == LINK_FIELD:
+        old, new = parse_value(row.get("value") or ""), parse_value(action.value)
+        return old is not None and new is not None and old[1:] == new[1:]
+    registry = (row.get("registry") or "").strip()
+    return not registry or not action.registry or registry == action.registry
+
+
+def put(path: Path, action: CurationAction, at: dt.datetime | None = None) -> dict[str, str]:
+    """Write the action as a line of the file, in place of any line it supersedes; atomically.
 
     Columns the file lacks (``registry``, ``recorded_at``) are added; every
-    existing line keeps its values.
+    other line keeps its values and its place.
     """
     stamp = at or dt.datetime.now(dt.UTC)
     row = action.row(stamp)
     columns, rows = read_rows(path)
     columns = columns or list(REQUIRED_COLUMNS)
     columns += [c for c in (*REQUIRED_COLUMNS, *EXTRA_COLUMNS) if c not in columns]
+    rows = [r for r in rows if not _supersedes(r, action)]
     rows.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -279,19 +293,8 @@ def record(
                     "Nothing was saved: reload the page, check the change, and apply yours again if it still holds.",
                     current,
                 )
-        append(path, action)
+        put(path, action)
     return path
-
-
-def review_decisions(path: Path | None) -> dict[str, dict[str, str]]:
-    """The last review decision per trial id in the file (accepted or dismissed, with who, when, why)."""
-    if path is None or not path.exists():
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    for _, row in curation_rows(path):
-        if (row.get("field") or "").strip().casefold() == REVIEW_FIELD:
-            out[(row.get("trial_id") or "").strip()] = {k: (v or "") for k, v in row.items() if k}
-    return out
 
 
 IN_FORCE_QUERY = """

@@ -56,6 +56,10 @@ class Site(TypedDict):
     status: str | None
     lat: float | None
     lon: float | None
+    #: The ISO 3166-2 province or state and the city, each in one spelling (``cartatlas.normalise.places``).
+    region_code: NotRequired[str | None]
+    region: NotRequired[str | None]
+    city_normalised: NotRequired[str | None]
 
 
 class Trial(TypedDict):
@@ -122,6 +126,13 @@ class Trial(TypedDict):
     #: The registry's study design text ("Parallel", "Allocation: Randomized. Intervention model: ...").
     study_design: NotRequired[str | None]
     secondary_outcomes: NotRequired[list[str]]
+    # -- Schema migration 6 (issue 12).
+    #: When results were first submitted and first posted (ClinicalTrials.gov): a registration precedes both.
+    results_first_submitted: NotRequired[dt.date | None]
+    results_first_posted: NotRequired[dt.date | None]
+    #: The country the lead sponsor's name points to (a Chinese province or city, China's name); reports place a
+    #: trial there only when it lists no site.
+    sponsor_country: NotRequired[str | None]
 
 
 @dataclass(slots=True)

@@ -24,6 +24,8 @@ from cartatlas.classify import (
     knowledge,
     load_knowledge,
 )
+from cartatlas.classify.antigen_names import antigen_key, antigen_spellings
+from cartatlas.classify.knowledge import normalise_term
 from cartatlas.model import Trial
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parents[1] / "cartatlas" / "knowledge"
@@ -83,8 +85,11 @@ def test_car_only_in_eligibility_is_none() -> None:
 def test_history_of_car_t_makes_a_drug_trial_ancillary() -> None:
     c = classify_trial(trial("Glofitamab for Lymphoma Relapsed After CD19 CAR-T Therapy", ["Glofitamab"]))
     assert c["relation"] == "ancillary"
-    # CD19 belongs to the history, not to a product given in this trial.
-    assert "CD19" in c["targets"] or c["targets"] in ([], ["unknown"])
+    assert [e["rule"] for e in c["evidence"] if e["decision"] == "relation"] == [
+        "relation.car_named_as_history_or_setting[prior:relapsed after]"
+    ]
+    # The labels of an ancillary trial describe the CAR-T it is about (here the history): CD19, no combination.
+    assert (c["targets"], c["platforms"], c["combinations"]) == (["CD19"], ["CAR-T"], [])
 
 
 def test_prior_car_t_in_summary_only_is_none() -> None:
@@ -137,6 +142,24 @@ def test_word_boundaries_for_antigens() -> None:
     assert classify_trial(trial("CD190 CAR-T Cells", ["CAR-T cells"]))["targets"] == ["unknown"]
 
 
+def test_car_terms_match_whole_tokens() -> None:
+    # CAR inside a longer word: an ECMO study, Medicare, a French word with a diacritic.
+    for title in (
+        "ExtraCorporeal Membrane Oxygenation for COVID-19 - ECMOCARD Study",
+        "Costs of CAR-like Drugs in Medicare Beneficiaries",
+        "ÉCART THÉRAPEUTIQUE DES PATIENTS",
+        "ECMOCARD研究",
+    ):
+        c = classify_trial(trial(title, ["Standard care"]))
+        assert c["relation"] == "none", (title, c["evidence"])
+    # Han characters are token boundaries: CAR-T next to Chinese text is a CAR-T.
+    c = classify_trial(trial("CD19 CAR-T细胞治疗复发难治B细胞淋巴瘤", ["CD19 CAR-T细胞"]))
+    assert (c["relation"], c["targets"], c["platforms"]) == ("therapy", ["CD19"], ["CAR-T"])
+    # A glued code name is one token: a prefix, CAR-T and the antigen number.
+    c = classify_trial(trial("huCART19 in Lymphoma", ["huCART19"]))
+    assert (c["relation"], c["targets"]) == ("therapy", ["CD19"])
+
+
 def test_chinese_sponsor_spellings() -> None:
     for name in ("CART19", "CAR-T19", "CD19-CART", "CD19CAR-T", "CART-19", "anti-CD19 CAR"):
         c = classify_trial(trial(f"{name} Cells in Lymphoma", [name]))
@@ -152,6 +175,75 @@ def test_synonyms_map_to_canonical_symbols() -> None:
     assert classify_trial(trial("TNFRSF17-directed CAR-T for Myeloma", ["CAR-T"]))["targets"] == ["BCMA"]
     assert classify_trial(trial("CD276 CAR-T in Neuroblastoma", ["CAR-T"]))["targets"] == ["B7-H3"]
     assert classify_trial(trial("MSLN-targeted CAR-T in Mesothelioma", ["CAR-T"]))["targets"] == ["Mesothelin"]
+
+
+ANTIGEN_SPELLINGS = [
+    ("CD 19", "CD19"),
+    ("CD-19", "CD19"),
+    ("cd19", "CD19"),
+    ("GD-2", "GD2"),
+    ("GD 2", "GD2"),
+    ("IL13Rα2", "IL13Ra2"),
+    ("IL13Ralpha2", "IL13Ra2"),
+    ("IL-13Ra2", "IL13Ra2"),
+    ("IL13 Rα2", "IL13Ra2"),
+    ("IL-13 Rα-2", "IL13Ra2"),
+    ("B7-H3", "B7-H3"),
+    ("B7H3", "B7-H3"),
+    ("B7 H3", "B7-H3"),
+    ("CD-276", "B7-H3"),
+    ("Claudin 18.2", "Claudin18.2"),
+    ("CLDN18.2", "Claudin18.2"),
+    ("CLDN 18.2", "Claudin18.2"),
+    ("GPRC-5D", "GPRC5D"),
+    ("GPRC 5 D", "GPRC5D"),
+    ("HER-2", "HER2"),
+    ("FR-α", "FOLR1"),
+    ("FRalpha", "FOLR1"),
+    ("CD8α", None),  # a CAR component (the hinge), never a target
+]
+
+
+def test_antigen_spellings_are_one_antigen() -> None:
+    kb = knowledge()
+    for spelling, symbol in ANTIGEN_SPELLINGS:
+        c = classify_trial(trial(f"{spelling} CAR-T Cells in Cancer", [f"{spelling} CAR-T cells"]))
+        assert c["targets"] == ([symbol] if symbol else ["unknown"]), (spelling, c["evidence"])
+        assert kb.antigen_symbol(spelling) == (symbol or "CD8"), spelling
+
+
+def test_antigen_table_lists_names_not_spellings() -> None:
+    # Spellings (CD-19, GD-2, IL-13Ra2, IL13Ralpha2) come from antigen_spellings; a row lists only names.
+    with (KNOWLEDGE_DIR / "antigens.csv").open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            names = [row["symbol"], *[n for n in (row["synonyms"] + "|" + row["exact_case"]).split("|") if n]]
+            names = list(dict.fromkeys(names))
+            for name in names[1:]:
+                others = [m for m in names if m != name]
+                spelt = [m for m in others if normalise_term(name) in map(normalise_term, antigen_spellings(m))]
+                assert not spelt, f"{row['symbol']}: {name!r} is a spelling of {spelt}"
+
+
+def _respell(symbol: str, data: st.DataObject) -> str:
+    """The symbol with a separator or none at every letter/digit boundary, in any case."""
+    out = ""
+    for i, ch in enumerate(symbol):
+        if i and symbol[i - 1].isalpha() != ch.isalpha() and (symbol[i - 1].isalnum() and ch.isalnum()):
+            out += data.draw(st.sampled_from(["", "-", " "]))
+        out += ch
+    return data.draw(st.sampled_from([out, out.upper(), out.lower()]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_spelling_of_an_antigen_symbol_is_found(data: st.DataObject) -> None:
+    kb = knowledge()
+    symbols = sorted(s for s in kb.target_symbols if s not in ("FAP", "MET", "AXL"))  # upper-case-only names
+    symbol = data.draw(st.sampled_from(symbols))
+    spelling = _respell(symbol, data)
+    assert antigen_key(spelling) == antigen_key(symbol)
+    c = classify_trial(trial(f"Anti-{spelling} CAR-T Cells in Cancer", [f"{spelling} CAR-T cells"]))
+    assert symbol in c["targets"], (spelling, c["evidence"])
 
 
 def test_components_and_negated_antigens_are_not_targets() -> None:
@@ -183,6 +275,26 @@ def test_transplant_words_do_not_make_the_product_allogeneic() -> None:
     )
     assert c["product_source"] != "allogeneic"
     assert "HSCT" in c["combinations"]
+
+
+def test_an_engineered_cell_intervention_is_the_car_product_not_a_combination() -> None:
+    def typed(names: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+        return [{"type": t, "name": n, "other_names": [], "description": None} for n, t in names]
+
+    for other, itype in (
+        ("Genetically engineered lymphocyte therapy", "GENETIC"),
+        ("Gene-modified autologous T cells", "BIOLOGICAL"),
+        ("Transduced T lymphocytes", None),
+        ("CAR-20/19-T cells (1 x10^6 cells/kg)", "BIOLOGICAL"),
+    ):
+        record = trial("CD19 CAR-T in Lymphoma", interventions=())
+        record["interventions"] = typed([("CD19 CAR-T cells", "BIOLOGICAL"), (other, itype)])  # type: ignore[typeddict-item]
+        c = classify_trial(record)
+        assert (c["relation"], c["combinations"]) == ("therapy", []), (other, c["evidence"])
+    for other in ("Ibrutinib", "Donor lymphocyte infusion", "NY-ESO-1 TCR-transduced T cells"):
+        record = trial("CD19 CAR-T in Lymphoma", interventions=())
+        record["interventions"] = typed([("CD19 CAR-T cells", "BIOLOGICAL"), (other, "BIOLOGICAL")])  # type: ignore[typeddict-item]
+        assert classify_trial(record)["combinations"] == ["other-drug"], other
 
 
 def test_platforms() -> None:

@@ -117,6 +117,110 @@ def test_curate_and_review_commands(atlas: cartatlas.Atlas, tmp_path: Path) -> N
     assert review.exit_code == 0, review.output
     with (tmp_path / "review.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    priorities = [int(r["priority"]) for r in rows]
-    assert priorities == sorted(priorities, reverse=True)
-    assert all(r["evidence"] for r in rows)
+    needs = [int(r["need"]) for r in rows]
+    assert needs == sorted(needs, reverse=True)
+    assert all(r["evidence"] and r["why"] for r in rows)
+    # Nothing filled in: curate applies nothing and removes the earlier override, without complaint.
+    result = runner.invoke(app, ["curate", "--db", db, str(tmp_path / "review.csv")])
+    assert result.exit_code == 0, result.output
+
+
+# -- a file that says two things, or nothing, or something new (issue 11, part 4) ----------------------
+
+
+def test_two_rows_for_one_trial_and_field_are_both_rejected_naming_each_other(
+    atlas: cartatlas.Atlas, tmp_path: Path
+) -> None:
+    before = labels(atlas, "NCT05507827")
+    curation = write_csv(
+        tmp_path / "cur.csv",
+        [
+            ["NCT05507827", "targets", "CD19", "one reading", "tester", "2024-01-01"],
+            ["NCT05507827", "branch", "heme-malignancy", "unrelated field", "tester", "2024-01-01"],
+            ["NCT05507827", "targets", "CD19; CD22", "another reading", "tester", "2024-01-01"],
+        ],
+    )
+    by_line = {o.line: o for o in atlas.curate(curation)}
+    assert by_line[2].status == "invalid" and by_line[4].status == "invalid"
+    assert "line 4" in by_line[2].message and "cur.csv:2" in by_line[2].message
+    assert "line 2" in by_line[4].message and "cur.csv:4" in by_line[4].message
+    assert by_line[3].status == "applied"
+    after = labels(atlas, "NCT05507827")
+    assert list(after["targets"]) == list(before["targets"])  # neither row won
+    assert list(after["curated_fields"]) == ["branch"]
+
+
+def test_rows_for_the_same_trial_in_two_registries_do_not_clash(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
+    path = tmp_path / "cur.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*HEADER, "registry"])
+        w.writerow(["NCT05507827", "targets", "CD19", "ctgov record", "tester", "2024-01-01", "ctgov"])
+        w.writerow(["NCT05507827", "targets", "CD22", "ictrp copy", "tester", "2024-01-01", "euctr"])
+    statuses = sorted(o.status for o in atlas.curate(path))
+    assert statuses == ["applied", "unknown_trial"]  # no euctr record here; no clash either
+
+
+def test_an_empty_value_never_empties_a_label_and_the_marker_does(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
+    """A blank cell is a row not filled in (a review file is full of them): skipped, never "empty this label"."""
+    assert list(labels(atlas, "NCT05507827")["targets"])  # the rules found targets
+    curation = write_csv(
+        tmp_path / "cur.csv",
+        [
+            ["NCT05507827", "targets", "", "forgot the value", "tester", "2024-01-01"],
+            ["NCT05507827", "combinations", " ; ", "only separators", "tester", "2024-01-01"],
+            ["NCT05507827", "relation", "", "scalar left empty", "tester", "2024-01-01"],
+            ["NCT05507827", "branch", "(none)", "the marker on a scalar", "tester", "2024-01-01"],
+            ["NCT05507827", "disease_entity", "(none); B-ALL", "marker and a value", "tester", "2024-01-01"],
+        ],
+    )
+    by_line = {o.line: o for o in atlas.curate(curation)}
+    assert sorted(by_line) == [3, 5, 6]  # the blank lines 2 and 4 are skipped
+    assert all(by_line[n].status == "invalid" for n in (3, 5, 6)), by_line
+    assert "(none)" in by_line[3].message and "empty" in by_line[3].message
+    assert "(none)" in by_line[5].message
+    assert list(labels(atlas, "NCT05507827")["curated_fields"]) == []
+    write_csv(curation, [["NCT05507827", "targets", "(none)", "no antigen disclosed", "tester", "2024-01-01"]])
+    (outcome,) = atlas.curate(curation)
+    assert outcome.status == "applied"
+    after = labels(atlas, "NCT05507827")
+    assert list(after["targets"]) == [] and list(after["curated_fields"]) == ["targets"]
+
+
+def test_a_target_or_product_not_in_the_knowledge_tables_is_flagged_as_new(
+    atlas: cartatlas.Atlas, tmp_path: Path
+) -> None:
+    curation = write_csv(
+        tmp_path / "cur.csv",
+        [
+            ["NCT05507827", "targets", "CD19; GPRC5D; XYZ7", "a new antigen", "tester", "2024-01-01"],
+            [
+                "NCT05507827",
+                "products",
+                "tisagenlecleucel; Kymriah; ACME-CAR-1",
+                "named in the protocol",
+                "tester",
+                "2024-01-01",
+            ],
+            ["NCT05507827", "disease_entity", "B-ALL", "checked", "tester", "2024-01-01"],
+        ],
+    )
+    outcomes = atlas.curate(curation)
+    new = [o for o in outcomes if o.status == "new_name"]
+    assert [(o.line, o.override.field if o.override else None) for o in new] == [
+        (2, "targets"),
+        (3, "products"),
+        (3, "products"),
+    ]
+    assert "XYZ7" in new[0].message and "cur.csv:2" in new[0].message and "antigens.csv" in new[0].message
+    assert "Kymriah" in new[1].message and "tisagenlecleucel" in new[1].message  # an alias: the table's name
+    assert "ACME-CAR-1" in new[2].message
+    # Flagged, not refused: the curator's value is applied and the warning is logged.
+    assert list(labels(atlas, "NCT05507827")["targets"]) == ["CD19", "GPRC5D", "XYZ7"]
+    logged = atlas.sql("SELECT status, count(*) AS n FROM curation_log GROUP BY 1 ORDER BY 1")
+    assert dict(zip(logged["status"], logged["n"], strict=True)) == {"applied": 3, "new_name": 3}
+
+
+def test_curate_help_documents_the_empty_marker() -> None:
+    result = CliRunner().invoke(app, ["curate", "--help"])
+    assert result.exit_code == 0 and "(none)" in result.output

@@ -41,9 +41,9 @@ from cartatlas.analysis.trial_record import LABEL_COLUMNS, RECORD_COLUMNS
 from cartatlas.cli import app as cli_app
 from cartatlas.cli.common import CliError
 from cartatlas.explorer import Settings, create_app
-from cartatlas.explorer.downloads import neutralise
 from cartatlas.explorer.query import View, parse
 from cartatlas.explorer.state import Counting
+from cartatlas.spreadsheet import neutralise
 from tests.conftest import CTGOV
 from tests.explorer_support import TestClient, built_database, fresh_copy
 
@@ -82,6 +82,11 @@ def atlas_of(client: TestClient) -> cartatlas.Atlas:
     """The app's own read connection (an independent computation through the public API)."""
     atlas: cartatlas.Atlas = client.app.state.explorer.reader()  # type: ignore[attr-defined]
     return atlas
+
+
+def read(client: TestClient, query: str, params: list[object] | None = None) -> pd.DataFrame:
+    """A query on the app's own read connection (``Atlas.sql`` opens a fenced connection of its own)."""
+    return atlas_of(client).store.con.execute(query, params or []).df()
 
 
 def csrf(client: TestClient) -> str:
@@ -242,7 +247,7 @@ def test_downloads_neutralise_formulas(client: TestClient) -> None:
     assert rows[1] == [HOSTILE_ID, "'" + HOSTILE_TITLE, "'@SUM(1+1) Biotech"]
     sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/trials.xlsx?{query}").content)).active
     assert sheet is not None and sheet["B2"].value == "'" + HOSTILE_TITLE and sheet["B2"].data_type == "s"
-    assert [neutralise(v) for v in ("-1", "+x", "\tx", "\rx", "a=b", 5)] == ["'-1", "'+x", "'\tx", "'\rx", "a=b", 5]
+    assert [neutralise(v) for v in ("-1", "+x", "\tx", "\rx", "a=b")] == ["'-1", "'+x", "'\tx", "'\rx", "a=b"]
 
 
 # -- the trial page ------------------------------------------------------------------------------------
@@ -323,7 +328,7 @@ def test_override_is_a_curation_line_that_changes_the_count_and_survives_reclass
 
     # Re-classification (as after any import) keeps it: the file is re-applied.
     client.app.state.explorer.write(lambda atlas: atlas.classify(force=True))  # type: ignore[attr-defined]
-    labels = atlas_of(client).sql("SELECT targets, curated_fields FROM classifications WHERE trial_id = ?", [trial])
+    labels = read(client, "SELECT targets, curated_fields FROM classifications WHERE trial_id = ?", [trial])
     assert list(labels["targets"][0]) == ["CD19"] and list(labels["curated_fields"][0]) == ["targets"]
 
 
@@ -351,7 +356,8 @@ def test_a_curator_name_in_chinese_is_remembered(client: TestClient) -> None:
         "etag": etag_of(page.text),
         "kind": "review",
         "registration": f"ctgov:{trial}",
-        "value": "accepted",
+        "field": "branch",
+        "verdict": "accepted",
         "reason": "标签正确",
         "curator": "王医生",
     }
@@ -417,21 +423,31 @@ def test_link_decisions_split_and_confirm(client: TestClient) -> None:
     assert "Registrations (2)" in client.get(f"/trial/{trial}").text
 
 
-def test_review_queue_accept_takes_an_item_off(client: TestClient) -> None:
+def test_review_queue_accept_takes_an_item_off(client: TestClient, db: Path) -> None:
     page = client.get("/review")
     assert page.status_code == 200 and "<kbd>j</kbd>" in page.text
     pending = number(page.text, "review-total")
-    first = re.search(r'name="etag" value="([0-9a-f]+)">.*?name="registration" value="([^"]+)"', page.text, re.S)
+    queue = atlas_of(client).review(limit=None)
+    assert pending == len(queue) > 0
+    first = re.search(
+        r'name="etag" value="([0-9a-f]+)">.*?name="registration" value="([^"]+)">\s*<input type="hidden" '
+        r'name="field" value="([^"]+)">',
+        page.text,
+        re.S,
+    )
     assert first
-    etag, registration = first.groups()
-    trial = registration.split(":", 1)[1]
+    etag, registration, field = first.groups()
+    registry, trial = registration.split(":", 1)
+    item = queue.iloc[0]
+    assert (item["registry"], item["trial_id"], item["field"]) == (registry, trial, field)
     form = {
         "csrf": csrf(client),
         "etag": etag,
         "kind": "review",
         "scope": "registration",
         "registration": registration,
-        "value": "accepted",
+        "field": field,
+        "verdict": "accepted",
         "reason": "labels checked",
         "curator": "ana",
         "next": "/review?show=pending",
@@ -440,9 +456,12 @@ def test_review_queue_accept_takes_an_item_off(client: TestClient) -> None:
     assert done.status_code == 303 and done.headers["location"] == "/review?show=pending"
     after = client.get("/review")
     assert number(after.text, "review-total") == pending - 1
-    assert f'href="/trial/{trial}"' not in after.text
+    # The verdict is an override keeping the label as it was, with the verdict in its reason.
+    rows = list(csv.DictReader(db.with_name("explorer.curation.csv").open(encoding="utf-8")))
+    line = next(r for r in rows if r["trial_id"] == trial and r["field"] == field)
+    assert line["value"] == (item["current"] or "(none)") and line["reason"] == "accepted: labels checked"
     decided = client.get("/review?show=decided")
-    assert trial in decided.text and "accepted by ana" in decided.text
+    assert trial in decided.text and "accepted: labels checked" in decided.text
 
 
 # -- changes, feeds, saved views, geography -----------------------------------------------------------------
@@ -565,7 +584,8 @@ def test_read_only_and_token(tmp_path: Path) -> None:
             "csrf": csrf(c),
             "kind": "review",
             "registration": "ctgov:NCT05066646",
-            "value": "accepted",
+            "field": "branch",
+            "verdict": "accepted",
             "reason": "x",
             "curator": "y",
         }
@@ -577,7 +597,8 @@ def test_read_only_and_token(tmp_path: Path) -> None:
             "etag": etag_of(page.text),
             "kind": "review",
             "registration": "ctgov:NCT05066646",
-            "value": "accepted",
+            "field": "branch",
+            "verdict": "accepted",
             "reason": "token test",
             "curator": "y",
         }
@@ -647,9 +668,10 @@ def test_curation_round_trips_with_the_cli(client: TestClient, db: Path, tmp_pat
         "curator": "ana",
     }
     assert client.post(f"/trial/{trial}/curate", data=form, follow_redirects=False).status_code == 303
-    labels = atlas_of(client).sql(
+    labels = read(
+        client,
         "SELECT trial_id, relation, targets, branch, curated_fields FROM classifications "
-        "WHERE len(curated_fields) > 0 ORDER BY trial_id"
+        "WHERE len(curated_fields) > 0 ORDER BY trial_id",
     )
     client.app.state.explorer.close()  # type: ignore[attr-defined]  # DuckDB: one process writes a file
     runner = CliRunner()
@@ -657,12 +679,12 @@ def test_curation_round_trips_with_the_cli(client: TestClient, db: Path, tmp_pat
     result = runner.invoke(cli_app, ["curate", "--export", str(exported), "--db", str(db)])
     assert result.exit_code == 0, result.output
     text = exported.read_text(encoding="utf-8")
-    assert "round trip" in text and "ana" in text and ",review," in text and ",link," in text
+    assert "round trip" in text and "ana" in text and "accepted: labels checked" in text and ",link," in text
     other = fresh_copy(tmp_path, built_database(tmp_path), "other.duckdb")
     result = runner.invoke(cli_app, ["curate", str(exported), "--db", str(other)])
     assert result.exit_code == 0, result.output
     with cartatlas.open(other) as atlas:
-        again = atlas.sql(
+        again = atlas.sql(  # a fenced connection of its own: nothing else holds this file
             "SELECT trial_id, relation, targets, branch, curated_fields FROM classifications "
             "WHERE len(curated_fields) > 0 ORDER BY trial_id"
         )

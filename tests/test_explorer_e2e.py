@@ -212,7 +212,8 @@ def test_review_queue_by_keyboard(server: tuple[str, Any], page: Any) -> None:
     page.wait_for_url(re.compile(r"/review\?show=pending"))
     assert int(page.get_by_test_id("review-total").inner_text().replace(",", "")) == pending - 1
     page.goto(base + "/review?show=decided")
-    assert f"/trial/{trial}" in page.content() and "dismissed by e2e" in page.content()
+    assert f"/trial/{trial}" in page.content()
+    assert "dismissed: e2e: an ancillary study, no CAR product given" in page.content()
 
 
 def test_pages_at_desktop_and_phone_width(server: tuple[str, Any], browser: Any, shots: Path) -> None:

@@ -106,6 +106,10 @@ def test_2018_row_sponsor_classes_and_european_sites(records_2018: dict[str, Raw
         "status": None,
         "lat": None,
         "lon": None,
+        # Belgium's first-level subdivisions are its three regions; a city names none of them.
+        "region_code": None,
+        "region": None,
+        "city_normalised": "Liège",
     }
 
 

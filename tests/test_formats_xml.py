@@ -459,3 +459,67 @@ def test_gzipped_xml_reads(tmp_path: Path) -> None:
     (rec,) = read_path(path)
     assert isinstance(rec, RawRecord) and rec.record_id == "NCT00734539"
     assert io.BytesIO(gzip.decompress(path.read_bytes())).read(5) == b"<?xml"
+
+
+# -- entity references ------------------------------------------------------------------------------------
+
+_TITLE = "<brief_title>Study of Premenstrual Syndrome and Premenstrual Dysphoria</brief_title>"
+
+
+def _edited_study(tmp_path: Path, doctype: str, title: str) -> Path:
+    """NCT00001177.xml with a DOCTYPE before the root and its brief title replaced."""
+    text = (XML / "NCT00001177.xml").read_text(encoding="utf-8")
+    assert _TITLE in text
+    text = text.replace("<clinical_study>", f"{doctype}\n<clinical_study>", 1).replace(_TITLE, title)
+    path = tmp_path / "NCT00001177.xml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("doctype", "title", "expected"),
+    [
+        # Declared in the file's own DOCTYPE: not expanded (cartatlas expands no entity), kept as written.
+        ('<!DOCTYPE clinical_study [<!ENTITY foo "Foo">]>', "<brief_title>&foo;</brief_title>", "&foo;"),
+        (
+            '<!DOCTYPE clinical_study [<!ENTITY foo "Foo">]>',
+            "<brief_title>Study &foo; of PMS</brief_title>",
+            "Study &foo; of PMS",
+        ),
+        # Declared, perhaps, in a DTD that is not read.
+        (
+            '<!DOCTYPE clinical_study SYSTEM "ctgov.dtd">',
+            "<brief_title>&foo; and &bar;</brief_title>",
+            "&foo; and &bar;",
+        ),
+        # The predefined ones and character references are text as usual.
+        ("", "<brief_title>Study &amp; &#38; &lt;b&gt; of PMS</brief_title>", "Study & & <b> of PMS"),
+    ],
+)
+def test_an_entity_reference_in_a_title_is_kept_as_written(
+    atlas: cartatlas.Atlas, tmp_path: Path, doctype: str, title: str, expected: str
+) -> None:
+    path = _edited_study(tmp_path, doctype, title)
+    stats = atlas.import_files([path], classify=False)
+    assert (stats.new, stats.rejected) == (1, 0)
+    stored = atlas.sql("SELECT brief_title, official_title FROM trials WHERE trial_id = 'NCT00001177'")
+    assert stored["brief_title"][0] == expected
+    assert stored["official_title"][0].startswith("The Evaluation of Women")
+
+
+def test_an_undefined_entity_without_a_doctype_is_a_reject_naming_it(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
+    path = _edited_study(tmp_path, "", "<brief_title>Study &foo; of PMS</brief_title>")
+    stats = atlas.import_files([path], classify=False)
+    assert (stats.new, stats.rejected) == (0, 1)
+    assert "Entity 'foo' not defined" in stats.rejects[0].problem and "line 16" in stats.rejects[0].problem
+
+
+def test_an_entity_reference_in_the_id_or_a_feed_item_is_kept_too(tmp_path: Path) -> None:
+    feed = (XML / "covid_search.xml").read_text(encoding="utf-8")
+    feed = feed.replace("<rss ", '<!DOCTYPE rss [<!ENTITY reg "Regeneron">]>\n<rss ', 1)
+    feed = feed.replace("<title>Safety, Tolerability,", "<title>&reg; Safety, Tolerability,", 1)
+    path = tmp_path / "feed.xml"
+    path.write_text(feed, encoding="utf-8")
+    items = [i for i in read_path(path) if isinstance(i, RawRecord)]
+    trial = format_spec("ctgov_rss").to_trial(items[0].payload)
+    assert trial["brief_title"] is not None and trial["brief_title"].startswith("&reg; Safety, Tolerability,")

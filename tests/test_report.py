@@ -82,11 +82,14 @@ def test_compare_lists_new_trials_and_status_changes(db: Path, tmp_path: Path) -
         )
     changes = second.summary["changes"]
     old_units = set(first.summary["units"])
-    assert set(changes["new_trials"]) == set(second.summary["units"]) - old_units
-    assert "NCT05507827" in changes["new_trials"] and "NCT02349698" not in changes["new_trials"]
-    assert changes["previous_as_of"] == "2019-12-31"
+    new = {t["trial_id"] for t in changes["new_trials"]}
+    assert new == set(second.summary["units"]) - old_units
+    assert "NCT05507827" in new and "NCT02349698" not in new
+    assert changes["from"]["as_of"] == "2019-12-31" and changes["to"]["as_of"] == "2023-12-31"
     html = (tmp_path / "b" / "index.html").read_text()
-    assert "Changes since the previous report" in html
+    assert "What changed since 2019-12-31" in html
+    # The section comes first, before the overview.
+    assert html.index('id="changes"') < html.index('id="overview"')
 
 
 def test_report_rejects_a_bad_date_clearly(db: Path, tmp_path: Path) -> None:

@@ -10,15 +10,14 @@ their own groups on the command line.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import pycountry
 
 from cartatlas.knowledge import read_table
 from cartatlas.normalise.countries import country_code, country_name
+from cartatlas.normalise.places import region_of, sponsor_country
 
 OTHER = "Other countries"
 
@@ -94,79 +93,6 @@ def focus_code(focus: str) -> str:
     return code
 
 
-# -- regions -----------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _region_aliases() -> dict[str, dict[str, tuple[str, str]]]:
-    table: dict[str, dict[str, tuple[str, str]]] = {}
-    for row in read_table("regions.csv"):
-        table.setdefault(row["country_code"], {})[_key(row["alias"])] = (row["region_code"], row["region"])
-    return table
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[\s\-_'.]+", " ", text.casefold()).strip()
-
-
-@lru_cache(maxsize=8192)
-def region_of(country: str | None, *texts: str | None) -> tuple[str, str] | None:
-    """(region code, region name) for a site, from its state, then city, then facility text.
-
-    Uses knowledge/regions.csv (provinces of China with Chinese names, common
-    misspellings and major cities) and pycountry's ISO 3166-2 subdivisions for
-    other countries (US states...).
-    """
-    if not country:
-        return None
-    aliases = _region_aliases().get(country, {})
-    subdivisions = _subdivisions(country)
-    for text in texts:
-        if not text:
-            continue
-        key = _key(text)
-        if key in aliases:
-            return aliases[key]
-        if key in subdivisions:
-            return subdivisions[key]
-        # "Kunming, Yunnan", "China,Beijing", "Beijing 100071": try the parts.
-        for part in re.split(r"[,/;]|\s\d{5,6}\b", text):
-            pkey = _key(part)
-            if pkey in aliases:
-                return aliases[pkey]
-            if pkey in subdivisions:
-                return subdivisions[pkey]
-    return None
-
-
-@lru_cache(maxsize=256)
-def _subdivisions(country: str) -> dict[str, tuple[str, str]]:
-    out: dict[str, tuple[str, str]] = {}
-    for sub in pycountry.subdivisions.get(country_code=country) or []:
-        if getattr(sub, "parent_code", None):
-            continue  # only first-level divisions: states, provinces
-        out[_key(sub.name)] = (sub.code, sub.name)
-        out[_key(sub.code.split("-")[1])] = (sub.code, sub.name)
-    return out
-
-
-@lru_cache(maxsize=1)
-def _sponsor_country_patterns() -> list[tuple[re.Pattern[str], str]]:
-    """Sponsor-name cues for a trial without sites: provinces/cities of China, country names."""
-    patterns: list[tuple[re.Pattern[str], str]] = []
-    for cc, aliases in _region_aliases().items():
-        words = sorted({a for a in aliases if len(a) > 3}, key=len, reverse=True)
-        if words:
-            patterns.append((re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.I), cc))
-    patterns.append((re.compile(r"\b(?:china|chinese|peking|pla general hospital)\b", re.I), "CN"))
-    return patterns
-
-
-def sponsor_country(sponsor: str | None) -> str | None:
-    """The sponsor's country when its name says it (used only for trials without sites)."""
-    if not sponsor:
-        return None
-    for pattern, cc in _sponsor_country_patterns():
-        if pattern.search(sponsor):
-            return cc
-    return None
+# Regions and sponsor countries are read at normalisation (``cartatlas.normalise.places``); re-exported here
+# for callers that count by them.
+__all__ = ["OTHER", "CountryGroups", "focus_code", "load_scheme", "parse_groups", "region_of", "sponsor_country"]

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pandas as pd
 
-from cartatlas.analysis.groups import CountryGroups, load_scheme, region_of, sponsor_country
-from cartatlas.analysis.registration import IdDateCalibration, assign_registration_dates, nct_number
+from cartatlas.analysis.groups import CountryGroups, load_scheme
+from cartatlas.analysis.registration import ESTIMATED_SOURCES, registration_dates
 from cartatlas.knowledge import read_table
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.countries import country_name
@@ -41,6 +42,15 @@ ACTIVE_STATUSES = frozenset(
     {"RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
 )
 PHASE_ORDER = ("Phase 1", "Phase 2", "Phase 3", "Phase 4", "Not applicable")
+#: Tables whose status or phase a trial may take from a version later than the as-of date.
+AS_OF_TABLES = ("phase_by_group", "phase_by_group_active", "status_by_group", "focus_phase", "focus_registry_phases")
+
+
+def not_known_label(as_of: dt.date) -> str:
+    """The status bucket of trials whose status on ``as_of`` no stored version shows."""
+    return f"Not known at {as_of.isoformat()}"
+
+
 SPONSOR_TYPES = {
     "INDUSTRY": "Industry",
     "NIH": "Government",
@@ -64,6 +74,9 @@ class LandscapeOptions:
     relations: frozenset[str] = LANDSCAPE_RELATIONS
     platforms: frozenset[str] | None = None
     per: Literal["trial", "registration"] = "trial"
+    #: Count a trial whose only stored versions are later than ``as_of`` under its latest known status
+    #: (with the caveat), rather than as "not known at" the date.
+    latest_status: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -76,6 +89,7 @@ class LandscapeOptions:
             "relations": sorted(self.relations),
             "platforms": sorted(self.platforms) if self.platforms else "all",
             "per": self.per,
+            "latest_status": self.latest_status,
         }
 
 
@@ -95,24 +109,16 @@ def _has_table(store: Store, name: str) -> bool:
     return bool(row and row[0])
 
 
-def calibration(store: Store) -> IdDateCalibration | None:
-    """NCT number -> registration date, fitted on every record in the database that has both."""
-    rows = store.con.execute(
-        "SELECT trial_id, first_posted FROM trials WHERE first_posted IS NOT NULL AND trial_id LIKE 'NCT%'"
-    ).fetchall()
-    anchors = [(n, d) for t, d in rows if (n := nct_number(t)) is not None]
-    return IdDateCalibration.fit(anchors)
-
-
 _BASE_QUERY = """
 SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.official_title, t.lead_sponsor,
-       t.lead_sponsor_class, t.first_posted, t.first_submitted, t.start_date, t.last_update_posted,
+       t.lead_sponsor_class, t.sponsor_country, t.last_update_posted,
        t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.version_id,
        c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
        c.product_source, c.combinations, c.products, c.confidence, c.curated_fields, c.flags,
-       CAST(c.evidence AS VARCHAR) AS evidence
+       CAST(c.evidence AS VARCHAR) AS evidence, CAST(timezone('UTC', v.fetched_at) AS DATE) AS fetched_on
 FROM trials t
 JOIN classifications c USING (registry, trial_id)
+LEFT JOIN raw_records v ON v.version_id = t.version_id
 {cluster_join}
 WHERE c.relation IN (SELECT UNNEST($relations)) {registry_filter}
 """
@@ -147,23 +153,24 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
         wanted = options.platforms
         keep = _mask(frame["platforms"], lambda ps: bool(set(_list(ps)) & wanted))
         frame = frame[keep]
-    frame = _dates_from_other_versions(store, frame)
-    cal = calibration(store)
-    notes["id_date_calibration_anchors"] = cal.anchors if cal else 0
-    frame = assign_registration_dates(frame, cal)
+    dates, anchors = registration_dates(store)
+    frame = frame.merge(dates, on=["registry", "trial_id"], how="left", validate="one_to_one")
+    notes["id_date_calibration_anchors"] = anchors
     as_of = options.as_of or dt.date.today()
     undated = frame["registration_date"].isna()
     notes["undated_units"] = sorted(frame.loc[undated, "trial_id"])
-    frame = frame[~undated & _mask(frame["registration_date"], lambda d: d is not None and d <= as_of)]
-    frame = _status_as_of(store, frame, as_of)
+    frame = frame[~undated]
+    notes.update(_dates_near(frame, as_of, options.per))
+    frame = frame[_mask(frame["registration_date"], lambda d: d <= as_of)]
+    frame = _status_as_of(store, frame, as_of, options.latest_status)
     frame = _locate(frame, options)
     notes["date_sources"] = dict(Counter(frame["registration_date_source"]))
     notes["as_of_sources"] = dict(Counter(frame["as_of_source"]))
     notes["registrations"] = frame[
-        ["registry", "trial_id", "cluster_id", "in_focus", "phases_as_of", "targets"]
+        ["registry", "trial_id", "cluster_id", "in_focus", "phases_as_of", "targets", "as_of_source"]
     ].reset_index(drop=True)
     if options.per == "trial":
-        frame = _merge_registrations(frame)
+        frame = _merge_registrations(frame, options)
     frame = frame.reset_index(drop=True)
     frame["unit_id"] = frame["cluster_id"] if options.per == "trial" else frame["trial_id"]
     return frame, notes
@@ -177,42 +184,23 @@ def _list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _dates_from_other_versions(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
-    """Registration dates never change: take them from any stored version when the current one lacks them.
+def _dates_near(frame: pd.DataFrame, as_of: dt.date, per: str) -> dict[str, list[str]]:
+    """Trials whose estimated date could lie on the other side of ``as_of`` (the report says how many).
 
-    (A record re-imported from a source without dates, such as the monitors'
-    reconstructed corpus, keeps the first-posted date an earlier download had.)
+    ``dates_may_be_earlier``: dated after ``as_of`` (so not counted), though
+    the evidence allows a date on or before it; ``dates_may_be_later``:
+    counted, though the evidence allows a date after it.
     """
-    missing = frame["first_posted"].isna() & frame["first_submitted"].isna()
-    if not missing.any():
-        return frame
-    keys = frame.loc[missing, ["registry", "trial_id", "version_id"]]
-    rows = store.con.execute(
-        """
-        SELECT registry, record_id, format, payload FROM raw_records
-        WHERE (registry, record_id) IN (SELECT (UNNEST(?), UNNEST(?))) AND version_id NOT IN (SELECT UNNEST(?))
-        ORDER BY version_id
-        """,
-        [list(keys["registry"]), list(keys["trial_id"]), [int(v) for v in keys["version_id"]]],
-    ).fetchall()
-    found: dict[tuple[str, str], tuple[Any, Any]] = {}
-    for registry, record_id, fmt, payload in rows:
-        spec = format_spec(fmt)
-        try:
-            trial = spec.to_trial(orjson.loads(payload) if spec.is_json else payload)
-        except Exception:  # an old version that no longer normalises adds nothing
-            continue
-        posted, submitted = trial.get("first_posted"), trial.get("first_submitted")
-        if (posted or submitted) and (registry, record_id) not in found:
-            found[(registry, record_id)] = (posted, submitted)
-    if not found:
-        return frame
-    frame = frame.copy()
-    for i in frame.index[missing]:
-        key = (frame.at[i, "registry"], frame.at[i, "trial_id"])
-        if key in found:
-            frame.at[i, "first_posted"], frame.at[i, "first_submitted"] = found[key]
-    return frame
+    unit = frame["cluster_id"] if per == "trial" else frame["trial_id"]
+    estimated = frame["registration_date_source"].isin(ESTIMATED_SOURCES)
+    after = _mask(frame["registration_date"], lambda d: d > as_of)
+    could_be_before = _mask(frame["registration_date_earliest"], lambda d: d is None or pd.isna(d) or d <= as_of)
+    could_be_after = _mask(frame["registration_date_latest"], lambda d: d is None or pd.isna(d) or d > as_of)
+    uncertain = estimated & could_be_after
+    return {
+        "dates_may_be_earlier": sorted(set(unit[estimated & after & could_be_before]) - set(unit[~after])),
+        "dates_may_be_later": sorted(set(unit[~after & uncertain]) - set(unit[~after & ~uncertain])),
+    }
 
 
 def _mask(series: pd.Series, test: Any) -> pd.Series:
@@ -224,22 +212,41 @@ def _known(targets: Any) -> list[str]:
     return [t for t in _list(targets) if t != "unknown"]
 
 
-def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Status and phases as the registry showed them on ``as_of``, where a stored version allows.
+def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date, latest_status: bool) -> pd.DataFrame:
+    """Status and phases as the registry showed them on ``as_of``, as far as the stored versions tell.
 
-    The current version is used when it was already current on that date, or
-    when no stored version is that old (then the report says "latest").
+    ``as_of_source`` says which version they come from: ``latest`` (the
+    current version was already current on that date), ``stored version`` (an
+    older stored version was), or ``later version`` (every stored version was
+    updated after that date, or carries no update date).
+
+    A status is known on the date (``status_known``) when it comes from a
+    version current on that date, unless it is ClinicalTrials.gov's
+    ``UNKNOWN``: the registry shows that status for a record not verified for
+    two years, without any update of the record, so a version fetched after the
+    date showing it says nothing of the status on the date.  A status not known
+    is None in ``status_as_of`` unless ``latest_status`` asks for the latest
+    known status.  Phase is taken from the later version all the same (a
+    registered phase rarely changes; the report says how many phases come from
+    a later version and how often the phase changed where both are stored).
     """
     frame = frame.copy()
-    frame["status_as_of"] = frame["overall_status"]
-    frame["phases_as_of"] = frame["phases"]
+    frame["status_latest"] = frame["overall_status"]
+    status_col = list(frame["overall_status"])
+    phase_col = list(frame["phases"])
+    fetched = [d if isinstance(d, dt.date) else None for d in frame["fetched_on"]]
     sources = ["latest"] * len(frame)
-    later = _mask(frame["last_update_posted"], lambda d: d is not None and not pd.isna(d) and d > as_of)
+    versions = [f"latest, of {d}" if isinstance(d, dt.date) else "latest" for d in frame["last_update_posted"]]
+    later = _mask(frame["last_update_posted"], lambda d: not isinstance(d, dt.date) or d > as_of)
+    for i in map(int, np.flatnonzero(later.to_numpy())):
+        updated = frame["last_update_posted"].iloc[i]
+        sources[i] = "later version"
+        versions[i] = f"later version, of {updated if isinstance(updated, dt.date) else 'no stated date'}"
     ids = frame.loc[later, ["registry", "trial_id"]]
     if len(ids):
         rows = store.con.execute(
             """
-            SELECT registry, record_id, format, payload FROM (
+            SELECT registry, record_id, format, payload, CAST(timezone('UTC', fetched_at) AS DATE) FROM (
                 SELECT *, ROW_NUMBER() OVER (PARTITION BY registry, record_id
                                              ORDER BY record_updated DESC, version_id DESC) AS rn
                 FROM raw_records
@@ -249,26 +256,40 @@ def _status_as_of(store: Store, frame: pd.DataFrame, as_of: dt.date) -> pd.DataF
             """,
             [as_of, list(ids["registry"]), list(ids["trial_id"])],
         ).fetchall()
-        older: dict[tuple[str, str], dict[str, Any]] = {}
-        for registry, record_id, fmt, payload in rows:
+        positions = {key: i for i, key in enumerate(zip(frame["registry"], frame["trial_id"], strict=True))}
+        for registry, record_id, fmt, payload, fetched_on in rows:
             spec = format_spec(fmt)
             try:
-                older[(registry, record_id)] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
-            except Exception:  # an old version that no longer normalises: fall back to latest
+                trial = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+            except Exception:  # an old version that no longer normalises tells nothing
                 log.debug("cannot normalise old version of %s", record_id)
-        positions = {key: i for i, key in enumerate(zip(frame["registry"], frame["trial_id"], strict=True))}
-        status_col = list(frame["status_as_of"])
-        phase_col = list(frame["phases_as_of"])
-        for key, trial in older.items():
-            i = positions[key]
+                continue
+            i = positions[(registry, record_id)]
             status_col[i] = trial.get("overall_status")
             phase_col[i] = trial.get("phases")
-            sources[i] = f"version of {trial.get('last_update_posted')}"
-        frame["status_as_of"] = status_col
-        frame["phases_as_of"] = phase_col
-    frame["as_of_source"] = [s if s == "latest" else "stored version" for s in sources]
-    frame["as_of_version"] = sources
+            fetched[i] = fetched_on
+            sources[i] = "stored version"
+            versions[i] = f"version of {trial.get('last_update_posted')}"
+    known = []
+    for i, source in enumerate(sources):
+        seen = fetched[i]
+        shown_later = status_col[i] == "UNKNOWN" and (seen is None or seen > as_of)
+        known.append(source != "later version" and not shown_later)
+        if shown_later and source != "later version":
+            versions[i] += f"; status UNKNOWN as shown on {seen or 'a later day'}"
+    frame["as_of_source"] = sources
+    frame["as_of_version"] = versions
+    frame["status_known"] = known
+    frame["status_as_of"] = [
+        status if ok or latest_status else None for status, ok in zip(status_col, known, strict=True)
+    ]
+    frame["phases_as_of"] = phase_col
     frame["phase_category"] = frame["phases_as_of"].map(lambda p: phase_category(_list(p)))
+    # Where an older version was used: did the latest version move the trial to another phase category?
+    frame["phase_changed_later"] = [
+        src == "stored version" and phase_category(_list(latest)) != category
+        for src, latest, category in zip(sources, frame["phases"], frame["phase_category"], strict=True)
+    ]
     frame["sponsor_type"] = frame["lead_sponsor_class"].map(
         lambda c: SPONSOR_TYPES.get(str(c), "Academic / hospital") if c is not None else "Academic / hospital"
     )
@@ -279,27 +300,23 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     """Groups of each unit (by site countries, else sponsor country) and regions in the focus country."""
     frame = frame.copy()
     focus_members = options.groups.groups.get(options.groups.group_of_country(options.focus), frozenset())
-    groups_col: list[list[str]] = []
     location_source: list[str] = []
     codes_col: list[list[str]] = []
     regions_col: list[list[str]] = []
-    for countries, sites, sponsor in zip(frame["countries"], frame["sites"], frame["lead_sponsor"], strict=True):
+    for countries, sites, sponsor in zip(frame["countries"], frame["sites"], frame["sponsor_country"], strict=True):
         codes = [c for c in _list(countries) if c]
         source = "sites"
         if not codes:
-            guessed = sponsor_country(sponsor)
-            codes = [guessed] if guessed else []
-            source = "sponsor name" if guessed else "none"
+            known = isinstance(sponsor, str) and bool(sponsor)  # a missing value may arrive as NaN
+            codes = [sponsor] if known else []
+            source = "sponsor name" if known else "none"
         codes_col.append(codes)
         location_source.append(source)
-        groups = options.groups.groups_of(codes)
-        groups_col.append(groups or [NO_LOCATION])
         regions: list[str] = []
         for site in _list(sites):
             code = site.get("country_code")
             if code == options.focus:
-                region = region_of(options.focus, site.get("state"), site.get("city"), site.get("facility"))
-                name = region[1] if region else UNKNOWN_REGION
+                name = site.get("region") or UNKNOWN_REGION
             elif code in focus_members:
                 name = country_name(code) or code  # Taiwan, Hong Kong... as regions of the focus group
             else:
@@ -309,8 +326,15 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
         regions_col.append(regions)
     frame["country_codes"] = codes_col
     frame["location_source"] = location_source
-    frame["groups"] = groups_col
     frame["focus_regions"] = regions_col
+    return _group(frame, options)
+
+
+def _group(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
+    """Country groups of each unit from its countries, and whether it is in the focus."""
+    codes_col = [_list(codes) for codes in frame["country_codes"]]
+    groups_col = [options.groups.groups_of(codes) or [NO_LOCATION] for codes in codes_col]
+    frame["groups"] = groups_col
     # The focus is the focus country's group when it has one (China with Taiwan, as in the review).
     focus_group = options.groups.group_of_country(options.focus)
     if focus_group == options.groups.other:
@@ -320,7 +344,7 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     return frame
 
 
-def _merge_registrations(frame: pd.DataFrame) -> pd.DataFrame:
+def _merge_registrations(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     """One row per trial: registrations of one trial (same cluster) merged."""
     if frame["cluster_id"].is_unique:
         frame = frame.copy()
@@ -334,16 +358,18 @@ def _merge_registrations(frame: pd.DataFrame) -> pd.DataFrame:
         row = group.iloc[0].to_dict()
         row["registration_date"] = min(group["registration_date"])
         row["registrations"] = [f"{r}:{t}" for r, t in zip(group["registry"], group["trial_id"], strict=True)]
-        for col in ("country_codes", "groups", "focus_regions", "targets", "platforms", "combinations"):
+        for col in ("country_codes", "focus_regions", "targets", "platforms", "combinations"):
             union: list[Any] = []
             for value in group[col]:
                 for item in _list(value):
                     if item not in union:
                         union.append(item)
             row[col] = union
-        row["in_focus"] = bool(group["in_focus"].any())
+        sources = set(group["location_source"])
+        row["location_source"] = next((s for s in ("sites", "sponsor name") if s in sources), "none")
         merged.append(row)
-    return pd.DataFrame(merged).drop(columns=["_rank"])
+    # Groups follow the merged countries: a registration without a place adds no "No location given".
+    return _group(pd.DataFrame(merged).drop(columns=["_rank"]), options)
 
 
 # -- counts ---------------------------------------------------------------------------
@@ -420,8 +446,12 @@ def landscape_of_units(
     )
     tables["phase_by_group_active"] = _count_rows(pairs, ["group", "phase_category"])
     per_group("sponsor_type", "sponsor_type_by_group")
+    unknown = not_known_label(as_of)
     active = units.assign(
-        status_group=units["status_as_of"].map(lambda s: "Active" if s in ACTIVE_STATUSES else "Not active")
+        status_group=[
+            "Active" if s in ACTIVE_STATUSES else "Not active" if known or options.latest_status else unknown
+            for s, known in zip(units["status_as_of"], units["status_known"], strict=True)
+        ]
     )
     pairs = (
         ((g, s), u)
@@ -453,11 +483,15 @@ def landscape_of_units(
     )
     tables["top_sponsors"] = _top(units, "lead_sponsor")
     tables["top_focus_sponsors"] = _top(focus, "lead_sponsor")
+    tables["focus_sponsors"] = _top(focus, "lead_sponsor", k=max(len(focus), 1))  # every sponsor, for diffs
     tables["top_sites"] = _top_sites(units, None)
     tables["top_focus_sites"] = _top_sites(units, options.focus)
-    tables.update(_registry_tables(notes.pop("registrations")))
-    tables.update(_publication_tables(store, as_of, options.focus))
+    registrations = notes.pop("registrations")
+    tables.update(_registry_tables(registrations))
+    tables.update(_publication_tables(store, as_of, options.focus, options.groups))
     facts = _target_facts(units, focus, options)
+    facts["as_of"] = _as_of_facts(store, units, tables, registrations, options, as_of)
+    facts["publications"] = _publication_facts(store, tables)
     facts["totals"] = {
         "units": len(units),
         "by_group": {g: int(sum(g in gs for gs in units["groups"])) for g in group_names},
@@ -467,6 +501,68 @@ def landscape_of_units(
         "focus_subregions": _focus_subregions(focus, options),
     }
     return Landscape(options, units, tables, facts, notes)
+
+
+def _as_of_facts(
+    store: Store,
+    units: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    registrations: pd.DataFrame,
+    options: LandscapeOptions,
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """What the counts know about ``as_of``: versions used, per table, and how far the data reaches."""
+    status_unknown = set(units.loc[~units["status_known"].astype(bool), "unit_id"])
+    phase_later = set(units.loc[units["as_of_source"] == "later version", "unit_id"])
+    # Per table: its trials, those whose phase comes from a later version, those whose status is not known.
+    per_table: dict[str, dict[str, int]] = {}
+    for name in AS_OF_TABLES:
+        if name == "focus_registry_phases":  # counts registrations, each with its own version
+            focus = registrations[registrations["in_focus"].astype(bool)]
+            later = int((focus["as_of_source"] == "later version").sum())
+            per_table[name] = {"trials": len(focus), "later_version": later, "status_not_known": 0}
+            continue
+        ids = {i for ids in tables[name]["trial_ids"] for i in ids}
+        per_table[name] = {
+            "trials": len(ids),
+            "later_version": len(ids & phase_later),
+            "status_not_known": len(ids & status_unknown),
+        }
+    row = store.con.execute(
+        "SELECT max(record_updated), max(fetched_at) FROM raw_records "
+        "WHERE registry IN (SELECT DISTINCT registry FROM trials)"
+    ).fetchone()
+    newest, fetched = (row or (None, None))[:2]
+    return {
+        "date": as_of.isoformat(),
+        "latest_status": options.latest_status,
+        "not_known_label": not_known_label(as_of),
+        "trials": len(units),
+        "current_version": int((units["as_of_source"] == "latest").sum()),
+        "stored_version": int((units["as_of_source"] == "stored version").sum()),
+        "later_version": len(phase_later),
+        "later_version_ids": sorted(phase_later),
+        "status_known": len(units) - len(status_unknown),
+        "status_not_known": len(status_unknown),
+        "status_not_known_ids": sorted(status_unknown),
+        "status_unknown_shown_later": len(status_unknown - phase_later),
+        "phase_changed_later": int(units["phase_changed_later"].astype(bool).sum()),
+        "tables": per_table,
+        "newest_registry_update": newest.isoformat() if newest else None,
+        "last_fetched": fetched.date().isoformat() if fetched else None,
+        "after_newest_update": bool(newest and as_of > newest),
+    }
+
+
+def _publication_facts(store: Store, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """What the database holds of PubMed, so that the report can say why it counts no clinical report."""
+    row = store.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_car), "
+        "count(*) FILTER (WHERE is_car AND kind = 'clinical-report') FROM publications"
+    ).fetchone()
+    stored, car, reports = row or (0, 0, 0)
+    counted = {p for pmids in tables["pub_fig2a"].get("pmids", []) for p in pmids}
+    return {"stored": stored, "car": car, "clinical_reports": reports, "clinical_reports_by_date": len(counted)}
 
 
 REGISTRY_NAMES = {"ctgov": "ClinicalTrials.gov", "chictr": "ChiCTR", "euctr": "EU CTR", "ctis": "EU CTIS"}
@@ -526,15 +622,15 @@ def _registry_tables(registrations: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _publication_tables(store: Store, as_of: dt.date, focus: str) -> dict[str, pd.DataFrame]:
-    """Fig. 2 and Table 1 of the review (published clinical reports), for the same date and focus."""
+def _publication_tables(store: Store, as_of: dt.date, focus: str, groups: CountryGroups) -> dict[str, pd.DataFrame]:
+    """Fig. 2 and Table 1 of the review (published clinical reports), for the same date, focus and groups."""
     from cartatlas.analysis import publications as pubs
 
     return {
-        "pub_fig2a": pubs.fig2a_reports_per_year(store, as_of, focus),
-        "pub_fig2b": pubs.fig2b_reports_per_target(store, as_of, focus),
-        "pub_fig2c": pubs.fig2c_reports_per_region(store, as_of, focus),
-        "pub_table1": pubs.table1_focus_reports(store, as_of, focus),
+        "pub_fig2a": pubs.fig2a_reports_per_year(store, as_of, focus, groups),
+        "pub_fig2b": pubs.fig2b_reports_per_target(store, as_of, focus, groups),
+        "pub_fig2c": pubs.fig2c_reports_per_region(store, as_of, focus, groups),
+        "pub_table1": pubs.table1_focus_reports(store, as_of, focus, groups),
     }
 
 
@@ -618,7 +714,8 @@ def _top_sites(units: pd.DataFrame, country: str | None, k: int = 15) -> pd.Data
     for sites, unit in zip(units["sites"], units["unit_id"], strict=True):
         for site in _list(sites):
             if site.get("facility") and (country is None or site.get("country_code") == country):
-                pairs.append(((site["facility"], site.get("city") or "", site.get("country") or ""), unit))
+                city = site.get("city_normalised") or site.get("city") or ""
+                pairs.append(((site["facility"], city, site.get("country") or ""), unit))
     table = _count_rows(pairs, ["facility", "city", "country"])
     return _head_with_ties(table.sort_values(["n", "facility"], ascending=[False, True], ignore_index=True), k)
 

@@ -8,10 +8,11 @@ article's publication date is the earlier of its electronic date
 (``article_date``) and its issue date (``pub_date``), which is when readers
 could first see it.  Its country is the reporting institution's
 (``report_country``: the corresponding author's, else the first author's; see
-``cartatlas.publications.places``).  The focus country's group follows the
-``wei2021`` scheme of ``knowledge/country_groups.csv`` when the focus is in it
-(China with Taiwan, Hong Kong and Macao, as the review counted), else the
-focus country alone.
+``cartatlas.publications.places``).  Articles fall into the same country
+groups as the trials of the report (``--groups``; by default the ``wei2021``
+scheme of ``knowledge/country_groups.csv``: China with Taiwan, Hong Kong and
+Macao, as the review counted); a focus country outside every group of the
+scheme stands alone.
 
 Each aggregate carries the PMIDs it counts (``pmids``), so every bar can be
 traced back to its articles; the chart builders draw with the Okabe-Ito
@@ -31,6 +32,7 @@ from cartatlas.store.db import Store
 if TYPE_CHECKING:
     import altair as alt
 
+    from cartatlas.analysis.groups import CountryGroups
     from cartatlas.api import Atlas
 
 log = logging.getLogger(__name__)
@@ -46,21 +48,49 @@ def _store(source: Store | Atlas) -> Store:
     return source if isinstance(source, Store) else source.store
 
 
-def focus_group(focus: str) -> tuple[str, frozenset[str]]:
-    """(group name, ISO codes) of the focus country, from the wei2021 scheme when it has the country."""
-    code = focus.strip().upper()
+def _scheme(groups: CountryGroups | None) -> CountryGroups | None:
+    if groups is not None:
+        return groups
     try:
         from cartatlas.analysis.groups import load_scheme
 
-        scheme = load_scheme("wei2021")
+        return load_scheme("wei2021")
+    except (ImportError, ValueError, OSError) as exc:  # the scheme file is optional here
+        log.debug("country groups unavailable (%s); the focus country stands alone", exc)
+        return None
+
+
+def focus_group(focus: str, groups: CountryGroups | None = None) -> tuple[str, frozenset[str]]:
+    """(group name, ISO codes) of the focus country in ``groups`` (default wei2021), else the country alone."""
+    code = focus.strip().upper()
+    scheme = _scheme(groups)
+    if scheme is not None:
         for name, members in scheme.groups.items():
             if code in members:
                 return name, frozenset(members)
-    except (ImportError, ValueError, OSError) as exc:  # the scheme file is optional here
-        log.debug("country groups unavailable (%s); the focus country stands alone", exc)
     from cartatlas.normalise.countries import country_name
 
     return country_name(code) or code, frozenset({code})
+
+
+def group_names(focus: str, groups: CountryGroups | None = None) -> list[str]:
+    """The groups articles are counted in, focus first (as the review's Fig. 2a: China, US, others)."""
+    name, _ = focus_group(focus, groups)
+    scheme = _scheme(groups)
+    others = [g for g in scheme.names if g != name] if scheme is not None else [US, OTHER]
+    return [name, *others]
+
+
+def _group_of(country: str | None, focus: str, groups: CountryGroups | None) -> str:
+    if not country:
+        return UNKNOWN
+    name, members = focus_group(focus, groups)
+    if country in members:
+        return name
+    scheme = _scheme(groups)
+    if scheme is None:
+        return US if country == "US" else OTHER
+    return scheme.group_of_country(country)
 
 
 def _links(store: Store) -> pd.DataFrame:
@@ -78,7 +108,9 @@ def _links(store: Store) -> pd.DataFrame:
     return frame
 
 
-def clinical_reports(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+def clinical_reports(
+    source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN", groups: CountryGroups | None = None
+) -> pd.DataFrame:
     """One row per CAR clinical report published by ``as_of``, with its country group and linked trials."""
     store = _store(source)
     as_of = as_of or dt.date.today()
@@ -101,10 +133,7 @@ def clinical_reports(source: Store | Atlas, as_of: dt.date | None = None, focus:
     frame["published"] = published
     frame = frame[[d is not None and d <= as_of for d in frame["published"]]].copy()
     frame["year"] = [d.year for d in frame["published"]]
-    name, members = focus_group(focus)
-    frame["group"] = [
-        UNKNOWN if not c else name if c in members else US if c == "US" else OTHER for c in frame["report_country"]
-    ]
+    frame["group"] = [_group_of(c, focus, groups) for c in frame["report_country"]]
     links = _links(store)
     by_pmid: dict[str, list[str]] = {}
     for row in links.sort_values(["pmid", "score", "trial_id"], ascending=[True, False, True]).itertuples():
@@ -117,16 +146,17 @@ def _pmids(values: pd.Series) -> list[str]:
     return sorted(set(values), key=lambda p: (len(p), p))
 
 
-def fig2a_reports_per_year(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+def fig2a_reports_per_year(
+    source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN", groups: CountryGroups | None = None
+) -> pd.DataFrame:
     """Fig. 2a: CAR clinical reports per publication year, focus group vs the United States vs others."""
-    frame = clinical_reports(source, as_of, focus)
-    name, _ = focus_group(focus)
-    groups = [name] + ([US] if name != US else []) + [OTHER]
+    frame = clinical_reports(source, as_of, focus, groups)
+    names = group_names(focus, groups)
     if frame.empty:
         return pd.DataFrame(columns=["year", "group", "reports", "cumulative", "pmids"])
     years = range(int(frame["year"].min()), int(frame["year"].max()) + 1)
     rows = []
-    for group in groups + ([UNKNOWN] if (frame["group"] == UNKNOWN).any() else []):
+    for group in names + ([UNKNOWN] if (frame["group"] == UNKNOWN).any() else []):
         running = 0
         for year in years:
             chosen = frame[(frame["group"] == group) & (frame["year"] == year)]
@@ -143,15 +173,19 @@ def fig2a_reports_per_year(source: Store | Atlas, as_of: dt.date | None = None, 
     return pd.DataFrame(rows)
 
 
-def _focus_reports(source: Store | Atlas, as_of: dt.date | None, focus: str) -> pd.DataFrame:
-    frame = clinical_reports(source, as_of, focus)
-    name, _ = focus_group(focus)
+def _focus_reports(
+    source: Store | Atlas, as_of: dt.date | None, focus: str, groups: CountryGroups | None = None
+) -> pd.DataFrame:
+    frame = clinical_reports(source, as_of, focus, groups)
+    name, _ = focus_group(focus, groups)
     return frame[frame["group"] == name]
 
 
-def fig2b_reports_per_target(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+def fig2b_reports_per_target(
+    source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN", groups: CountryGroups | None = None
+) -> pd.DataFrame:
     """Fig. 2b: the focus group's reports per target (a multi-target report counts for each target)."""
-    frame = _focus_reports(source, as_of, focus)
+    frame = _focus_reports(source, as_of, focus, groups)
     counts: dict[str, list[str]] = {}
     for pmid, targets in zip(frame["pmid"], frame["targets"], strict=True):
         for target in list(targets) if targets is not None and len(targets) else ["not stated"]:
@@ -179,9 +213,11 @@ def _branch_label(branches: pd.Series) -> str:
     return "other" if values else "unknown"
 
 
-def fig2c_reports_per_region(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+def fig2c_reports_per_region(
+    source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN", groups: CountryGroups | None = None
+) -> pd.DataFrame:
     """Fig. 2c: the focus group's reports by region (province) of the reporting institution."""
-    frame = _focus_reports(source, as_of, focus)
+    frame = _focus_reports(source, as_of, focus, groups)
     from cartatlas.normalise.countries import country_name
 
     labels = []
@@ -204,9 +240,11 @@ def fig2c_reports_per_region(source: Store | Atlas, as_of: dt.date | None = None
     )
 
 
-def table1_focus_reports(source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN") -> pd.DataFrame:
+def table1_focus_reports(
+    source: Store | Atlas, as_of: dt.date | None = None, focus: str = "CN", groups: CountryGroups | None = None
+) -> pd.DataFrame:
     """Table 1: the focus group's clinical reports, oldest first, with what the review's table lists."""
-    frame = _focus_reports(source, as_of, focus)
+    frame = _focus_reports(source, as_of, focus, groups)
     out = pd.DataFrame(
         {
             "pmid": frame["pmid"],

@@ -18,8 +18,8 @@ from cartatlas.classify.text import (
     CAR_WORDS,
     ELIGIBILITY,
     Hit,
+    Near,
     Segment,
-    adjacent,
     build_segments,
     clause_after,
     clause_before,
@@ -29,6 +29,12 @@ from cartatlas.classify.types import Evidence
 from cartatlas.model import Trial
 
 POSITIVE, PRIOR, SETTING, TOXICITY = "positive", "prior", "setting", "toxicity"
+#: Evidence kept per decision and rule (``engine``): the first ones, in the order the rules found them.
+#: A rule that fires once per intervention would otherwise list every one of a record's hundreds of
+#: drugs; the label is the same and a curator reads the record for the rest.
+MAX_EVIDENCE_PER_RULE = 20
+#: Flag of a classification that read only the first ``MAX_HITS_PER_TERM`` hits of a term in some field.
+CAPPED_FLAG = "screening:capped"
 MENTION_KINDS = frozenset({"car", "caar", "product"})
 #: Hit kinds that may become a mention: the above, glued antigens ("CD19CAR"), a bare "CAR", engineered cells.
 _CANDIDATE_KINDS = MENTION_KINDS | {"antigen", "car_weak", "engineered"}
@@ -133,6 +139,7 @@ def build_context(trial: Trial, kb: Knowledge) -> Context:
     segments = build_segments(trial)
     hits: list[Hit] = []
     eligibility_car = ""
+    capped = False
     for seg in segments:
         if seg.role == ELIGIBILITY:
             if not eligibility_car:
@@ -141,10 +148,13 @@ def build_context(trial: Trial, kb: Knowledge) -> Context:
                     eligibility_car = seg.disp[max(0, m.start() - 40) : m.end() + 40]
             continue
         hits.extend(scan(seg, kb))
+        capped = capped or seg.capped > 0
     by_kind: dict[str, list[Hit]] = {}
     for h in hits:
         by_kind.setdefault(h.entry.kind, []).append(h)
     ctx = Context(trial, kb, segments, hits, by_kind, eligibility_car=eligibility_car)
+    if capped:
+        ctx.flag(CAPPED_FLAG)
     ctx.mentions = _mentions(ctx)
     return ctx
 
@@ -152,11 +162,8 @@ def build_context(trial: Trial, kb: Knowledge) -> Context:
 def _mentions(ctx: Context) -> list[Mention]:
     kb = ctx.kb
     other_meaning_segs = {id(h.seg) for h in ctx.of("other_meaning")}
-    antigens_by_seg: dict[int, list[Hit]] = {}
     targets = kb.target_symbols
-    for h in ctx.of("antigen"):
-        if h.entry.value in targets:
-            antigens_by_seg.setdefault(id(h.seg), []).append(h)
+    antigens: Near | None = None  # built when a bare "CAR" or engineered cells need it
     full_name_segs = {id(h.seg) for h in ctx.of("car") if "chimeric" in h.seg.norm[h.start : h.end]}
     tcr = any(
         "tcr" in h.seg.norm[h.start : h.end] or "receptor" in h.seg.norm[h.start : h.end] for h in ctx.of("non_car")
@@ -177,11 +184,17 @@ def _mentions(ctx: Context) -> list[Mention]:
                 continue
             platform = "CAR-T" if "cart" in h.seg.norm[h.start : h.end] else ""
         elif kind == "car_weak":
-            if id(h.seg) in other_meaning_segs or not _weak_car_is_receptor(h, antigens_by_seg, full_name_segs):
+            if id(h.seg) in other_meaning_segs:
+                continue
+            antigens = antigens or Near([a for a in ctx.of("antigen") if a.entry.value in targets])
+            if not _weak_car_is_receptor(h, antigens, full_name_segs):
                 continue
         elif kind == "engineered":
             # "T cells genetically targeted to CD19" is a CAR-T when an antigen is attached and no TCR is named.
-            if tcr or not any(adjacent(a, h) for a in antigens_by_seg.get(id(h.seg), [])):
+            if tcr:
+                continue
+            antigens = antigens or Near([a for a in ctx.of("antigen") if a.entry.value in targets])
+            if not antigens.attaches(h):
                 continue
             platform = "CAR-NK" if "nk" in h.seg.norm[h.start : h.end] else ""
         effect, cue = mention_effect(ctx.kb, h)
@@ -189,11 +202,11 @@ def _mentions(ctx: Context) -> list[Mention]:
     return out
 
 
-def _weak_car_is_receptor(h: Hit, antigens_by_seg: dict[int, list[Hit]], full_name_segs: set[int]) -> bool:
+def _weak_car_is_receptor(h: Hit, antigens: Near, full_name_segs: set[int]) -> bool:
     """A bare "CAR" counts only next to an antigen, a cell word, or where the full name is spelt out."""
     if id(h.seg) in full_name_segs:
         return True
-    if any(adjacent(a, h) for a in antigens_by_seg.get(id(h.seg), [])):
+    if antigens.attaches(h):
         return True
     nxt = h.seg.norm[h.end : h.end + 24].lstrip(" .+/(")
     word = nxt.split(" ", 1)[0].strip(".,;:()") if nxt else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from cartatlas.classify import disease, platform, relation, source, targets
+from cartatlas.classify import context, disease, platform, relation, source, targets
 from cartatlas.classify.context import Context, build_context
 from cartatlas.classify.knowledge import Knowledge, knowledge
 from cartatlas.classify.types import Classification, Evidence
@@ -20,7 +20,7 @@ from cartatlas.model import Trial
 log = logging.getLogger(__name__)
 
 #: Bumped whenever a rule changes what it decides; the knowledge stamp is added at run time.
-CLASSIFIER_VERSION = "1.1.0"  # 1.1: reads the local-language fields of bilingual records
+CLASSIFIER_VERSION = "1.2.0"  # 1.1: local-language fields of bilingual records; 1.2: CAR terms match whole tokens
 _SCORE = {"high": 1.0, "medium": 0.6, "low": 0.3}
 
 
@@ -99,13 +99,24 @@ def _confidence(ctx: Context, rel: str, rel_conf: str, tgts: list[str], branch: 
 
 
 def _dedup(evidence: list[Evidence]) -> list[Evidence]:
+    """Evidence without repeats, and at most ``MAX_EVIDENCE_PER_RULE`` items per decision and rule."""
     seen: set[tuple[str, str, str, str, str]] = set()
+    limit = context.MAX_EVIDENCE_PER_RULE
+    capped = len(evidence) > limit  # else no rule can have too many: the usual handful is not counted
+    per_rule: dict[tuple[str, str], int] = {}
     out: list[Evidence] = []
     for ev in evidence:
         key = (ev["decision"], ev["value"], ev["field"], ev["text"], ev["rule"])
-        if key not in seen:
-            seen.add(key)
-            out.append(ev)
+        if key in seen:
+            continue
+        seen.add(key)
+        if capped:
+            rule = (ev["decision"], ev["rule"])
+            n = per_rule.get(rule, 0)
+            if n >= limit:
+                continue
+            per_rule[rule] = n + 1
+        out.append(ev)
     return out
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cartatlas.classify.knowledge import Knowledge, knowledge, normalise_term, split_list
+from cartatlas.classify.knowledge import Knowledge, knowledge, split_list
 from cartatlas.classify.types import LANDSCAPE_RELATIONS, Classification
 from cartatlas.knowledge import read_table
 
@@ -58,16 +58,7 @@ def _antigen(kb: Knowledge, text: str, pmap: Mapping[tuple[str, str], list[tuple
         return mapped[0][1]
     if text in kb.antigens:
         return text
-    key = normalise_term(text)
-    for symbol in kb.antigens:
-        if normalise_term(symbol) == key:
-            return symbol
-    found = kb.automaton.get(" " + key.replace("-", " ") + " ", None) if key else None
-    if found:
-        for entry in found[3]:
-            if entry.kind == "antigen":
-                return entry.value
-    return None
+    return kb.antigen_symbol(text)
 
 
 def _peer_target(
@@ -284,8 +275,11 @@ def class_f1(counts: list[int]) -> tuple[float, float, float]:
 
 
 def write_disagreements(report: Report, path: Path) -> None:
+    """Every disagreement as a CSV row; text cells neutralised against spreadsheet formulas."""
+    from cartatlas.spreadsheet import neutralise  # not at the top: it loads pandas, which screening never needs
+
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["trial_id", "field", "cartatlas", "labels", "cartatlas_evidence", "label_note"])
         for d in report.disagreements:
-            w.writerow([d.trial_id, d.field, d.ours, d.theirs, d.evidence, d.note])
+            w.writerow([neutralise(str(v)) for v in (d.trial_id, d.field, d.ours, d.theirs, d.evidence, d.note)])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from cartatlas.classify.context import Context, Mention
-from cartatlas.classify.text import PROSE_ROLES, TITLE, Hit, sentence_bounds
+from cartatlas.classify.text import PROSE_ROLES, TITLE, Hit, Near, Segment, sentence_bounds
 
 D = "platforms"
 _SPECIFIC_FIRST = ("CAAR-T", "CAR-Treg", "CAR-NKT", "CAR-gdT", "CAR-NK", "CAR-M", "CAR-other")
@@ -25,8 +25,12 @@ def decide(ctx: Context, relation: str, mentions: list[Mention]) -> list[str]:
         return []
     found: list[str] = []
     defaulted: Mention | None = None
+    cells: _Cells | None = None
     for m in mentions:
-        platform = m.platform or _cell_platform(ctx, m)
+        platform = m.platform
+        if not platform:
+            cells = cells or _Cells(ctx)
+            platform = cells.platform(m)
         if platform:
             if platform not in found:
                 found.append(platform)
@@ -44,32 +48,48 @@ def decide(ctx: Context, relation: str, mentions: list[Mention]) -> list[str]:
     return found
 
 
-def _cell_platform(ctx: Context, m: Mention) -> str:
-    seg = m.hit.seg
-    lo, hi = sentence_bounds(seg, m.hit.start) if seg.role in PROSE_ROLES else (0, len(seg.norm))
-    cues = [h for h in ctx.of("cell") if h.seg is seg and lo <= h.start < hi]
-    values = {h.entry.value for h in cues}
-    for p in _SPECIFIC_FIRST:
-        if p in values:
-            return p
-    return "CAR-T" if "CAR-T" in values else ""
+class _Cells:
+    """The platform named by a cell word in a mention's sentence, looked up per platform by bisection."""
+
+    def __init__(self, ctx: Context) -> None:
+        by_value: dict[str, list[Hit]] = {}
+        for h in ctx.of("cell"):
+            by_value.setdefault(h.entry.value, []).append(h)
+        self.near = {value: Near(hits) for value, hits in by_value.items()}
+        self.seen: dict[tuple[int, int, int], str] = {}
+
+    def platform(self, m: Mention) -> str:
+        seg = m.hit.seg
+        lo, hi = sentence_bounds(seg, m.hit.start) if seg.role in PROSE_ROLES else (0, len(seg.norm))
+        key = (id(seg), lo, hi)
+        found = self.seen.get(key)
+        if found is None:
+            found = self.seen[key] = self._platform(seg, lo, hi)
+        return found
+
+    def _platform(self, seg: Segment, lo: int, hi: int) -> str:
+        for p in (*_SPECIFIC_FIRST, "CAR-T"):
+            near = self.near.get(p)
+            if near is not None and near.between(seg, lo, hi - 1):
+                return p
+        return ""
 
 
 def _in_vivo(ctx: Context, mentions: list[Mention]) -> Hit | None:
     for m in mentions:
         if m.product is not None and m.product.platform == "in-vivo-CAR":
             return m.hit
-    by_seg: dict[int, list[Mention]] = {}
-    for m in mentions:
-        by_seg.setdefault(id(m.hit.seg), []).append(m)
-    for h in ctx.of("vivo"):
-        near = by_seg.get(id(h.seg), [])
-        if not near:
+    vivo = ctx.of("vivo")
+    if not vivo:
+        return None
+    near = Near([m.hit for m in mentions])
+    for h in vivo:
+        if h.seg not in near:
             continue
         key = h.seg.norm[h.start : h.end]
         if key in _ALWAYS_VIVO and (h.seg.role == TITLE or h.seg.role.startswith("intervention")):
             return h
-        for m in near:
-            if 0 <= m.hit.start - h.end <= 25 and _VIVO_GAP.match(h.seg.norm[h.end : m.hit.start]):
+        for car in near.between(h.seg, h.end, h.end + 25):
+            if _VIVO_GAP.match(h.seg.norm[h.end : car.start]):
                 return h
     return None

@@ -91,10 +91,6 @@ def _follow_up(ctx: Context, strong: list[Mention]) -> tuple[str, str] | None:
     return "follow_up", "medium" if obs_cues else "high"
 
 
-def _is_car_intervention(ctx: Context, group: int) -> bool:
-    return any(m.hit.seg.group == group and m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC) for m in ctx.mentions)
-
-
 _INN_DRUG = re.compile(
     r"(?:mab|nib|ciclib|lisib|parib|zomib|tide|platin|taxel|rubicin|domide|stat|tinib|asone|olone|leukin|cept|"
     r"sertib|rafenib|limus|citabine|arabine|trexate|mustine|cillin|mycin|vudine|azole)(?![a-z])"
@@ -107,16 +103,22 @@ def _recognised_drugs(ctx: Context) -> list[str]:
     Opaque code names ("GC022", "GAP T cells", "Dose Level 1") are not counted: in a trial whose
     title names a CAR product they are that product under another name.
     """
+    # Per intervention, looked up once: a record may list hundreds of interventions.
+    car_groups = {m.hit.seg.group for m in ctx.mentions if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC)}
+    combo_kinds: dict[str, set[str]] = {}
+    for h in ctx.of("combo"):
+        combo_kinds.setdefault(h.seg.field, set()).add(h.entry.value)
+    ancillary_fields = {h.seg.field for h in ctx.of("ancillary")}
     out: list[str] = []
     for i, iv in enumerate(ctx.trial.get("interventions") or []):
-        if not isinstance(iv, dict) or _is_car_intervention(ctx, i):
+        if not isinstance(iv, dict) or i in car_groups:
             continue
         name = iv.get("name") or ""
         field = f"interventions[{i}].name"
-        kinds = {h.entry.value for h in ctx.of("combo") if h.seg.field == field}
+        kinds = combo_kinds.get(field, set())
         if kinds & {"lymphodepletion", "procedure"}:
             continue
-        if kinds or any(h.seg.field == field for h in ctx.of("ancillary")) or _INN_DRUG.search(name.lower()):
+        if kinds or field in ancillary_fields or _INN_DRUG.search(name.lower()):
             out.append(name)
     return out
 

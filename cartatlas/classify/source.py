@@ -11,9 +11,19 @@ otherwise, as NK products almost always come from donors, cord blood or lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from cartatlas.classify.context import Context, Mention
-from cartatlas.classify.text import INTERVENTION, INTERVENTION_DESC, PROSE_ROLES, TITLE, Hit, sentence_bounds
+from cartatlas.classify.text import (
+    INTERVENTION,
+    INTERVENTION_DESC,
+    PROSE_ROLES,
+    TITLE,
+    Hit,
+    Near,
+    Segment,
+    sentence_bounds,
+)
 
 _TRANSPLANT_AFTER = re.compile(
     r"^[\s/]*(?:hematopoietic|haematopoietic|stem|hsct|sct|hct|bmt|bone marrow|marrow|transplant\w*|graft|"
@@ -28,6 +38,17 @@ _HISTORY_BEFORE = re.compile(
     r"(?:after|post|following|relapse\w*|prior|history|previous\w*|failed|undergone|received)\s*(?:\w+\s*){0,3}$"
 )
 _NOT_A_DRUG = re.compile(r"^(?:dose|level|arm|cohort|group|part|phase|stage|treatment|experimental|control)\b")
+#: An intervention that describes engineered cells: in a CAR therapy trial it is the CAR product under another
+#: name ("genetically engineered lymphocyte therapy", "re-directed T cells", "transduced T lymphocytes").
+_ENGINEERED_CELLS = re.compile(
+    r"(?<![a-z])(?:engineered|modified|transduced|transfected|redirected|re directed|manipulated)(?![a-z])"
+    r"[^.;]{0,40}?(?<![a-z])(?:lymphocytes?|t ?cells?|nk ?cells?|cells?)(?![a-z])|"
+    r"(?<![a-z])(?:lymphocytes?|t ?cells?|nk ?cells?)(?![a-z])[^.;]{0,30}?"
+    r"(?<![a-z])(?:engineered|modified|transduced|transfected|redirected)(?![a-z])"
+)
+#: Hit kinds that name a CAR (whatever the context) or another engineered product (TCR-T, TIL).
+_CAR_WORD_KINDS = ("car", "car_weak", "caar", "product", "engineered")
+_CELL_PRODUCT_TYPES = ("", "BIOLOGICAL", "GENETIC")
 _SOURCE_RANK = {"in-vivo": 0, "allogeneic": 1, "autologous": 2}
 
 
@@ -43,10 +64,11 @@ def decide_source(ctx: Context, relation: str, chosen: list[Mention], platforms:
         if m.product is not None and m.product.product_source in _SOURCE_RANK:
             votes.setdefault(m.product.product_source, []).append((0, m.hit))
     car_groups = {m.hit.seg.group for m in chosen if m.hit.seg.role in (INTERVENTION, INTERVENTION_DESC)}
+    chosen_near = Near([m.hit for m in chosen])
     for h in ctx.of("source"):
         if _TRANSPLANT_AFTER.match(h.seg.norm[h.end : h.end + 24]):
             continue
-        weight = _attached(h, chosen, car_groups)
+        weight = _attached(h, chosen_near, car_groups)
         if weight is not None:
             votes.setdefault(h.entry.value, []).append((weight, h))
     if votes:
@@ -70,20 +92,51 @@ def decide_source(ctx: Context, relation: str, chosen: list[Mention], platforms:
     return "unknown"
 
 
-def _attached(h: Hit, chosen: list[Mention], car_groups: set[int]) -> int | None:
+def _attached(h: Hit, chosen: Near, car_groups: set[int]) -> int | None:
     """Weight of a source word (lower is stronger), or None when it does not qualify the CAR product."""
     if h.seg.role in (INTERVENTION, INTERVENTION_DESC) and h.seg.group in car_groups:
         return 1
-    same = [m for m in chosen if m.hit.seg is h.seg]
-    if not same:
+    if h.seg not in chosen:
         return None
     if h.seg.role == TITLE:
         return 1
+    # A CAR mention in the same sentence, starting from 40 characters before the word's end to 60 after it.
     lo, hi = sentence_bounds(h.seg, h.start)
-    for m in same:
-        if lo <= m.hit.start < hi and -40 <= m.hit.start - h.end <= 60:
-            return 2
+    if chosen.between(h.seg, max(lo, h.end - 40), min(hi - 1, h.end + 60)):
+        return 2
     return None
+
+
+def _car_product_groups(ctx: Context) -> set[int]:
+    """The interventions that no CAR mention was taken from but that still are the trial's CAR product.
+
+    Interventions often list the CAR product twice: under its name and as "genetically engineered
+    lymphocyte therapy", a dose level ("CAR-20/19-T cells, 1 x 10^6/kg") or a preparation.  A CAR word in
+    its name, or a name that describes engineered cells in a biological or genetic intervention, makes it
+    the CAR product, unless it names another engineered product (TCR-T, TIL), which is given beside the CAR.
+    Computed once per trial from the hits grouped by intervention, so its cost is linear in the record.
+    """
+    # Names only: a drug's description often mentions the CAR-T it is given around.
+    names: dict[int, list[Segment]] = {}
+    for seg in ctx.segments:
+        if seg.role == INTERVENTION:
+            names.setdefault(seg.group, []).append(seg)
+
+    def groups_of(hits: Iterable[Hit]) -> set[int]:
+        return {h.seg.group for h in hits if h.seg.role == INTERVENTION}
+
+    other_products = groups_of(ctx.of("non_car"))
+    car_named = groups_of(ctx.of(*_CAR_WORD_KINDS)) | groups_of(h for h in ctx.of("antigen") if h.entry.car_glued)
+    out = set()
+    for i, iv in enumerate(ctx.trial.get("interventions") or []):
+        if not isinstance(iv, dict) or i in other_products:
+            continue
+        if i in car_named or (
+            (iv.get("type") or "").upper() in _CELL_PRODUCT_TYPES
+            and any(_ENGINEERED_CELLS.search(seg.norm) for seg in names.get(i, []))
+        ):
+            out.add(i)
+    return out
 
 
 def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> list[str]:
@@ -96,8 +149,9 @@ def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> l
     for h in ctx.of("combo"):
         if h.seg.role == INTERVENTION:
             iv_names.setdefault(h.seg.group, []).append(h)
+    car_products = _car_product_groups(ctx)
     for i, iv in enumerate(ctx.trial.get("interventions") or []):
-        if not isinstance(iv, dict) or i in car_groups:
+        if not isinstance(iv, dict) or i in car_groups or i in car_products:
             continue
         kinds = iv_names.get(i, [])
         if not kinds:
@@ -116,10 +170,11 @@ def decide_combinations(ctx: Context, relation: str, chosen: list[Mention]) -> l
                 found.add(h.entry.value)
                 ctx.add(D, h.entry.value, "combination.listed_intervention", h)
     # "CAR-T bridging to allo-HSCT", "CAR-T combined with PD-1 antibody" in the title or summary.
+    chosen_segs = {id(m.hit.seg) for m in chosen}
     for h in ctx.of("combo"):
         if h.entry.value not in ("HSCT", "checkpoint-inhibitor") or h.entry.value in found:
             continue
-        if h.seg.role not in (TITLE, *PROSE_ROLES) or not any(m.hit.seg is h.seg for m in chosen):
+        if h.seg.role not in (TITLE, *PROSE_ROLES) or id(h.seg) not in chosen_segs:
             continue
         before = h.seg.norm[max(0, h.start - 40) : h.start]
         if _WITH_BEFORE.search(before) and not _HISTORY_BEFORE.search(before):

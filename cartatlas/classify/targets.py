@@ -24,7 +24,7 @@ from cartatlas.classify.text import (
     PROSE_ROLES,
     TITLE,
     Hit,
-    adjacent,
+    Near,
     sentence_bounds,
 )
 from cartatlas.classify.types import UNKNOWN_TARGET
@@ -64,23 +64,19 @@ def decide(ctx: Context, relation: str, chosen: list[Mention]) -> tuple[list[str
     tier2: dict[str, Hit] = {}
     tier3: dict[str, Hit] = {}
     excluded: dict[str, Hit] = {}
-    # ``adjacent`` is false across segments: compare each antigen only with mentions of its own segment.
-    chosen_by_seg: dict[int, list[Hit]] = {}
+    # ``adjacent`` is false across segments and far apart: compare each antigen only with the mentions near it.
     for m in chosen:
-        chosen_by_seg.setdefault(id(m.hit.seg), []).append(m.hit)
         if m.product is not None:
             for t in m.product.targets:
                 tier1.setdefault(t, m)
-    others_by_seg: dict[int, list[Hit]] = {}
-    for m in others:
-        others_by_seg.setdefault(id(m.hit.seg), []).append(m.hit)
+    chosen_near = Near([m.hit for m in chosen])
+    others_near = Near([m.hit for m in others])
     for a in ctx.of("antigen"):
         symbol = a.entry.value
         if symbol not in kb.target_symbols or _negated(a):
             continue
         role = a.seg.role
-        same = chosen_by_seg.get(id(a.seg))
-        direct = same is not None and any(adjacent(a, h) for h in same)
+        direct = chosen_near.attached_to(a)
         if not direct and role == INTERVENTION and a.seg.group in car_groups:
             direct = True
         if not direct and role == ARM and a.seg.group in car_arms:
@@ -88,11 +84,10 @@ def decide(ctx: Context, relation: str, chosen: list[Mention]) -> tuple[list[str
         if direct:
             (tier1 if role in _STRONG_ROLES else tier2).setdefault(symbol, a)
             continue
-        near = others_by_seg.get(id(a.seg))
-        if near is not None and any(adjacent(a, h) for h in near):
+        if others_near.attached_to(a):
             excluded.setdefault(symbol, a)
             continue
-        if _marker(a) or (role == TITLE and same is not None):
+        if _marker(a) or (role == TITLE and a.seg in chosen_near):
             tier3.setdefault(symbol, a)
     if tier1:
         chosen_tier: dict[str, Hit | Mention] = tier1
@@ -125,6 +120,8 @@ def _strategy(ctx: Context, targets: list[str], chosen: list[Mention], found: di
         ctx.add("target_strategy", "single", "strategy.one_target", field="targets", text=targets[0])
         return "single"
     wanted = set(targets)
+    antigens = Near([a for a in ctx.of("antigen") if a.entry.value in wanted])
+    chosen_near = Near([m.hit for m in chosen])
     # A cue counts where the targets are named together: in that sentence, title or intervention.
     for kind in ("co-administered", "multi-specific-CAR"):
         for h in ctx.of("strategy"):
@@ -133,13 +130,8 @@ def _strategy(ctx: Context, targets: list[str], chosen: list[Mention], found: di
             if _bispecific_antibody(h):
                 continue
             lo, hi = sentence_bounds(h.seg, h.start) if h.seg.role in PROSE_ROLES else (0, len(h.seg.norm))
-            near = {
-                a.entry.value
-                for a in ctx.of("antigen")
-                if a.seg is h.seg and lo <= a.start < hi and a.entry.value in wanted
-            }
-            has_car = any(m.hit.seg is h.seg and lo <= m.hit.start < hi for m in chosen)
-            if len(near) >= 2 or (has_car and h.seg.role in (TITLE, INTERVENTION)):
+            two_targets = antigens.two_values(h.seg, lo, hi - 1)
+            if two_targets or (h.seg.role in (TITLE, INTERVENTION) and chosen_near.between(h.seg, lo, hi - 1)):
                 ctx.add("target_strategy", kind, "strategy.cue", h)
                 return kind
     for m in chosen:

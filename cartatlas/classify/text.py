@@ -5,14 +5,23 @@ the eligibility criteria, so each piece of text becomes a ``Segment`` tagged
 with its role, and each vocabulary match a ``Hit`` that knows its segment.
 Eligibility text is never scanned for positive evidence: it only says who may
 enrol (often "no prior CAR-T"), not what is given.
+
+The work per field stays linear in its length, whatever the text: hits of one
+term beyond ``MAX_HITS_PER_TERM`` in one field are not kept (no real record
+comes near; a field of "CAR-T" repeated a million times would otherwise hold
+a million mentions), every match has a bounded length, and the rules find the
+hits near a position through ``Near`` and the sentence around it through
+``sentence_bounds``, never by walking the whole field again.
 """
 
 from __future__ import annotations
 
+import bisect
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, cast
 
 from cartatlas.classify.knowledge import Entry, Knowledge, display_key, match_form, normalise_display
@@ -36,11 +45,29 @@ _ELIGIBILITY_HEAD = re.compile(
     r"(?:inclusion criteria|exclusion criteria|eligibility criteria|key inclusion|key exclusion|"
     r"入选标准|纳入标准|排除标准)"
 )
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+#: Latin letters beyond ASCII (é, ü, ñ, ...): word characters like a-z, so that no term is found inside a word
+#: such as "écart".  Greek letters, Han characters and marks are not word characters.
+LATIN_EXTRA = "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
+#: What a token is made of; every regex below matches whole tokens by looking around with it.
+WORD = "a-z0-9" + LATIN_EXTRA
+_NON_LATIN = re.compile(f"[^\\x00-\\x7f{LATIN_EXTRA}]")
+_LATIN_NON_ASCII = re.compile(f"[{LATIN_EXTRA}]")
 _CLAUSE_END = re.compile(r"[.;:!?\n。；：！？]")
 _CLAUSE_MARK = re.compile(r"[.;:!?\n。；：,(]")
 #: Eligibility is not scanned; this cheap check only reports that CAR words are there.
-CAR_WORDS = re.compile(r"chimeric antigen|(?<![a-z0-9])car[ -]?(?:t|nk)(?![a-z0-9])|(?<![a-z])cart(?![a-z])|嵌合抗原")
+CAR_WORDS = re.compile(
+    f"chimeric antigen|(?<![{WORD}])car[ -]?(?:t|nk)(?![{WORD}])|(?<![{WORD}])cart(?![a-z{LATIN_EXTRA}])|嵌合抗原"
+)
+
+
+#: Occurrences of one vocabulary term read per field (the first ones, in text order).  No real record
+#: comes near: in the 7,206 sample records the most repeated term of one field ("lymphoma" in a list of
+#: conditions) occurs 63 times.  Past this, more of the same says nothing new, and a field of one phrase
+#: repeated a million times costs one pass of the automaton instead of a million hits and mentions.
+MAX_HITS_PER_TERM = 500
+#: Anchors (a "car", a "cd", a "z") at which one glued-spelling pattern is tried per field (the samples'
+#: most: 35 of "car" in one field).
+MAX_ANCHORS = 5000
 
 
 @dataclass(slots=True)
@@ -51,6 +78,10 @@ class Segment:
     group: int
     disp: str
     norm: str
+    #: Hits dropped by ``MAX_HITS_PER_TERM`` when the segment was scanned.
+    capped: int = 0
+    #: Starts and ends of the sentence marks of ``norm``, found once when first needed.
+    marks: tuple[list[int], list[int]] | None = None
 
 
 @dataclass(slots=True)
@@ -135,28 +166,37 @@ def build_segments(trial: Trial) -> list[Segment]:
 
 
 # Glued spellings that no fixed vocabulary can list: CART19, CAR-T19, UCART123, 4SCAR19/22, CAR-20/19-T, eCAR, cCAR.
+# The match is one whole token: a short prefix, CAR, an optional T, an optional antigen number and, only after
+# that number, a version letter (CART19A, CAR22v2).  Letters right after CAR or CAR-T continue another word
+# (ECMOCARD, Medicare, EuCARE, trocars), so the token is not a CAR.
 _GLUED_CAR = re.compile(
-    r"(?<![a-z0-9])(?P<prefix>[a-z0-9]{0,5}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\d{1,3})?(?P<more>(?:/\d{1,3})*)"
-    r"(?:[a-z]\d{0,2})?(?![a-z0-9])"
+    f"(?<![{WORD}])(?P<prefix>[a-z0-9]{{0,5}}?)car(?P<t> ?t)?(?P<sep> ?)(?P<n>\\d{{1,3}})?"
+    f"(?P<more>(?:/\\d{{1,3}}){{0,12}})"
+    f"(?:(?<=\\d)[a-z]\\d{{0,2}})?(?![{WORD}])"
     r"(?! ?(?:days?|d|weeks?|wks?|months?|hours?|h|mg|ml|kg|x|%|patients|subjects|years?|cases)(?![a-z]))"
 )
 _NOT_CAR_WORDS = frozenset({"scar", "oscar", "vicar", "nascar", "escar", "sidecar", "minicar", "autocar"})
-# CAR construct notation: 19-28z, 4H11-28z, iCasp9M28z, BBζ, CD28-zeta.
-_CONSTRUCT = re.compile(r"(?<![a-z])[a-z0-9]{0,8}?(?:28|bb|41bb|4 1bb|137) ?(?:z|ζ|zeta)(?![a-z])")
+# CAR construct notation: 19-28z, 4H11-28z, iCasp9M28z, BBζ, CD28-zeta; a version tail that starts with a digit
+# belongs to the token (1928z1XX, M28z1XXPD1DNR).
+_CONSTRUCT = re.compile(
+    f"(?<![{WORD}])[a-z0-9]{{0,8}}?(?:28|bb|41bb|4 1bb|137) ?(?:z|ζ|zeta)(?:\\d[a-z0-9]{{0,10}})?(?![{WORD}])"
+)
 # Older records describe CAR-T cells without the word CAR: "T cells genetically targeted to CD19".
 _ENGINEERED = re.compile(
+    f"(?<![{WORD}])(?:"
     r"(?:genetically|gene) ?(?:modified|engineered|targeted|redirected|transduced|manipulated) "
-    r"(?:autologous |allogeneic |human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)|"
+    f"(?:autologous |allogeneic |human )?(?:t|nk|γδ ?t)(?: ?cells?| lymphocytes|cells)(?![{WORD}])|"
     r"(?:t|nk) ?(?:cells?|lymphocytes) "
     r"(?:genetically )?(?:targeted|redirected|engineered|modified) to (?:target|the|recogni[sz]e|express)|"
-    r"(?<![a-z])(?:targeted|redirected) "
-    r"(?:autologous )?t ?cells"
+    r"(?:targeted|redirected) "
+    f"(?:autologous )?t ?cells(?![{WORD}]))"
 )
 
-# CD19/22, CD19/20/22: the numbers after a slash are CD antigens too.
-_CD_SLASH = re.compile(r"(?<![a-z0-9])cd ?\d{1,3}[a-z]?(?P<more>(?:/(?:cd)? ?\d{1,3}[a-z]?)+)(?![0-9])")
+# CD19/22, CD19/20/22: the numbers after a slash are CD antigens too.  Every match has a bounded length
+# (here at most 12 joined antigens; real records join up to 4), so that the rules' "near" is bounded.
+_CD_SLASH = re.compile(r"(?<![a-z0-9])cd ?\d{1,3}[a-z]?(?P<more>(?:/(?:cd)? ?\d{1,3}[a-z]?){1,12})(?![0-9])")
 # An INN with the CAR stem -cabtagene that the product table does not list yet.
-_CABTAGENE = re.compile(r"(?<![a-z])([a-z]+cabtagene)(?: [a-z]+leucel)?(?![a-z])")
+_CABTAGENE = re.compile(r"(?<![a-z])([a-z]{1,40}cabtagene)(?: [a-z]{1,40}leucel)?(?![a-z])")
 
 GLUED_CAR = Entry("car", "", "car", None, "glued")
 GLUED_CART = Entry("car", "CAR-T", "car", None, "glued")
@@ -166,24 +206,31 @@ ENGINEERED = Entry("engineered", "", "car", None, "engineered_cells")
 
 
 def _antigen_entry(kb: Knowledge, number: str) -> Entry | None:
-    symbol = kb.cd_numbers.get(number.lstrip("0") or "0")
+    symbol = kb.antigen_symbol("CD" + (number.lstrip("0") or "0"))
     if symbol is None or not kb.is_target_symbol(symbol):
         return None
     return Entry("antigen", symbol, "antigen", None, "glued")
 
 
 def _occurrences(text: str, word: str) -> list[int]:
-    """Every index where ``word`` starts in ``text`` (overlapping), found by C-level ``str.find``."""
+    """The first ``MAX_ANCHORS`` indexes where ``word`` starts in ``text`` (overlapping), by C-level ``str.find``."""
     out: list[int] = []
     find = text.find
     i = find(word)
-    while i >= 0:
+    if len(text) < MAX_ANCHORS:  # too short to hold more: no count to keep
+        while i >= 0:
+            out.append(i)
+            i = find(word, i + 1)
+        return out
+    left = MAX_ANCHORS
+    while i >= 0 and left:
         out.append(i)
+        left -= 1
         i = find(word, i + 1)
     return out
 
 
-def _matches_from(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> list[re.Match[str]]:
+def _matches_from(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
     """``pattern.finditer(text)``, trying only the given start positions (ascending).
 
     Equivalent to ``finditer`` whenever every match of ``pattern`` starts at one of
@@ -191,9 +238,9 @@ def _matches_from(pattern: re.Pattern[str], text: str, starts: Iterable[int]) ->
     as the search does, and matches never overlap.  The regexes below would
     otherwise be tried at every character of every segment, which was a third of
     the scanning time; their anchors (the literal "car", a "z" after a signalling
-    domain, "cd", "cell") are found with ``str.find``.
+    domain, "cd", "cell") are found with ``str.find``.  Lazy, so that a field of
+    a million anchors never holds a million match objects.
     """
-    out: list[re.Match[str]] = []
     pos = 0
     match = pattern.match
     for p in starts:
@@ -201,9 +248,8 @@ def _matches_from(pattern: re.Pattern[str], text: str, starts: Iterable[int]) ->
             continue
         m = match(text, p)
         if m is not None:
-            out.append(m)
+            yield m
             pos = m.end()
-    return out
 
 
 def _window_starts(anchors: list[int], back: int, ahead: int = 0) -> list[int]:
@@ -220,7 +266,7 @@ def _window_starts(anchors: list[int], back: int, ahead: int = 0) -> list[int]:
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def _glued_car_matches(norm: str) -> list[re.Match[str]]:
+def _glued_car_matches(norm: str) -> Iterator[re.Match[str]]:
     # A match starts where a run of ASCII letters and digits starts (the look-behind), at most 5
     # characters before a "car": so each "car" has one candidate start, the start of its run.
     starts: list[int] = []
@@ -233,7 +279,7 @@ def _glued_car_matches(norm: str) -> list[re.Match[str]]:
     return _matches_from(_GLUED_CAR, norm, starts)
 
 
-def _construct_matches(norm: str) -> list[re.Match[str]]:
+def _construct_matches(norm: str) -> Iterator[re.Match[str]]:
     # A match ends its signalling domain (28, bb, 41bb, 4 1bb, 137: last character 8, b or 7) right before
     # "z", "ζ" or "zeta", at most one space between; it starts at most 8 + 5 characters before that end.
     ends: list[int] = []
@@ -243,12 +289,12 @@ def _construct_matches(norm: str) -> list[re.Match[str]]:
         elif z >= 2 and norm[z - 1] == " " and norm[z - 2] in "8b7":
             ends.append(z - 2)
     if not ends:
-        return []
+        return iter(())
     ends.sort()
     return _matches_from(_CONSTRUCT, norm, _window_starts(ends, 8 + 4))
 
 
-def _engineered_matches(norm: str) -> list[re.Match[str]]:
+def _engineered_matches(norm: str) -> Iterator[re.Match[str]]:
     # The first branch starts with "gene", the third with "targeted" or "redirected".  The second
     # starts with "t" or "nk" at most 35 characters ("nk lymphocytes genetically engineer") before
     # its "ed to ", the rarest literal it contains.
@@ -261,35 +307,40 @@ def _engineered_matches(norm: str) -> list[re.Match[str]]:
 
 
 def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
-    """All vocabulary hits in one segment, word-bounded; shorter hits inside longer ones of a family are dropped."""
+    """All vocabulary hits in one segment, word-bounded; shorter hits inside longer ones of a family are dropped.
+
+    At most ``MAX_HITS_PER_TERM`` occurrences of one term (an automaton key, a
+    glued-spelling pattern) are read, and the glued patterns are tried at the
+    first ``MAX_ANCHORS`` anchors; ``seg.capped`` counts what was passed over.
+    """
     norm = seg.norm
-    hits: list[Hit] = []
-    append = hits.append
+    limit = MAX_HITS_PER_TERM
     # The match form is padded by one space: a key ending at index ``end`` spans the segment
     # text from ``end - klen + lead`` to ``end - trail`` (exclusive), shifted back by the pad.
     form = match_form(norm)
-    # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass
-    # where every non-ASCII character is blanked, and only non-ASCII terms in the first.
+    # Chinese has no spaces: ASCII terms next to Chinese characters are found in a second pass where every
+    # character that is neither ASCII nor a Latin letter is blanked (a token boundary, as a space is), and
+    # only non-ASCII terms in the first.  Latin letters such as "é" stay word characters there ("#", which no
+    # term contains), so "écart" holds no CART.
     passes: list[tuple[str, bool | None]] = (
-        [(form, None)] if form.isascii() else [(form, False), (_NON_ASCII.sub(" ", form), True)]
+        [(form, None)]
+        if form.isascii()
+        else [(form, False), (_LATIN_NON_ASCII.sub("#", _NON_LATIN.sub(" ", form)), True)]
     )
-    iterate = kb.automaton.iter
-    for text, ascii_pass in passes:
-        for end, (klen, lead, trail, entries, ascii_key) in iterate(text):
-            if ascii_pass is not None and ascii_key != ascii_pass:
-                continue
-            start = end - klen + lead
-            stop = end - trail
-            shown: str | None = None
-            for entry in entries:
-                if entry.exact is not None:
-                    if shown is None:
-                        shown = display_key(seg.disp[start:stop])
-                    if shown not in entry.exact:
-                        continue
-                append(Hit(entry, start, stop, seg))
+    # Counting occurrences per term costs a little on every match: only a segment with more matches
+    # than one term may keep is scanned again, counting.
+    found = _vocabulary_hits(seg, passes, kb, None)
+    if found is None:
+        found = _vocabulary_hits(seg, passes, kb, {})
+        assert found is not None
+    hits, passed = found
+    append = hits.append
+    glued = 0
     if "car" in norm:
         for m in _glued_car_matches(norm):
+            if glued >= limit:
+                passed += 1
+                break
             prefix, number = m.group("prefix"), m.group("n")
             if prefix:
                 if prefix + "car" in _NOT_CAR_WORDS or (prefix.isdigit() and prefix != "4"):
@@ -297,6 +348,7 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
             elif number is None or (not m.group("t") and m.group("sep")):
                 continue
             numbers = [number, *[x for x in m.group("more").split("/") if x]] if number else []
+            glued += 1
             append(Hit(GLUED_CART if m.group("t") or prefix == "u" else GLUED_CAR, m.start(), m.end(), seg))
             for x in numbers:
                 entry = _antigen_entry(kb, x)
@@ -305,24 +357,119 @@ def scan(seg: Segment, kb: Knowledge) -> list[Hit]:
             if prefix in ("u", "uni"):
                 append(Hit(Entry("source", "allogeneic", "source", None, "glued"), m.start(), m.end(), seg))
     if "z" in norm or "ζ" in norm:
-        for m in _construct_matches(norm):
+        for i, m in enumerate(_construct_matches(norm)):
+            if i >= limit:
+                passed += 1
+                break
             append(Hit(CONSTRUCT_CAR, m.start(), m.end(), seg))
     if "t cell" in norm or "lymphocytes" in norm or "nk cell" in norm:
-        for m in _engineered_matches(norm):
+        for i, m in enumerate(_engineered_matches(norm)):
+            if i >= limit:
+                passed += 1
+                break
             append(Hit(ENGINEERED, m.start(), m.end(), seg))
     if "cd" in norm and "/" in norm:
-        for m in _matches_from(_CD_SLASH, norm, _occurrences(norm, "cd")):
+        for i, m in enumerate(_matches_from(_CD_SLASH, norm, _occurrences(norm, "cd"))):
+            if i >= limit:
+                passed += 1
+                break
             for x in m.group("more").split("/"):
                 x = x.replace("cd", "").strip()
                 entry = _antigen_entry(kb, x) if x else None
                 if entry is not None:
                     append(Hit(entry, m.start("more"), m.end(), seg))
     if "cabtagene" in norm:
-        for m in _CABTAGENE.finditer(norm):
+        for i, m in enumerate(_CABTAGENE.finditer(norm)):
+            if i >= limit:
+                passed += 1
+                break
             append(Hit(INN_CAR, m.start(), m.end(), seg))
+    if len(norm) >= MAX_ANCHORS and any(norm.count(word) >= MAX_ANCHORS for word in _ANCHOR_WORDS):
+        passed += 1  # a glued pattern was not tried past its first MAX_ANCHORS anchors
     if len(hits) > 1:
         hits = _drop_contained(hits)
+    if len(hits) > limit:
+        hits = _cap(hits, seg)
+    seg.capped += passed
     return hits
+
+
+#: The literals ``_occurrences`` looks for in ``scan``'s glued patterns.
+_ANCHOR_WORDS = ("car", "z", "ζ", "cd", "gene", "targeted", "redirected", "ed to ")
+
+
+def _vocabulary_hits(
+    seg: Segment, passes: list[tuple[str, bool | None]], kb: Knowledge, read: dict[int, int] | None
+) -> tuple[list[Hit], int] | None:
+    """The automaton's hits in a segment, and how many occurrences were passed over.
+
+    With ``read`` (occurrences read per automaton key), at most ``MAX_HITS_PER_TERM`` per key;
+    without, None when a pass over the segment has more matches than that in all.
+    """
+    hits: list[Hit] = []
+    append = hits.append
+    limit = MAX_HITS_PER_TERM
+    passed = [0]
+    shown_as: dict[str, str] = {}
+    iterate = kb.automaton.iter
+    disp = seg.disp
+    for text, ascii_pass in passes:
+        matches = iterate(text)
+        # Uncounted, a pass reads at most ``limit`` matches (islice: no Python work per match for it)
+        # and gives up when there are more: only then can a term pass the limit.
+        chosen = islice(matches, limit) if read is None else _counted(matches, ascii_pass, read, passed)
+        for end, key in chosen:
+            klen, lead, trail, entries, ascii_key = key
+            if ascii_pass is not None and ascii_key != ascii_pass:
+                continue
+            start = end - klen + lead
+            stop = end - trail
+            shown: str | None = None
+            for entry in entries:
+                if entry.exact is not None:
+                    if shown is None:
+                        raw = disp[start:stop]
+                        shown = shown_as.get(raw)
+                        if shown is None:
+                            shown = shown_as[raw] = display_key(raw)
+                    if shown not in entry.exact:
+                        continue
+                append(Hit(entry, start, stop, seg))
+        if read is None and next(matches, None) is not None:
+            return None
+    return hits, passed[0]
+
+
+def _counted(
+    matches: Iterator[tuple[int, Any]], ascii_pass: bool | None, read: dict[int, int], passed: list[int]
+) -> Iterator[tuple[int, Any]]:
+    """The matches of keys read fewer than ``MAX_HITS_PER_TERM`` times (of this pass's script), counting."""
+    limit = MAX_HITS_PER_TERM
+    for match in matches:
+        key = match[1]
+        if ascii_pass is not None and key[4] != ascii_pass:
+            continue
+        n = read.get(id(key), 0)
+        if n >= limit:
+            passed[0] += 1
+            continue
+        read[id(key)] = n + 1
+        yield match
+
+
+def _cap(hits: list[Hit], seg: Segment) -> list[Hit]:
+    """The first ``MAX_HITS_PER_TERM`` hits of each term, in their order; the rest counted on the segment."""
+    seen: dict[tuple[str, str, str], int] = {}
+    kept: list[Hit] = []
+    for h in hits:
+        e = h.entry
+        key = (e.kind, e.value, e.table)
+        n = seen.get(key, 0)
+        if n < MAX_HITS_PER_TERM:
+            kept.append(h)
+        seen[key] = n + 1
+    seg.capped += len(hits) - len(kept)
+    return kept
 
 
 _BY_START = operator.attrgetter("start")
@@ -362,19 +509,154 @@ def clause_after(seg: Segment, pos: int, width: int = 60) -> str:
     return window[: m.start()] if m else window
 
 
+_SENTENCE_MARK = re.compile(r"\. |\n|。|; ")
+#: How far ``sentence_bounds`` looks for the nearest marks before it falls back to the segment's mark list.
+_SENTENCE_REACH = 2000
+
+
 def sentence_bounds(seg: Segment, pos: int) -> tuple[int, int]:
-    """The sentence around ``pos`` (short segments such as titles are one sentence)."""
+    """The sentence around ``pos`` (short segments such as titles are one sentence).
+
+    From the last sentence mark ending at or before ``pos`` to the first one
+    starting at or after it.  Prose has a mark every few hundred characters,
+    found by looking at most ``_SENTENCE_REACH`` characters each way; past
+    that (a long text without a single mark), the segment's marks are listed
+    once and bisected, so that no call walks the whole text.
+    """
     if seg.role not in PROSE_ROLES:
         return 0, len(seg.norm)
     norm = seg.norm
-    lo = max(norm.rfind(". ", 0, pos), norm.rfind("\n", 0, pos), norm.rfind("。", 0, pos), norm.rfind("; ", 0, pos))
-    m = re.compile(r"\. |\n|。|; ").search(norm, pos)
-    hi = m.start() if m else len(norm)
-    return (lo + 1 if lo >= 0 else 0), hi
+    floor = max(0, pos - _SENTENCE_REACH)
+    lo = max(
+        norm.rfind(". ", floor, pos),
+        norm.rfind("\n", floor, pos),
+        norm.rfind("。", floor, pos),
+        norm.rfind("; ", floor, pos),
+    )
+    m = _SENTENCE_MARK.search(norm, pos, pos + _SENTENCE_REACH)
+    if (lo < 0 and floor > 0) or (m is None and pos + _SENTENCE_REACH < len(norm)):
+        return _sentence_from_marks(seg, pos)
+    return (lo + 1 if lo >= 0 else 0), (m.start() if m is not None else len(norm))
+
+
+def _sentence_from_marks(seg: Segment, pos: int) -> tuple[int, int]:
+    """``sentence_bounds`` by bisection over the segment's marks (which never overlap: starts and ends sorted)."""
+    marks = seg.marks
+    if marks is None:
+        found = [(m.start(), m.end()) for m in _SENTENCE_MARK.finditer(seg.norm)]
+        marks = seg.marks = ([a for a, _ in found], [b for _, b in found])
+    starts, ends = marks
+    k = bisect.bisect_right(ends, pos) - 1
+    lo = starts[k] + 1 if k >= 0 else 0
+    j = bisect.bisect_left(starts, pos)
+    return lo, starts[j] if j < len(starts) else len(seg.norm)
+
+
+class Near:
+    """Hits grouped by segment: which of them lie near a position, found by bisection in large groups.
+
+    The rules pair hits (an antigen with the CAR mention it is attached to, a
+    cell word with the CAR of its sentence); comparing each with every other
+    hit of its field made a field of many repeated phrases cost the square of
+    its length.  A record's usual handful of hits per field is simply looked
+    through; a group of more than ``_SMALL`` is sorted once and bisected.
+    """
+
+    __slots__ = ("_changes", "_few", "_groups", "_sorted")
+
+    def __init__(self, hits: list[Hit]) -> None:
+        #: A record's usual few hits are not grouped at all: a query looks through them.
+        self._few = hits if len(hits) <= _SMALL else None
+        groups: dict[int, list[Hit]] = {}
+        if self._few is None:
+            for h in hits:
+                group = groups.get(id(h.seg))
+                if group is None:
+                    groups[id(h.seg)] = [h]
+                else:
+                    group.append(h)
+        self._groups = groups
+        #: Large groups, sorted by start: (starts, hits, longest span).
+        self._sorted: dict[int, tuple[list[int], list[Hit], int]] = {}
+        #: Per segment, for each hit, the index of the next hit with another value (``two_values``).
+        self._changes: dict[int, list[int]] = {}
+
+    def _group(self, seg: Segment) -> list[Hit] | None:
+        few = self._few
+        if few is not None:
+            return [h for h in few if h.seg is seg] or None
+        return self._groups.get(id(seg))
+
+    def _sorted_group(self, seg: Segment) -> tuple[list[int], list[Hit], int]:
+        key = id(seg)
+        found = self._sorted.get(key)
+        if found is None:
+            group = sorted(self._group(seg) or (), key=_BY_START)
+            longest = max(h.end - h.start for h in group)
+            found = self._sorted[key] = ([h.start for h in group], group, longest)
+        return found
+
+    def __contains__(self, seg: Segment) -> bool:
+        few = self._few
+        if few is not None:
+            return any(h.seg is seg for h in few)
+        return id(seg) in self._groups
+
+    def between(self, seg: Segment, lo: int, hi: int) -> list[Hit]:
+        """Hits of ``seg`` that start from ``lo`` up to ``hi`` (inclusive), in no particular order."""
+        group = self._group(seg)
+        if group is None:
+            return []
+        if len(group) <= _SMALL:
+            return [h for h in group if lo <= h.start <= hi]
+        starts, hits, _ = self._sorted_group(seg)
+        return hits[bisect.bisect_left(starts, lo) : bisect.bisect_right(starts, hi)]
+
+    def around(self, x: Hit) -> list[Hit]:
+        """Every hit of ``x``'s segment that ``adjacent`` can pair with ``x`` (either way round), and a few more."""
+        group = self._group(x.seg)
+        if group is None or len(group) <= _SMALL:
+            return group or []
+        starts, hits, longest = self._sorted_group(x.seg)
+        # adjacent() pairs spans at most 48 characters apart, or one inside the other.
+        lo = x.start - _ADJACENT_GAP - max(longest, x.end - x.start)
+        return hits[bisect.bisect_left(starts, lo) : bisect.bisect_right(starts, x.end + _ADJACENT_GAP)]
+
+    def two_values(self, seg: Segment, lo: int, hi: int) -> bool:
+        """Whether hits of ``seg`` starting from ``lo`` to ``hi`` (inclusive) name at least two values."""
+        if seg not in self:
+            return False
+        starts, hits, _ = self._sorted_group(seg)
+        i, j = bisect.bisect_left(starts, lo), bisect.bisect_right(starts, hi)
+        if j - i < 2:
+            return False
+        changes = self._changes.get(id(seg))
+        if changes is None:
+            changes = [len(hits)] * len(hits)
+            for k in range(len(hits) - 2, -1, -1):
+                changes[k] = k + 1 if hits[k + 1].entry.value != hits[k].entry.value else changes[k + 1]
+            self._changes[id(seg)] = changes
+        return changes[i] < j
+
+    def attaches(self, mention: Hit) -> bool:
+        """Whether an antigen of this index is ``adjacent`` to ``mention``."""
+        return any(adjacent(a, mention) for a in self.around(mention))
+
+    def attached_to(self, antigen: Hit) -> bool:
+        """Whether ``antigen`` is ``adjacent`` to a mention of this index."""
+        return any(adjacent(antigen, m) for m in self.around(antigen))
+
+
+#: Hits of one segment that ``Near`` looks through one by one rather than bisects.
+_SMALL = 16
 
 
 _LINKER = re.compile(r"target|direct|against|specific|recogni|redirect|bind|express|靶向|anti|for the|to the")
 _GAP_BREAK = re.compile(r"[.;:!?\n。；]")
+
+
+#: The widest gap ``adjacent`` accepts between an antigen and a CAR mention, either way round.
+_ADJACENT_GAP = 48
 
 
 def adjacent(a: Hit, m: Hit) -> bool:
@@ -385,13 +667,17 @@ def adjacent(a: Hit, m: Hit) -> bool:
     if a.start >= m.start and a.end <= m.end:
         return True
     if a.end <= m.start:
+        if m.start - a.end > 32:  # decided before the gap is copied: far-apart hits cost nothing
+            return False
         gap = norm[a.end : m.start]
         if len(gap) <= 3 and not gap.strip(" ./+-"):
             return True
         return len(gap) <= 32 and len(gap.split()) <= 4 and not _GAP_BREAK.search(gap)
     if a.start >= m.end:
+        if a.start - m.end > _ADJACENT_GAP:
+            return False
         gap = norm[m.end : a.start]
-        if len(gap) > 48 or _GAP_BREAK.search(gap):
+        if _GAP_BREAK.search(gap):
             return False
         return not gap.strip(" /()-,:") or (len(gap.split()) <= 6 and bool(_LINKER.search(gap)))
     return False

@@ -6,12 +6,14 @@ Each command group lives in its own module and is registered on ``app`` here.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
 from rich.logging import RichHandler
 
-from cartatlas.cli import atlas, chictr, classify, common, data, link, serve, sync
+import cartatlas
+from cartatlas.cli import atlas, changes, chictr, classify, common, data, link, serve, sync
 
 app = typer.Typer(
     name="cartatlas",
@@ -22,9 +24,18 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cartatlas {cartatlas.__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
+    version: bool = typer.Option(
+        False, "--version", help="Print cartatlas's version and exit.", is_eager=True, callback=_print_version
+    ),
 ) -> None:
     """Log to stderr through rich; data goes to stdout or files."""
     level = logging.WARNING - 10 * min(verbose, 2)
@@ -42,6 +53,7 @@ atlas.register(app)
 classify.register(app)
 chictr.register(app)
 link.register(app)
+changes.register(app)
 serve.register(app)
 
 
@@ -49,5 +61,11 @@ def main() -> None:
     try:
         app()
     except common.CliError as exc:
-        common.err_console.print(f"[bold red]error:[/] {exc}")
+        # One line, however narrow the terminal: a message names a file and what to do about it.
+        common.err_console.print(common.styled("[bold red]error:[/] {}", exc), soft_wrap=True)
         sys.exit(2)
+    except BrokenPipeError:
+        # The reader went away (`cartatlas sql ... -f csv | head`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

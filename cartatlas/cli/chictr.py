@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from cartatlas.cli.changes import FeedDirOption, NoFeedOption, write_feed_after
 from cartatlas.cli.common import CliError, DbOption
 from cartatlas.cli.harvest import harvesting
 from cartatlas.model import ImportStats
@@ -32,6 +33,8 @@ def chictr_cmd(
     ] = DEFAULT_RATE,
     max_retries: Annotated[int, typer.Option(help="Attempts per page after the first.", min=0)] = DEFAULT_MAX_RETRIES,
     base_url: Annotated[str, typer.Option(help="Site root (point it at a test server).")] = DEFAULT_BASE_URL,
+    feed: FeedDirOption = None,
+    no_feed: NoFeedOption = False,
     db: DbOption = None,
 ) -> None:
     """Harvest ChiCTR: walk the search result pages of a query and store every trial page listed.
@@ -56,6 +59,7 @@ def chictr_cmd(
 
         # The harvest's own stats also count rows of result pages that could not be read.
         run.stats = atlas.sync_chictr(query, base_url=base_url, rate=rate, max_retries=max_retries, on_trial=on_trial)
+        write_feed_after(atlas, feed, skip=no_feed)
     run.finish()
 
 

@@ -14,10 +14,11 @@ from rich.table import Table
 
 from cartatlas.classify import classify_trial, knowledge
 from cartatlas.classify.evaluate import class_f1, evaluate, load_labels, write_disagreements
-from cartatlas.cli.common import CliError, err_console, out_console, progress
+from cartatlas.cli.common import CliError, err_console, literal, out_console, progress, styled
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
 from cartatlas.sources.files import read_paths
+from cartatlas.sources.limits import check_limits
 
 MAX_REJECTS_SHOWN = 20
 
@@ -37,7 +38,7 @@ def iter_trials(paths: list[Path], rejects: list[Reject]) -> Iterator[Trial]:
 def _report_rejects(rejects: list[Reject], seen: int) -> None:
     err_console.print(f"classify: {seen:,} trials classified; {len(rejects):,} rejected")
     for reject in rejects[:MAX_REJECTS_SHOWN]:
-        err_console.print(f"  [yellow]rejected[/] {reject}", highlight=False)
+        err_console.print(styled("  [yellow]rejected[/] {}", reject))
     if len(rejects) > MAX_REJECTS_SHOWN:
         err_console.print(f"  ... and {len(rejects) - MAX_REJECTS_SHOWN:,} more")
 
@@ -51,6 +52,10 @@ def classify_cmd(
     Exit status 1 when any record was rejected (the others are classified).
     """
     rejects: list[Reject] = []
+    try:
+        check_limits()
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     knowledge()
     seen = 0
     with contextlib.ExitStack() as stack:
@@ -96,8 +101,13 @@ def evaluate_cmd(
                 bar.advance(task)
     report = evaluate(label_rows, classified)
     out_console.print(
-        f"[bold]{labels.name}[/]: {report.n_labels:,} labelled trials, {len(classified):,} classified, "
-        f"{len(report.missing):,} without a record in the inputs"
+        styled(
+            "[bold]{}[/]: {} labelled trials, {} classified, {} without a record in the inputs",
+            labels.name,
+            f"{report.n_labels:,}",
+            f"{len(classified):,}",
+            f"{len(report.missing):,}",
+        )
     )
     table = Table("field", "n", "exact", "precision", "recall", "F1", "per class (P/R/F1, n)")
     for fld, s in report.scores.items():
@@ -109,18 +119,26 @@ def evaluate_cmd(
             for p, r, f in [class_f1(c)]
         )
         table.add_row(
-            fld, str(s.n), f"{s.accuracy:.3f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", classes
+            fld, str(s.n), f"{s.accuracy:.3f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", literal(classes)
         )
     out_console.print(table)
     by_field: dict[str, int] = {}
     for d in report.disagreements:
         by_field[d.field] = by_field.get(d.field, 0) + 1
         if by_field[d.field] <= show:
-            line = f"  [yellow]{d.field}[/] {d.trial_id}: cartatlas={d.ours!r} labels={d.theirs!r}"
-            out_console.print(f"{line}  [dim]{d.evidence[:160]}[/]", highlight=False)
+            out_console.print(
+                styled(
+                    "  [yellow]{}[/] {}: cartatlas={} labels={}  [dim]{}[/]",
+                    d.field,
+                    d.trial_id,
+                    repr(d.ours),
+                    repr(d.theirs),
+                    d.evidence[:160],
+                )
+            )
     if disagreements is not None:
         write_disagreements(report, disagreements)
-        err_console.print(f"wrote {len(report.disagreements):,} disagreements to {disagreements}")
+        err_console.print(literal(f"wrote {len(report.disagreements):,} disagreements to {disagreements}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, out_console, progress
+from cartatlas.cli.common import CliError, DbOption, err_console, literal, open_atlas, out_console, progress, styled
+from cartatlas.cli.output import MACHINE_FORMATS, stdout_bytes, text_value, write_json, write_payload, write_rows
 from cartatlas.model import ImportStats
+from cartatlas.sources.limits import check_limits
 from cartatlas.store.export import FORMATS
 
 MAX_REJECTS_SHOWN = 20
@@ -23,14 +24,18 @@ def _report_stats(stats: ImportStats, *, label: str) -> None:
         + (f"; {len(stats.skipped)} non-record files skipped" if stats.skipped else "")
     )
     for skip in stats.skipped[:MAX_REJECTS_SHOWN]:
-        err_console.print(f"  [dim]skipped {skip.source}: {skip.reason}[/]", highlight=False)
+        err_console.print(styled("  [dim]skipped {}: {}[/]", skip.source, skip.reason))
     for reject in stats.rejects[:MAX_REJECTS_SHOWN]:
-        err_console.print(f"  [yellow]rejected[/] {reject}", highlight=False)
+        err_console.print(styled("  [yellow]rejected[/] {}", reject))
     if stats.rejected > MAX_REJECTS_SHOWN:
         err_console.print(f"  ... and {stats.rejected - MAX_REJECTS_SHOWN:,} more (table 'rejects')")
 
 
 def _import(db: Path | None, paths: list[Path]) -> ImportStats:
+    try:
+        check_limits()
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     with open_atlas(db) as atlas, progress(total_known=False) as bar:
         task = bar.add_task("importing", total=None)
 
@@ -40,7 +45,10 @@ def _import(db: Path | None, paths: list[Path]) -> ImportStats:
         def on_batch(stats: ImportStats) -> None:
             bar.advance(task, stats.seen)
 
-        return atlas.import_files(paths, on_batch=on_batch, on_file=on_file)
+        stats = atlas.import_files(paths, on_batch=on_batch, on_file=on_file)
+        for line in atlas.derived.describe() if atlas.derived is not None else []:
+            err_console.print(styled("  [dim]{}[/]", line))
+        return stats
 
 
 def import_cmd(
@@ -70,15 +78,30 @@ def summary_cmd(
 
 def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
-        out_console.print_json(json.dumps(summary, default=str))
-        return
-    out_console.print(f"[bold]{summary['database']}[/] (schema {summary['schema_version']})")
+        write_json(summary)
+    else:
+        _print_summary_text(summary)
+    unclassified = summary.get("unclassified_trials", 0)
+    if unclassified:
+        total = sum(t["trials"] for t in summary["trials"])
+        err_console.print(
+            styled(
+                "[yellow]warning:[/] {} of {} trials are not classified yet (their import stopped before screening "
+                "them); the screening counts leave them out. `cartatlas rebuild` classifies them.",
+                f"{unclassified:,}",
+                f"{total:,}",
+            )
+        )
+
+
+def _print_summary_text(summary: dict[str, Any]) -> None:
+    out_console.print(styled("[bold]{}[/] (schema {})", summary["database"], summary["schema_version"]))
     table = Table("registry", "records", "versions", "trials", "first posted", "last update")
     trials = {t["registry"]: t for t in summary["trials"]}
     for reg in summary["registries"]:
         t = trials.get(reg["registry"], {})
         table.add_row(
-            reg["registry"],
+            literal(reg["registry"]),
             f"{reg['records']:,}",
             f"{reg['versions']:,}",
             f"{t.get('trials', 0):,}",
@@ -96,9 +119,32 @@ def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
     ):
         counts = summary[key]
         if counts:
-            out_console.print(f"[bold]{title}[/]: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            out_console.print(styled("[bold]{}[/]: {}", title, ", ".join(f"{k} {v:,}" for k, v in counts.items())))
     if summary["rejects_logged"]:
         out_console.print(f"rejected inputs logged: {summary['rejects_logged']:,} (table 'rejects')")
+    if summary.get("runs"):
+        last = summary["last_runs"][0]
+        out_console.print(
+            styled(
+                "[bold]runs[/]: {}; last: {} started {}, {}",
+                ", ".join(f"{status} {n:,}" for status, n in summary["runs"].items()),
+                last["kind"],
+                f"{last['started_at']:%Y-%m-%d %H:%M}",
+                last["status"],
+            )
+        )
+    print_derived_health(summary)
+
+
+def print_derived_health(summary: dict[str, Any]) -> None:
+    """Stale derived data (with the command that refreshes it) and registrations that disagree on CAR."""
+    for stale in summary.get("stale", []):
+        err_console.print(styled("[yellow]stale[/] {}: {}; run `{}`", stale["product"], stale["reason"], stale["fix"]))
+    if summary.get("cluster_disagreements"):
+        out_console.print(
+            f"linked trials whose registrations disagree on being a CAR trial: {summary['cluster_disagreements']:,} "
+            "(counted as CAR trials; SELECT * FROM cluster_disagreements)"
+        )
 
 
 #: The sample data the main job reads when given no paths (see ../shared/data/README.md).
@@ -130,20 +176,28 @@ def build_cmd(
     stats = _import(db, targets)
     _report_stats(stats, label="import")
     with open_atlas(db) as atlas:
-        atlas.link()  # registrations of one trial across registries
-        atlas.link_publications()  # articles to the trials they report
+        # The import ended with a refresh: trials screened, registrations and articles linked; a database
+        # too large to re-link inline is linked here, since the report counts trials, not registrations.
+        if any(s.product == "trial_links" for s in atlas.staleness()):
+            atlas.link()
         _print_summary(atlas.summary(), as_json=False)
         if not no_report:
             out = report or Path("cartatlas-report")
             try:
                 result = atlas.report(
-                    out, as_of=as_of, focus=focus, on_step=lambda step: err_console.print(f"[dim]report: {step}[/]")
+                    out,
+                    as_of=as_of,
+                    focus=focus,
+                    on_step=lambda step: err_console.print(styled("[dim]report: {}[/]", step)),
+                    on_note=lambda note: err_console.print(styled("[yellow]note:[/] {}", note)),
                 )
             except ValueError as exc:
                 raise CliError(str(exc)) from exc
             totals = result.summary["facts"]["totals"]
             groups = ", ".join(f"{k} {v:,}" for k, v in totals["by_group"].items() if v)
-            out_console.print(f"report: {result.out / 'index.html'} ({totals['units']:,} CAR trials: {groups})")
+            out_console.print(
+                literal(f"report: {result.out / 'index.html'} ({totals['units']:,} CAR trials: {groups})")
+            )
     if strict and stats.rejected:
         raise typer.Exit(1)
 
@@ -162,24 +216,31 @@ def export_cmd(
     if what not in ("trials", "publications"):
         raise CliError(f"--what {what!r}: choose trials or publications")
     with open_atlas(db, read_only=True) as atlas:
-        rows = atlas.export(fmt, out, what=what)
-    err_console.print(f"wrote {rows:,} {what} to {out}")
+        rows = atlas.export(
+            fmt, out, what=what, on_note=lambda note: err_console.print(styled("[yellow]note:[/] {}", note))
+        )
+    err_console.print(literal(f"wrote {rows:,} {what} to {out}"))
 
 
 def versions_cmd(
     record_id: Annotated[str, typer.Argument(help="A registry record id, e.g. NCT03290430.")],
     db: DbOption = None,
-    show: Annotated[int | None, typer.Option(help="Print the stored payload of this version id.")] = None,
+    show: Annotated[
+        int | None, typer.Option(help="Print the stored payload of this version id of the record, exactly as kept.")
+    ] = None,
 ) -> None:
     """List every stored version of a record (the history the registry showed cartatlas)."""
     with open_atlas(db, read_only=True) as atlas:
+        df = atlas.versions(record_id)
         if show is not None:
+            if show not in set(df["version_id"].tolist()):
+                mine = ", ".join(map(str, df["version_id"].tolist())) or "none stored"
+                raise CliError(f"version {show} is not a version of {record_id} (its versions: {mine})")
             payload = atlas.raw(show)
             if payload is None:
                 raise CliError(f"no version {show}")
-            out_console.print(payload, highlight=False, markup=False)
+            write_payload(payload)
             return
-        df = atlas.versions(record_id)
     if df.empty:
         raise CliError(f"no stored record {record_id}")
     table = Table("#", "version id", "registry updated", "fetched", "format", "from", "hash")
@@ -190,7 +251,7 @@ def versions_cmd(
             str(row["record_updated"] or "-"),
             f"{row['fetched_at']:%Y-%m-%d %H:%M}",
             str(row["format"]),
-            f"{row['source_kind']}: {Path(str(row['source'])).name} {row['locator'] or ''}".strip(),
+            literal(f"{row['source_kind']}: {Path(str(row['source'])).name} {row['locator'] or ''}".strip()),
             str(row["content_hash"])[:12],
         )
     out_console.print(table)
@@ -199,25 +260,41 @@ def versions_cmd(
 def sql_cmd(
     query: Annotated[str, typer.Argument(help="A SQL query; see docs/schema.md for tables and views.")],
     db: DbOption = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json")] = "table",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="table (for people), or csv, json, jsonl: exact bytes for programs, never wrapped."
+        ),
+    ] = "table",
 ) -> None:
     """Run a read-only SQL query against the database and print the result."""
     import duckdb
 
+    from cartatlas.store.sandbox import QueryRefused
+
+    if fmt not in ("table", *MACHINE_FORMATS):
+        raise CliError(f"unknown format {fmt!r}; choose from table, {', '.join(MACHINE_FORMATS)}")
     with open_atlas(db, read_only=True) as atlas:
         try:
-            df = atlas.sql(query)
+            columns, types, rows = atlas.sql_rows(query)
+        except QueryRefused as exc:
+            raise CliError(f"query refused: {exc}") from exc
         except duckdb.Error as exc:
             raise CliError(f"query failed: {exc}") from exc
-    if fmt == "csv":
-        out_console.print(df.to_csv(index=False), end="", highlight=False, markup=False)
-    elif fmt == "json":
-        out_console.print(df.to_json(orient="records", date_format="iso", force_ascii=False), highlight=False)
-    else:
-        table = Table(*[str(c) for c in df.columns])
-        for row in df.itertuples(index=False):
-            table.add_row(*["" if v is None else str(v) for v in row])
-        out_console.print(table)
+    _print_result(columns, types, rows, fmt)
+
+
+def _print_result(columns: list[str], types: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    """A query's result: machine formats straight to stdout's bytes, the table through the console."""
+    if fmt in MACHINE_FORMATS:
+        write_rows(columns, rows, fmt, stdout_bytes(), types)
+        return
+    table = Table()
+    for c in columns:
+        table.add_column(literal(c))
+    for row in rows:
+        table.add_row(*[literal(text_value(v, t)) for v, t in zip(row, types, strict=True)])
+    out_console.print(table)
 
 
 def rebuild_cmd(db: DbOption = None) -> None:

@@ -25,7 +25,7 @@ import typer
 from rich.progress import Progress, TaskID
 
 import cartatlas
-from cartatlas.cli.common import CliError, err_console, open_atlas, progress
+from cartatlas.cli.common import CliError, err_console, literal, open_atlas, progress
 from cartatlas.cli.data import _report_stats
 from cartatlas.model import ImportStats
 
@@ -57,7 +57,7 @@ class HarvestRun:
 
     def announce(self, reason: str, *, done: int | None = None, total: int | None = None) -> None:
         """Say what the run will do (resume, full pass, since a date) and start the bar where it stands."""
-        err_console.print(f"{self.name}: {reason}", highlight=False)
+        err_console.print(literal(f"{self.name}: {reason}"))
         if done is not None:
             self._bar.update(self._task, completed=done, total=total)
 
@@ -78,9 +78,9 @@ class HarvestRun:
         """The closing lines of a run that got through; exit status 1 when a record was rejected."""
         _report_stats(self.stats, label=self.name)
         for note in notes:
-            err_console.print(f"  note: {note}", highlight=False)
+            err_console.print(literal(f"  note: {note}"))
         if summary is not None:
-            err_console.print(f"  {summary}", highlight=False)
+            err_console.print(literal(f"  {summary}"))
         if self.stats.rejected:
             raise typer.Exit(1)
 
@@ -111,9 +111,7 @@ def harvesting(
             yield atlas, run
         except KeyboardInterrupt:
             run._stopped("interrupted")
-            err_console.print(
-                f"interrupted: every {unit} saved so far is kept; {run._resume_advice()}", highlight=False
-            )
+            err_console.print(literal(f"interrupted: every {unit} saved so far is kept; {run._resume_advice()}"))
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except errors as exc:
             run._stopped("stopped")

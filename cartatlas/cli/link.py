@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, out_console
+from cartatlas.cli.common import CliError, DbOption, err_console, open_atlas, out_console, styled
+from cartatlas.cli.output import write_json
 
 
 def link_cmd(
@@ -52,7 +52,7 @@ def link_cmd(
         "curation_problems": stats.problems,
     }
     if as_json:
-        out_console.print_json(json.dumps(summary))
+        write_json(summary)
         return
     out_console.print(
         f"{stats.trials:,} registrations are {stats.distinct_trials:,} trials; "
@@ -66,7 +66,7 @@ def link_cmd(
             "(SELECT * FROM trial_links WHERE status = 'candidate' ORDER BY score DESC)"
         )
     for problem in stats.problems:
-        err_console.print(f"  [yellow]curation[/] {problem}", highlight=False)
+        err_console.print(styled("  [yellow]curation[/] {}", problem))
 
 
 def register(app: typer.Typer) -> None:

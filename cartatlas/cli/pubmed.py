@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cartatlas.cli.changes import FeedDirOption, NoFeedOption, write_feed_after
 from cartatlas.cli.common import DbOption
 from cartatlas.cli.harvest import harvesting, parse_since
 from cartatlas.model import ImportStats
@@ -52,6 +53,8 @@ def pubmed_cmd(
     ] = DEFAULT_MAX_RETRIES,
     batch_size: Annotated[int, typer.Option(help="Records per efetch request.", min=1, max=MAX_BATCH)] = DEFAULT_BATCH,
     base_url: Annotated[str, typer.Option(help="E-utilities root (a test server or a mirror).")] = DEFAULT_BASE_URL,
+    feed: FeedDirOption = None,
+    no_feed: NoFeedOption = False,
     db: DbOption = None,
 ) -> None:
     """Harvest PubMed articles into the database and link them to registry trials.
@@ -84,6 +87,7 @@ def pubmed_cmd(
             on_batch=on_batch,
         )
         links = atlas.sql("SELECT count(*) AS n FROM publication_links")["n"][0]
+        write_feed_after(atlas, feed, skip=no_feed)
     summary = None
     if prog is not None:
         summary = (

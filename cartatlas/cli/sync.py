@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cartatlas.cli.changes import FeedDirOption, NoFeedOption, write_feed_after
 from cartatlas.cli.common import DbOption
 from cartatlas.cli.harvest import harvesting, parse_since
 from cartatlas.cli.pubmed import pubmed_cmd
@@ -58,6 +59,8 @@ def ctgov_cmd(
     page_size: Annotated[
         int, typer.Option(help="Records per page (the API allows up to 1000).", min=1, max=MAX_PAGE_SIZE)
     ] = MAX_PAGE_SIZE,
+    feed: FeedDirOption = None,
+    no_feed: NoFeedOption = False,
     db: DbOption = None,
 ) -> None:
     """Harvest ClinicalTrials.gov API v2 into the database.
@@ -96,6 +99,7 @@ def ctgov_cmd(
             on_plan=on_plan,
             on_page=on_page,
         )
+        write_feed_after(atlas, feed, skip=no_feed)
     prog = last[0] if last else None
     summary = None
     if prog is not None:

@@ -218,7 +218,7 @@ class Explorer:
         return self.page_cache.get((self.version, key), render)
 
     def warm(self) -> None:
-        """Compute what the first visitor needs (the default landscape, the search index) in the background."""
+        """Compute in the background what the first visitors need: default landscape, search index, review queue."""
 
         def run() -> None:
             try:
@@ -226,6 +226,7 @@ class Explorer:
                 self.landscape(counting, TrialFilter())
                 self.facets(counting, TrialFilter())
                 self.search_index()
+                self.cached("review-queue", lambda: self.reader().review(limit=None))
             except Exception:  # a failure shows on the page that needs it; warming is only a head start
                 log.exception("warming the explorer's caches failed")
 

@@ -40,7 +40,7 @@ from cartatlas.link.curation import LinkDecision, read_link_decisions
 from cartatlas.link.schema import ACTIVE_STATUSES
 from cartatlas.normalise.ictrp import identity_ids
 from cartatlas.normalise.ids import find_registry_ids, id_registry
-from cartatlas.store.db import Store, now
+from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
@@ -479,7 +479,7 @@ def _write(store: Store, links: list[Link]) -> None:
             con.unregister("_links_batch")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 

@@ -55,3 +55,33 @@ canon AS (
 SELECT registry, trial_id, cluster_id, count(*) OVER (PARTITION BY cluster_id) AS cluster_size
 FROM canon
 """
+
+
+#: Linked registrations of one trial that disagree on whether it is a CAR trial (one registration
+#: screened as therapy or follow-up, another as ancillary, none, or not screened yet).  Such a
+#: trial is counted, by the rule documented in docs/architecture.md, as a CAR trial from its CAR
+#: registrations, and listed here for a curator: a ``relation`` override on a registration, or a
+#: ``link`` row saying the registrations are different trials, settles it.
+DISAGREEMENTS_VIEW = """
+CREATE OR REPLACE VIEW cluster_disagreements AS
+WITH members AS (
+    SELECT k.cluster_id, k.cluster_size, k.registry, k.trial_id, t.brief_title, c.relation,
+           coalesce(c.relation IN ('therapy', 'follow_up'), false) AS is_car,
+           coalesce(list_contains(c.curated_fields, 'relation'), false) AS curated
+    FROM trial_clusters k
+    JOIN trials t USING (registry, trial_id)
+    LEFT JOIN classifications c USING (registry, trial_id)
+    WHERE k.cluster_size > 1
+)
+SELECT cluster_id,
+       'relation' AS disagreement,
+       'counted as a CAR trial, from its CAR registrations' AS counted_as,
+       count(*) AS registrations,
+       list(registry || ':' || trial_id ORDER BY registry, trial_id) FILTER (WHERE is_car) AS car_registrations,
+       list(registry || ':' || trial_id ORDER BY registry, trial_id) FILTER (WHERE NOT is_car) AS other_registrations,
+       list({'registration': registry || ':' || trial_id, 'relation': coalesce(relation, 'not screened'),
+             'curated': curated, 'title': brief_title} ORDER BY registry, trial_id) AS detail
+FROM members
+GROUP BY cluster_id
+HAVING bool_or(is_car) AND NOT bool_and(is_car)
+"""

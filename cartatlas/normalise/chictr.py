@@ -29,6 +29,7 @@ from cartatlas.normalise.formats import FormatSpec, register_format
 from cartatlas.normalise.ictrp import trial_from_fields
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
+from cartatlas.normalise.places import site_place, sponsor_country
 
 REGISTRY = "chictr"
 BASE_URL = "https://www.chictr.org.cn"
@@ -189,17 +190,23 @@ def _sites(records: list[dict[str, str]]) -> tuple[list[Site], list[str]]:
         if code is None and (rec.get("国家") or "").strip() in ("中国", "中华人民共和国"):
             country, code = normalise_country("China")
         facility, _ = _bilingual(rec.get("Institution hospital"), rec.get("单位(医院)"))
+        city = rec.get("City") or rec.get("市(区县)") or None
+        state = rec.get("Province") or rec.get("省(直辖市)") or None
+        region_code, region, city_normalised = site_place(code, state, city, facility)
         sites.append(
             Site(
                 facility=facility,
-                city=rec.get("City") or rec.get("市(区县)") or None,
-                state=rec.get("Province") or rec.get("省(直辖市)") or None,
+                city=city,
+                state=state,
                 country=country,
                 country_code=code,
                 zip=None,
                 status=None,
                 lat=None,
                 lon=None,
+                region_code=region_code,
+                region=region,
+                city_normalised=city_normalised,
             )
         )
         if code and code not in codes:
@@ -323,6 +330,7 @@ def normalise_chictr_page(page: dict[str, Any]) -> Trial:
         phase_text=phase_en or phase_zh,
         study_design=_value(page, "Study design") or _value(page, "研究设计"),
         secondary_outcomes=secondary,
+        sponsor_country=sponsor_country(sponsor),
     )
 
 
@@ -378,6 +386,7 @@ def _list_row_trial(row: dict[str, Any]) -> Trial:
         language=who.language_of(title),
         source_register="ChiCTR",
         web_address=f"{BASE_URL}/showproj.html?proj={proj}" if proj and proj.isdigit() else None,
+        sponsor_country=sponsor_country(sponsor),
     )
 
 

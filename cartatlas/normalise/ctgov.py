@@ -16,6 +16,7 @@ from cartatlas.normalise.countries import normalise_country
 from cartatlas.normalise.dates import parse_date
 from cartatlas.normalise.ids import id_registry
 from cartatlas.normalise.phases import normalise_phases
+from cartatlas.normalise.places import site_place, sponsor_country
 
 _EMPTY: dict[str, Any] = {}
 
@@ -108,17 +109,22 @@ def _sites(locations: Any) -> tuple[list[Site], list[str]]:
         get = loc.get
         country, code = normalise_country(get("country"))
         geo = get("geoPoint") or _EMPTY
+        facility, city, state = _s(get("facility")), _s(get("city")), _s(get("state"))
+        region_code, region, city_normalised = site_place(code, state, city, facility)
         sites.append(
             {
-                "facility": _s(get("facility")),
-                "city": _s(get("city")),
-                "state": _s(get("state")),
+                "facility": facility,
+                "city": city,
+                "state": state,
                 "country": country,
                 "country_code": code,
                 "zip": _s(get("zip")),
                 "status": _enum(get("status")),
                 "lat": _float(geo.get("lat")),
                 "lon": _float(geo.get("lon")),
+                "region_code": region_code,
+                "region": region,
+                "city_normalised": city_normalised,
             }
         )
         if code and code not in codes:
@@ -221,6 +227,9 @@ def normalise_ctgov(study: dict[str, Any], source_format: str = "ctgov_v2") -> T
         countries=countries,
         has_results=study.get("hasResults") if isinstance(study.get("hasResults"), bool) else None,
         source_format=source_format,
+        results_first_submitted=parse_date(status.get("resultsFirstSubmitDate")),
+        results_first_posted=_date_of(status.get("resultsFirstPostDateStruct")),
+        sponsor_country=sponsor_country(_s(lead.get("name"))),
     )
 
 

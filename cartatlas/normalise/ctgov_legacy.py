@@ -617,7 +617,35 @@ def xml_parser() -> etree.XMLParser:
 
 def parse_xml_text(text: str) -> etree._Element:
     """Parse stored XML text; its declaration names the original byte encoding, which no longer applies."""
-    return etree.fromstring(_XML_DECLARATION.sub("", text, count=1).encode("utf-8"), xml_parser())
+    return keep_entity_references(
+        etree.fromstring(_XML_DECLARATION.sub("", text, count=1).encode("utf-8"), xml_parser())
+    )
+
+
+def keep_entity_references(root: etree._Element) -> etree._Element:
+    """Entity references the parser left unexpanded, written back into the text as they stand (``&foo;``).
+
+    No entity is ever expanded (an external one could read a local file or
+    the network, a nested internal one could grow without end), so a
+    reference declared in a DOCTYPE stays in the tree as a node of its own,
+    which ``.text`` and ``findtext`` pass over: a title ``&foo;`` read as
+    nothing, ``Study &foo; of`` as ``Study``, without a word.  As text, the
+    reference keeps what the file says.  (A reference no DOCTYPE declares is
+    a parse error, reported as a reject naming the entity and the line.)
+    """
+    for ref in list(root.iter(etree.Entity)):
+        parent = ref.getparent()
+        if parent is None:
+            continue
+        text = str(ref.text) + (ref.tail or "")
+        before = ref.getprevious()
+        if before is not None:
+            before.tail = (before.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+        ref.tail = None
+        parent.remove(ref)
+    return root
 
 
 def _find(el: etree._Element, path: str) -> str | None:

@@ -29,6 +29,7 @@ from cartatlas.normalise.dates import parse_date
 from cartatlas.normalise.formats import FormatSpec, register_format
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
+from cartatlas.normalise.places import sponsor_country
 
 #: Column names as ICTRP spells them in one export but not the other (or in derived tables).
 _ALIASES = {
@@ -293,6 +294,8 @@ def trial_from_fields(f: dict[str, str], source_format: str) -> Trial:
         phase_text=phase_text,
         study_design=design_text(f.get("study design")),
         secondary_outcomes=who.split_list(f.get("secondary outcome")),
+        results_first_posted=parse_date(who.one_line(f.get("results date posted"))),
+        sponsor_country=sponsor_country(who.one_line(f.get("primary sponsor"))),
     )
 
 

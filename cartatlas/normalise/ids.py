@@ -40,6 +40,19 @@ def id_registry(identifier: str | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)
+def id_matches(registry: str, identifier: str | None) -> bool:
+    """Whether ``identifier`` is, as a whole, a well-formed id of ``registry``.
+
+    A registry without a pattern of its own accepts an id of any known format
+    (ICTRP carries registers the knowledge file does not list).
+    """
+    if not identifier:
+        return False
+    own = [pattern for reg, pattern in _patterns() if reg == registry]
+    return any(pattern.fullmatch(identifier) for pattern in (own or [p for _, p in _patterns()]))
+
+
 def find_registry_ids(text: str | None) -> list[tuple[str, str]]:
     """(registry, id) for every registry id written inside free text."""
     if not text:

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from cartatlas.normalise.pubmed import normalise_trial_id
 from cartatlas.publications.vocab import vocab
-from cartatlas.store.db import Store, now
+from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def refresh_links(store: Store) -> int:
         con.unregister("_links")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     log.info("publication links: %d", len(links))
     return len(links)

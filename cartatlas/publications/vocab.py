@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import ahocorasick
 
+from cartatlas.classify.antigen_names import antigen_spellings
 from cartatlas.knowledge import read_table
 
 _DASHES = str.maketrans({c: " " for c in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212_/"})
@@ -153,6 +154,9 @@ def vocab() -> Vocab:
         plain, exact = _terms(row, symbol)
         if symbol in exact:
             plain = [p for p in plain if p != symbol]
+        # The table lists names; every spelling of each (CD-19, IL13Ralpha2, GD 2) is the trial classifier's.
+        plain = [s for p in plain for s in antigen_spellings(p)]
+        exact = [s for e in exact for s in antigen_spellings(e)]
         for term in plain:
             b.add(term, "antigen", symbol)
             k = _key(term)

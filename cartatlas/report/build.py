@@ -9,6 +9,7 @@ where the previous one was.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import pandas as pd
 from cartatlas import __version__
 from cartatlas.analysis.landscape import Landscape, compute_landscape
 from cartatlas.knowledge import knowledge_version
+from cartatlas.spreadsheet import frame_sheet, write_csv, write_xlsx
 from cartatlas.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ class ReportResult:
     figures: list[Path] = field(default_factory=list)
     tables: list[Path] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: What the tables had to change to fit a spreadsheet (also given to ``on_note``).
+    notes: list[str] = field(default_factory=list)
 
 
 def provenance(store: Store) -> dict[str, Any]:
@@ -78,6 +82,17 @@ def provenance(store: Store) -> dict[str, Any]:
         "curation_overrides": dict(overrides),
         "database": store.path,
         "snapshot": snapshot,
+        **_derived_health(store),
+    }
+
+
+def _derived_health(store: Store) -> dict[str, Any]:
+    """Stale derived data and disagreeing registrations, so a report never hides them (issue 12)."""
+    from cartatlas.pipeline import cluster_disagreements, staleness
+
+    return {
+        "stale": [s.to_dict() for s in staleness(store)],
+        "cluster_disagreements": cluster_disagreements(store),
     }
 
 
@@ -101,66 +116,42 @@ def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_jsonable(r) for r in frame.to_dict("records")]
 
 
-def unit_state(units: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per trial: what a later report compares against (status, phase, date, labels)."""
-    return {
-        str(r["unit_id"]): {
-            "status": r["status_as_of"],
-            "phase": r["phase_category"],
-            "registered": r["registration_date"].isoformat(),
-            "targets": [t for t in _as_list(r["targets"])],
-            "groups": list(r["groups"]),
-        }
-        for _, r in units.iterrows()
-    }
+def build_summary(
+    landscape: Landscape,
+    prov: dict[str, Any],
+    previous: dict[str, Any] | None,
+    store: Store | None = None,
+) -> dict[str, Any]:
+    """summary.json: options, provenance, every table, each counted trial's state, and what changed.
 
+    ``units`` holds, per trial, what a later report compares against
+    (``cartatlas.analysis.diff.unit_state``); ``changes`` is the diff with a
+    previous report's summary (``report --compare``).
+    """
+    from cartatlas.analysis.diff import diff_summaries, unit_state
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return []
-    return list(value)
-
-
-def compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    """What changed since a previous report: new and dropped trials, status and phase changes."""
-    now_units: dict[str, Any] = current["units"]
-    old_units: dict[str, Any] = previous.get("units", {})
-    new = sorted(set(now_units) - set(old_units))
-    dropped = sorted(set(old_units) - set(now_units))
-    status = []
-    phase = []
-    for uid in sorted(set(now_units) & set(old_units)):
-        a, b = old_units[uid], now_units[uid]
-        if a.get("status") != b.get("status"):
-            status.append({"trial_id": uid, "from": a.get("status"), "to": b.get("status")})
-        if a.get("phase") != b.get("phase"):
-            phase.append({"trial_id": uid, "from": a.get("phase"), "to": b.get("phase")})
-    return {
-        "previous_as_of": previous.get("options", {}).get("as_of"),
-        "previous_generated_at": previous.get("provenance", {}).get("generated_at"),
-        "new_trials": new,
-        "dropped_trials": dropped,
-        "status_changes": status,
-        "phase_changes": phase,
-    }
-
-
-def build_summary(landscape: Landscape, prov: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "options": landscape.options.describe(),
         "provenance": prov,
         "notes": _jsonable(landscape.notes),
         "facts": _jsonable(landscape.facts),
         "tables": {name: table_records(frame) for name, frame in landscape.tables.items()},
-        "units": unit_state(landscape.units),
+        "units": unit_state(landscape, store),
     }
     if previous is not None:
-        summary["changes"] = compare(summary, previous)
+        label = summary["options"]["as_of"] or prov["generated_at"][:10]
+        current = {**summary, "label": label, "source": "this report"}
+        summary["changes"] = diff_summaries(previous, current, store=store)
     return summary
 
 
-def write_tables(landscape: Landscape, out: Path) -> list[Path]:
-    """Every table as CSV and all of them in one Excel workbook (lists joined with '; ')."""
+def write_tables(landscape: Landscape, out: Path) -> tuple[list[Path], list[str]]:
+    """Every table as CSV and all of them in one Excel workbook (lists joined with '; ').
+
+    Returns the files and the notes on what the workbook had to change
+    (``cartatlas.spreadsheet``: text cells are neutralised against formulas in
+    both, and the workbook replaces characters it cannot hold).
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = []
     flat: dict[str, pd.DataFrame] = {}
@@ -179,19 +170,18 @@ def write_tables(landscape: Landscape, out: Path) -> list[Path]:
                 )
         flat[name] = f
         path = out / f"{name}.csv"
-        f.to_csv(path, index=False)
+        write_csv(f, path)
         written.append(path)
     workbook = out / "cartatlas_tables.xlsx"
-    with pd.ExcelWriter(workbook, engine="openpyxl") as xl:
-        for name, f in flat.items():
-            f.to_excel(xl, sheet_name=name[:31], index=False)
+    changes = write_xlsx({name[:31]: frame_sheet(f) for name, f in flat.items()}, workbook)
     written.append(workbook)
-    return written
+    return written, changes.notes(f"tables/{workbook.name}")
 
 
 TRIAL_COLUMNS = [
     "unit_id", "registrations", "brief_title", "lead_sponsor", "sponsor_type", "registration_date",
-    "registration_date_source", "status_as_of", "phase_category", "as_of_version", "groups", "country_codes",
+    "registration_date_source", "status_as_of", "status_latest", "as_of_source", "phase_category", "as_of_version",
+    "groups", "country_codes",
     "focus_regions", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
     "product_source", "combinations", "products", "confidence", "curated_fields",
 ]  # fmt: skip
@@ -212,19 +202,23 @@ def write_report(
     compare_with: Path | None = None,
     figures: bool = True,
     on_step: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> ReportResult:
-    """Compute the landscape and write the whole report directory atomically."""
+    """Compute the landscape and write the whole report directory atomically.
+
+    ``on_note`` hears what the tables had to change to fit a spreadsheet
+    (default: a logged warning); the notes are also kept in the result.
+    """
     step = on_step or (lambda _msg: None)
     previous = None
     if compare_with is not None:
-        try:
-            previous = orjson.loads(compare_with.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise ValueError(f"{compare_with}: cannot read a previous summary.json: {exc}") from exc
+        from cartatlas.analysis.diff import load_summary
+
+        previous = load_summary(compare_with)
     step("counting")
     landscape = compute_landscape(store, landscape_options)
     prov = provenance(store)
-    summary = build_summary(landscape, prov, previous)
+    summary = build_summary(landscape, prov, previous, store)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -232,11 +226,12 @@ def write_report(
     try:
         result = ReportResult(out)
         step("tables")
-        result.tables = write_tables(landscape, staging / "tables")
+        result.tables, result.notes = write_tables(landscape, staging / "tables")
         figure_info: list[dict[str, Any]] = []
         if figures:
             step("figures")
-            figure_info = _write_figures(landscape, staging / "figures")
+            figure_info, figure_notes = _write_figures(landscape, staging / "figures")
+            result.notes += figure_notes
         step("html")
         from cartatlas.report.html import render_html
 
@@ -244,6 +239,9 @@ def write_report(
         (staging / "summary.json").write_bytes(
             orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str)
         )
+        from cartatlas.report.feed import write_feed
+
+        write_feed(store, staging)  # the new and changed CAR trials of the latest import or sync
         if out.exists():
             backup = out.with_name(f".{out.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -255,24 +253,27 @@ def write_report(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for note in result.notes:
+        (on_note or log.warning)(note)
     result.figures = sorted((out / "figures").glob("*")) if figures else []
     result.tables = sorted((out / "tables").glob("*"))
     result.summary = summary
     return result
 
 
-def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
-    """Render every figure to PNG and SVG; returns (name, caption, files) for the HTML."""
+def _write_figures(landscape: Landscape, out: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Render every figure to PNG and SVG; returns (name, caption, files) for the HTML, and notes."""
     from cartatlas.report import figures
 
     out.mkdir(parents=True, exist_ok=True)
     info = []
+    replaced: dict[str, int] = {}
     has_reports = not landscape.tables.get("pub_fig2a", pd.DataFrame()).empty
     for name, builder in figures.FIGURES.items():
         if name in figures.PUBLICATION_FIGURES and not has_reports:
             continue
         chart = builder(landscape)
-        paths = figures.save_figure(chart, out, name)
+        paths = figures.save_figure(chart, out, name, on_replaced=functools.partial(replaced.__setitem__, name))
         svg = next((p for p in paths if p.suffix == ".svg"), None)
         info.append(
             {
@@ -283,4 +284,11 @@ def _write_figures(landscape: Landscape, out: Path) -> list[dict[str, Any]]:
                 "svg": svg.read_text(encoding="utf-8") if svg else "",
             }
         )
-    return info
+    notes = []
+    if replaced:
+        total = sum(replaced.values())
+        notes.append(
+            f"figures: {total:,} label{'s' if total != 1 else ''} held characters an image cannot show "
+            f"(control characters; replaced with U+FFFD) in {', '.join(sorted(replaced))}"
+        )
+    return info, notes

@@ -46,6 +46,8 @@ import vl_convert as vlc
 
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, UNKNOWN_REGION, Landscape
 from cartatlas.normalise.countries import country_name
+from cartatlas.report.caveats import as_of_caveat
+from cartatlas.spreadsheet import xml_safe
 
 # -- page geometry and style ----------------------------------------------------------
 
@@ -959,8 +961,12 @@ DOUBLE_COLUMN_FIGURES = frozenset({"fig_top_sponsors", "fig_top_focus_sponsors"}
 
 DATE_SOURCE_WORDS = {
     "first_posted": "first-posted date",
+    "other_version": "first-posted date of another stored version",
     "first_submitted": "first-submitted date",
     "estimated_from_id": "estimated from the registry number (marked as estimated)",
+    "extrapolated_from_id": "extrapolated from the registry number beyond the newest dated record, within the "
+    "record's own bounds (marked as extrapolated)",
+    "year_from_id": "the year in the registry id",
     "start_date": "study start date (fallback)",
     "last_update_posted": "last-update date (last resort)",
 }
@@ -999,12 +1005,13 @@ def _caption_cumulative(landscape: Landscape) -> str:
 
 
 def _caption_phase(landscape: Landscape) -> str:
+    caveat = as_of_caveat(landscape, "phase_by_group") if "as_of" in landscape.facts else ""
     return (
         f"Phase of {_subject(landscape)} registered by {_date_text(as_of(landscape))}, as a share of each country "
         "group's trials (numbers at the bars: trials). A trial spanning two phases (phase 1/2) counts in the lower "
-        "one, as reviews count; 'Not applicable' covers trials that state no phase. Phase is taken as of the "
-        "cut-off date where a stored version allows, else from the latest record. Compare Wei et al. 2021, Fig. 1a "
-        "inset."
+        "one, as reviews count; 'Not applicable' covers trials that state no phase. Phase is taken from the "
+        f"version current on the cut-off date where one is stored, else from the latest record. {caveat} "
+        "Compare Wei et al. 2021, Fig. 1a inset."
     )
 
 
@@ -1131,16 +1138,23 @@ def save_figure(
     *,
     formats: Sequence[str] = ("png", "svg"),
     ppi: float = PNG_PPI,
+    on_replaced: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Write ``name.png`` (at ``ppi``, 300 by default, recorded in the file) and ``name.svg``; returns the paths.
 
     Rendered by vl-convert, with no browser and with every URL refused, so a
     figure can only show the data in its spec.  ``formats`` may add ``pdf``
-    (fonts embedded, for journals that want vector files).
+    (fonts embedded, for journals that want vector files).  Characters an SVG
+    cannot hold (control characters in a sponsor's name made vl-convert abort
+    the whole process) are replaced with U+FFFD first; ``on_replaced`` hears
+    how many strings of the spec changed.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec = chart.to_dict()
+    changed = [0]
+    spec = _xml_safe(chart.to_dict(), changed)
+    if on_replaced is not None and changed[0]:
+        on_replaced(changed[0])
     version = _vl_version()
     paths: list[Path] = []
     for fmt in formats:
@@ -1156,6 +1170,20 @@ def save_figure(
             raise ValueError(f"unknown figure format {fmt!r} (png, svg or pdf)")
         paths.append(path)
     return paths
+
+
+def _xml_safe(value: Any, changed: list[int]) -> Any:
+    """A chart spec with every string XML-safe; ``changed[0]`` counts the strings that were not."""
+    if isinstance(value, str):
+        safe = xml_safe(value)
+        if safe != value:
+            changed[0] += 1
+        return safe
+    if isinstance(value, dict):
+        return {_xml_safe(k, changed): _xml_safe(v, changed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_xml_safe(v, changed) for v in value]
+    return value
 
 
 def render_figures(

@@ -3,13 +3,20 @@
 Registry text is untrusted: the template autoescapes everything, the trial
 data travels as JSON inside a ``<script type="application/json">`` block
 (with ``<`` escaped so no registry string can close the block), and the
-small script that shows trial lists only ever assigns ``textContent``.
+small script that shows trial lists (``templates/report.js``) only ever
+assigns ``textContent``.  Should anything still get a script into the page,
+it would not run: the Content-Security-Policy allows exactly one script, by
+the SHA-256 of its text, and nothing inline otherwise.  Links to registries
+and PubMed are made only from ids that match the registry's id format
+(``knowledge/registry_ids.csv``); any other id is shown without a link.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
+import hashlib
+import re
+from functools import cache
 from importlib import resources
 from itertools import count
 from pathlib import Path
@@ -19,24 +26,53 @@ import jinja2
 import orjson
 import pandas as pd
 
-from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
+from cartatlas.analysis.landscape import AS_OF_TABLES, NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.normalise.countries import country_name
+from cartatlas.normalise.ids import id_matches
 from cartatlas.report.build import trial_table
+from cartatlas.report.caveats import as_of_caveat, dates_caveat
+from cartatlas.report.changes import html_context
 
 CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 ICTRP_URL = "https://trialsearch.who.int/Trial2.aspx?TrialID={id}"
 
 DATE_SOURCE_TEXT = {
     "first_posted": "first-posted (registration) date",
+    "other_version": "first-posted date of another stored version of the same record",
     "first_submitted": "first-submitted date (record lacks a first-posted date)",
-    "estimated_from_id": "estimated from the registry id (NCT numbers are issued in registration order)",
+    "estimated_from_id": "estimated from the NCT number, between records whose dates are known "
+    "(NCT numbers are issued in registration order)",
+    "extrapolated_from_id": "extrapolated from the NCT number beyond the newest dated record, never after the "
+    "record's own last update or that of any later number (marked as extrapolated)",
+    "year_from_id": "the registration year in a ChiCTR id (mid-year)",
     "start_date": "study start date (no registration date and no id-based estimate possible)",
     "last_update_posted": "last-update date (nothing earlier available)",
 }
 
 
-def registry_url(registry: str, trial_id: str) -> str:
+def registry_url(registry: str, trial_id: str) -> str | None:
+    """The registry page of a trial, or None when the id is not a well-formed id of that registry.
+
+    ClinicalTrials.gov ids link to ClinicalTrials.gov, every other registry's
+    to the WHO ICTRP search portal.  The id goes into the address only after
+    it matched the registry's pattern in ``knowledge/registry_ids.csv`` (any
+    registry's, for a register with no pattern there): those patterns allow
+    only letters, digits, '-' and '/', so no id can add a parameter, leave the
+    address or become a ``javascript:`` link.
+    """
+    if not id_matches(registry, trial_id):
+        return None
     return (CTGOV_URL if registry == "ctgov" else ICTRP_URL).format(id=trial_id)
+
+
+_PMID = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def pubmed_url(pmid: object) -> str | None:
+    """The PubMed page of an article, or None when ``pmid`` is not a PubMed id (digits)."""
+    text = str(pmid)
+    return PUBMED_URL.format(pmid=text) if _PMID.fullmatch(text) else None
 
 
 class _Lists:
@@ -57,9 +93,18 @@ class _Lists:
         return self._keys[t]
 
 
+def _status_text(r: Any, as_of: str) -> str:
+    """A trial's status as of the date, or why it is not known then."""
+    if r["status_known"]:
+        return f"{r['status_as_of'] or 'not stated'} ({r['as_of_version']})"
+    prefix = "" if r["status_as_of"] else f"not known at {as_of}; latest known: "
+    return f"{prefix}{r['status_latest'] or 'not stated'} ({r['as_of_version']})"
+
+
 def _trial_payload(landscape: Landscape) -> dict[str, Any]:
     """What the trial panel shows: title, registrations with links, labels and evidence."""
     units = landscape.units
+    as_of = landscape.facts["as_of"]["date"]
     out: dict[str, Any] = {}
     for _, r in units.iterrows():
         registrations = list(r.get("registrations") or [f"{r['registry']}:{r['trial_id']}"])
@@ -68,7 +113,7 @@ def _trial_payload(landscape: Landscape) -> dict[str, Any]:
             "title": r.get("brief_title") or "",
             "sponsor": r.get("lead_sponsor") or "",
             "registered": f"{r['registration_date']} ({r['registration_date_source']})",
-            "status": f"{r['status_as_of'] or ''} ({r['as_of_version']})",
+            "status": _status_text(r, as_of),
             "phase": r["phase_category"],
             "links": [[reg, registry_url(*reg.split(":", 1))] for reg in registrations],
             "labels": {
@@ -121,9 +166,6 @@ def _pivot(frame: pd.DataFrame, row: str, col: str, order: list[str], lists: _Li
     }
 
 
-PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
-
-
 def _publication_context(landscape: Landscape, pub_lists: _Lists) -> dict[str, Any]:
     """Fig. 2 counts and Table 1 rows, each count opening its articles."""
     per_year = landscape.tables.get("pub_fig2a", pd.DataFrame())
@@ -144,7 +186,7 @@ def _publication_context(landscape: Landscape, pub_lists: _Lists) -> dict[str, A
     table1 = []
     for r in landscape.tables["pub_table1"].to_dict("records"):
         trials = [t.strip() for t in str(r.get("linked_trials") or "").split(";") if t.strip()]
-        table1.append({**{str(k): v for k, v in r.items()}, "url": PUBMED_URL.format(pmid=r["pmid"]), "trials": trials})
+        table1.append({**{str(k): v for k, v in r.items()}, "url": pubmed_url(r["pmid"]), "trials": trials})
     return {"any": True, "groups": groups, "targets": targets, "regions": regions, "table1": table1}
 
 
@@ -160,12 +202,12 @@ def _publication_payload(landscape: Landscape) -> dict[str, Any]:
             "target": r.get("target") or "",
             "disease": r.get("disease") or "",
             "trials": r.get("linked_trials") or "",
-            "url": PUBMED_URL.format(pmid=r["pmid"]),
+            "url": pubmed_url(r["pmid"]),
         }
     # Reports from outside the focus group: at least a link each.
     for pmids in per_year.get("pmids", []):
         for pmid in pmids:
-            out.setdefault(str(pmid), {"url": PUBMED_URL.format(pmid=pmid)})
+            out.setdefault(str(pmid), {"url": pubmed_url(pmid)})
     return out
 
 
@@ -204,7 +246,6 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         "title": f"CAR cell-therapy trials: {focus_name} in the world landscape",
         "opts": opts.describe(),
         "focus_name": focus_name,
-        "as_of": opts.as_of.isoformat() if opts.as_of else dt.date.today().isoformat(),
         "totals": facts["totals"],
         "groups": _group_rows(landscape, lists),
         "subregions": [
@@ -215,7 +256,20 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
             tables["phase_by_group_active"], "group", "phase_category", list(PHASE_ORDER), lists
         ),
         "sponsor_pivot": _pivot(tables["sponsor_type_by_group"], "group", "sponsor_type", [], lists),
-        "status_pivot": _pivot(tables["status_by_group"], "group", "status_group", ["Active", "Not active"], lists),
+        "status_pivot": _pivot(
+            tables["status_by_group"],
+            "group",
+            "status_group",
+            ["Active", "Not active", landscape.facts["as_of"]["not_known_label"]],
+            lists,
+        ),
+        "as_of": facts["as_of"]["date"],
+        "as_of_facts": facts["as_of"],
+        "caveat": {name: as_of_caveat(landscape, name) for name in AS_OF_TABLES},
+        "dates_caveat": dates_caveat(landscape),
+        "later_key": lists.key(facts["as_of"]["later_version_ids"]),
+        "unknown_key": lists.key(facts["as_of"]["status_not_known_ids"]),
+        "pub_facts": facts["publications"],
         "targets": targets,
         "target_facts": target_facts,
         "multi_key": lists.key(facts["focus_multi_target_ids"]),
@@ -243,21 +297,17 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         "date_sources": [
             {"source": DATE_SOURCE_TEXT.get(k, k), "n": v} for k, v in sorted(date_sources.items(), key=lambda x: -x[1])
         ],
-        "as_of_sources": summary["notes"].get("as_of_sources", {}),
         "notes": summary["notes"],
         "provenance": summary["provenance"],
-        "changes": summary.get("changes"),
+        "changes": html_context(summary.get("changes"), lists.key, set(map(str, landscape.units["unit_id"]))),
+        "health": {
+            "stale": summary["provenance"].get("stale", []),
+            "disagreements": summary["provenance"].get("cluster_disagreements", 0),
+        },
         "all_key": lists.key(sorted(landscape.units["unit_id"])),
         "n_trials": len(landscape.units),
         "trial_rows": len(trial_table(landscape)),
     }
-    if context["changes"]:
-        ch = context["changes"]
-        context["changes_keys"] = {
-            "new": lists.key(ch["new_trials"]),
-            "status": lists.key([c["trial_id"] for c in ch["status_changes"]]),
-            "phase": lists.key([c["trial_id"] for c in ch["phase_changes"]]),
-        }
     context["pubs"] = _publication_context(landscape, pub_lists)
     data = {
         "trials": _trial_payload(landscape),
@@ -272,8 +322,17 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
+    script = _template("report.js")
+    context["script"] = script
+    context["script_hash"] = script_source_hash(script)
     return env.get_template("report.html.j2").render(**context)
 
 
+def script_source_hash(script: str) -> str:
+    """The CSP source that allows exactly this inline script: ``'sha256-<base64 of its UTF-8 digest>'``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@cache
 def _template(name: str) -> str:
     return resources.files("cartatlas.report").joinpath("templates", name).read_text(encoding="utf-8")

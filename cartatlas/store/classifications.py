@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from cartatlas.store.db import Store, now
+from cartatlas.store.db import Store, now, rollback
 from cartatlas.store.export import EXPORT_EXTENSIONS
 from cartatlas.store.schema import TRIAL_SCHEMA
 
@@ -206,7 +206,7 @@ def _replace(store: Store, rows: list[dict[str, Any]]) -> None:
         con.unregister("_class_batch")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 

@@ -3,17 +3,29 @@
 Files are written to a temporary name beside the target and renamed into
 place, so a crash or a full disk never leaves a half-written export under the
 name a user (or a script) expects.  ``trial_id`` and ``registry`` come first.
+
+CSV and Excel files are opened in spreadsheets: their text cells are
+neutralised against formulas, and an Excel file replaces what it cannot hold
+(``cartatlas.spreadsheet``).  JSON lines and Parquet carry the text as stored.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from cartatlas.spreadsheet import neutralise_sql, write_xlsx
 from cartatlas.store.db import Store
 from cartatlas.store.schema import TRIAL_FIELDS
+
+log = logging.getLogger(__name__)
+
+#: Rows fetched at a time when writing an Excel file.
+_FETCH_ROWS = 10_000
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 
@@ -55,6 +67,15 @@ def _flattened(store: Store, query: str) -> str:
     return f"SELECT {', '.join(outer)} FROM ({query})"
 
 
+def _neutralised(store: Store, query: str) -> str:
+    """``query`` with every text column neutralised against spreadsheet formulas (for DuckDB's CSV writer)."""
+    outer = []
+    for name, dtype, *_ in store.con.execute(f"DESCRIBE ({query})").fetchall():
+        quoted = '"' + name.replace('"', '""') + '"'
+        outer.append(f"{neutralise_sql(quoted)} AS {quoted}" if dtype == "VARCHAR" else quoted)
+    return f"SELECT {', '.join(outer)} FROM ({query})"
+
+
 def _atomic_target(out: Path) -> tuple[Path, Callable[[], None], Callable[[], None]]:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -74,15 +95,18 @@ def _atomic_target(out: Path) -> tuple[Path, Callable[[], None], Callable[[], No
     return tmp, commit, abort
 
 
-def export_trials(store: Store, fmt: str, out: Path) -> int:
-    """Write every normalised trial to ``out``; returns the number of rows."""
+def export_trials(store: Store, fmt: str, out: Path, *, on_note: Callable[[str], None] | None = None) -> int:
+    """Write every normalised trial to ``out``; returns the number of rows.
+
+    ``on_note`` hears what an Excel file had to change (default: a logged warning).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     query = export_query(store, flat=fmt in ("csv", "xlsx"))
-    return _write(store, query, fmt, out, table="trials")
+    return _write(store, query, fmt, out, table="trials", on_note=on_note)
 
 
-def export_publications(store: Store, fmt: str, out: Path) -> int:
+def export_publications(store: Store, fmt: str, out: Path, *, on_note: Callable[[str], None] | None = None) -> int:
     """Write every normalised PubMed article, with its linked trial ids, to ``out``; returns the rows.
 
     Bookkeeping columns (version id, content hash) are left out; nested
@@ -98,26 +122,34 @@ def export_publications(store: Store, fmt: str, out: Path) -> int:
     )
     if fmt in ("csv", "xlsx"):
         query = _flattened(store, query)
-    # Excel holds at most 32,767 characters per cell (author lists of consortia are longer).
-    return _write(store, query, fmt, out, table="publications", cell_limit=32000)
+    # Excel holds at most 32,767 characters per cell: author lists of consortia are cut (and reported).
+    return _write(store, query, fmt, out, table="publications", on_note=on_note)
 
 
-def _write(store: Store, query: str, fmt: str, out: Path, *, table: str, cell_limit: int | None = None) -> int:
-    """``query``'s rows to ``out`` in ``fmt``, atomically; returns the rows of ``table``.
+def _rows(store: Store, query: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    cursor = store.con.execute(query)
+    columns = [str(d[0]) for d in cursor.description or []]
 
-    ``cell_limit`` cuts longer texts in an Excel file, saying so in the cell.
-    """
+    def rows() -> Iterator[tuple[Any, ...]]:
+        while batch := cursor.fetchmany(_FETCH_ROWS):
+            yield from batch
+
+    return columns, rows()
+
+
+def _write(
+    store: Store, query: str, fmt: str, out: Path, *, table: str, on_note: Callable[[str], None] | None = None
+) -> int:
+    """``query``'s rows to ``out`` in ``fmt``, atomically; returns the rows of ``table``."""
     tmp, commit, abort = _atomic_target(out)
+    notes: list[str] = []
     try:
         if fmt == "xlsx":
-            df = store.con.execute(query).df()
-            if cell_limit is not None:
-                limit = cell_limit
-                df = df.map(
-                    lambda v: v[:limit] + " [cut: Excel cell limit]" if isinstance(v, str) and len(v) > limit else v
-                )
-            df.to_excel(tmp, index=False, sheet_name=table, engine="openpyxl")
+            changes = write_xlsx({table: _rows(store, query)}, tmp)
+            notes = changes.notes(out.name)
         else:
+            if fmt == "csv":
+                query = _neutralised(store, query)
             options = {
                 "csv": "FORMAT CSV, HEADER TRUE",
                 "jsonl": "FORMAT JSON",
@@ -130,4 +162,6 @@ def _write(store: Store, query: str, fmt: str, out: Path, *, table: str, cell_li
     except BaseException:
         abort()
         raise
+    for note in notes:
+        (on_note or log.warning)(note)
     return int(row[0]) if row else 0

@@ -49,7 +49,8 @@ import pyarrow as pa
 from cartatlas.model import ImportStats, RawRecord, Reject, Skipped
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
 from cartatlas.sources.files import Item, LineBatch
-from cartatlas.store.db import Store, now
+from cartatlas.sources.limits import max_record_bytes, record_too_large
+from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def _prepare_batch(items: Iterable[Item]) -> _Batch:
     column_lists = [columns[name] for name in _PREPARED_SCHEMA.names]
     rows: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
     n = 0
+    limit = max_record_bytes()
     for item in items:
         if isinstance(item, Reject):
             stats.rejects.append(item)
@@ -185,6 +187,11 @@ def _prepare_batch(items: Iterable[Item]) -> _Batch:
         except (TypeError, ValueError) as exc:
             problem = f"cannot serialise record: {exc}"
             stats.rejects.append(Reject(item.source, item.locator, problem, item.record_id))
+            continue
+        if len(text) > limit:
+            # Whatever its format (a study in a JSON document, an XML file): normalising and screening a
+            # record costs memory in proportion to its size, so one record may not take the machine.
+            stats.rejects.append(Reject(item.source, item.locator, record_too_large(len(text), limit), item.record_id))
             continue
         try:
             trial = spec.to_trial(item.payload)
@@ -747,7 +754,7 @@ def _commit(
         store.save_rejects(run_id, rejects)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 
@@ -807,7 +814,7 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
                 _insert(store, table, table_rows)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return len(version_ids)
 

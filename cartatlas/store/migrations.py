@@ -175,6 +175,40 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CLUSTERS_VIEW)
 
 
+def _create_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Issue 12: staleness of derived data, and linked registrations that disagree on CAR."""
+    from cartatlas.link.schema import DISAGREEMENTS_VIEW
+    from cartatlas.store.derived_state import DDL
+
+    con.execute(DDL)
+    con.execute(DISAGREEMENTS_VIEW)
+    row = con.execute("SELECT count(*) FROM publications").fetchone()
+    if row is not None and row[0] == 0:
+        # No article labelled yet: every label from now on is made with the installed knowledge base.
+        from cartatlas.pipeline import publication_labels_inputs, versions
+
+        clf, kb = versions()
+        con.execute(
+            "INSERT INTO derived_state (product, made_at, inputs, knowledge_version, classifier_version, detail) "
+            "VALUES ('publication_labels', now(), ?, ?, ?, '{}')",
+            [publication_labels_inputs(), kb, clf],
+        )
+
+
+def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
+    """Numbers a reviewer can trust (issue 12).
+
+    ``trials`` gains results dates, the sponsor's country and normalised
+    places of sites (so it is recreated and rebuilt from raw versions);
+    registration dates get their table and ``trial_landscape`` its view.
+    """
+    from cartatlas.analysis.schema import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
+
+    _create_derived(con)
+    con.execute(REGISTRATION_DATES_DDL)
+    con.execute(TRIAL_LANDSCAPE_VIEW)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -202,6 +236,13 @@ MIGRATIONS: list[Migration] = [
         rebuild=True,
     ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
+    Migration(6, "derived_state (what derived tables were made from); cluster_disagreements view", _create_state),
+    Migration(
+        7,
+        "results dates, sponsor country and normalised site places in trials; registration_dates, trial_landscape",
+        _create_landscape,
+        rebuild=True,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -28,6 +28,10 @@ SITE = pa.struct(
         ("status", _str),
         ("lat", pa.float64()),
         ("lon", pa.float64()),
+        # Migration 6 (issue 12): the place in one spelling (cartatlas.normalise.places).
+        ("region_code", _str),
+        ("region", _str),
+        ("city_normalised", _str),
     ]
 )
 
@@ -85,6 +89,10 @@ TRIAL_FIELDS: list[pa.Field] = [
     pa.field("phase_text", _str),
     pa.field("study_design", _str),
     pa.field("secondary_outcomes", _strs),
+    # Migration 6 (issue 12): what bounds an estimated registration date, and where a site-less trial is.
+    pa.field("results_first_submitted", pa.date32()),
+    pa.field("results_first_posted", pa.date32()),
+    pa.field("sponsor_country", _str),
 ]
 
 #: Bookkeeping columns that tie a normalised row to the raw version it came from.

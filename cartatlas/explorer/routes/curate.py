@@ -8,19 +8,32 @@ built from), written to the curation file, then applied.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from cartatlas.curation_actions import LINK_FIELD, REVIEW_FIELD, CurationAction, StaleEdit
+from cartatlas.curation import NONE_MARKER
+from cartatlas.curation_actions import LINK_FIELD, REVIEW_VERDICTS, CurationAction, StaleEdit
 from cartatlas.explorer.routes.trial import trial_context
 from cartatlas.explorer.security import CSRF_FIELD, check_write
 from cartatlas.explorer.web import error, explorer, remember_curator, render
+from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
 
 router = APIRouter()
 
 #: Where a review decision may send the browser back to (never another site).
 NEXT_PREFIXES = ("/review", "/trial/")
+
+
+def current_value(row: dict[str, Any], field: str) -> str:
+    """A label's value now, as a curation line writes it (lists with ';', an empty list as (none))."""
+    value = row.get(field)
+    if field in LIST_FIELDS:
+        items = [str(v) for v in (value or [])]
+        return ";".join(items) if items else NONE_MARKER
+    return "" if value is None else str(value)
 
 
 @router.post("/trial/{trial_id}/curate")
@@ -41,7 +54,14 @@ async def curate(request: Request, trial_id: str) -> Response:
         field = LINK_FIELD
         value = f"{form.get('verdict', '')}:{form.get('other_registry', '').strip()}:{form.get('other_id', '').strip()}"
     elif kind == "review":
-        field, value = REVIEW_FIELD, form.get("value", "")
+        # A verdict on a queue item keeps the label as it is now, as a curator's; the reason carries the verdict.
+        verdict, field = form.get("verdict", ""), form.get("field", "")
+        if verdict not in REVIEW_VERDICTS or field not in CURATABLE:
+            return error(request, 400, f"a review decision is {' or '.join(REVIEW_VERDICTS)} on a label")
+        row = next(r for r in record.registrations if (r["registry"], r["trial_id"]) == (registry, registration))
+        value = current_value(row, field)
+        if form.get("reason", "").strip():
+            form["reason"] = f"{verdict}: {form['reason'].strip()}"
     else:
         return error(request, 400, f"unknown action {kind!r}")
     # A form about one registration (the review queue's) was built on that registration alone.

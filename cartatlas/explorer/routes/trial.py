@@ -31,7 +31,7 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
 SAVED_MESSAGES = {
     "override": "Override saved and applied. It is a line of the curation file and survives re-classification.",
     "link": "Link decision saved; the registrations were linked again.",
-    "review": "Review decision saved.",
+    "review": "Review decision saved: the label is kept as it is, as a curator's.",
 }
 
 
@@ -54,7 +54,8 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
     history = {key: versions(key) for key in keys}
     path = curation_actions.curation_path(reader.store)
     lines = curation_actions.trial_rows(path, [k[1] for k in keys])
-    decisions = curation_actions.review_decisions(path)
+    queue = ex.misc_cache.peek((ex.version, "review-queue"))  # shown when computed (the review page, warming)
+    in_queue = [] if queue is None else queue[queue["trial_id"].isin({k[1] for k in keys})].to_dict("records")
     counted = ex.counted_if_ready(Counting())
     unit = counted.unit(record.trial_id) if counted is not None else None
     labels = [
@@ -72,7 +73,7 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
         "etag": curation_actions.record_etag(path, record),
         "curation_lines": lines,
         "curation_file": path,
-        "review": {k: decisions.get(k[1]) for k in keys},
+        "queue_items": in_queue,
         "unit": unit,
         "labels": labels,
         "curatable": CURATABLE,

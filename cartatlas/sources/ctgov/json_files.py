@@ -5,10 +5,19 @@ Shapes read: a list of v2 studies, a single v2 study, a v2 page
 any size reads in flat memory), and the classic API's ``FullStudiesResponse``
 (handled by ``classic``).  What a JSON object is decides how it is read; the
 file name plays no part.
+
+JSON lines are told from one JSON document without trusting the first line,
+which may be broken or longer than any sniffing buffer (a record with
+results): a line that ends a JSON value followed by a line that starts one
+(``}`` then ``{``) cannot occur in a single document, since JSON strings hold
+no raw line breaks.  A document that fails to parse but holds records on
+lines of their own is read line by line as well, so one broken line never
+costs the others.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +25,7 @@ import orjson
 
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise.ctgov import record_updated
-from cartatlas.sources.files import Input, Item, LineBatch, Reader, line_batches, register_reader
+from cartatlas.sources.files import Input, Item, LineBatch, Reader, line_batches, read_block, register_reader
 
 #: (recognises(obj), iterate(obj, source, locator)) for each JSON layout.
 JsonLayout = tuple[Callable[[Any], bool], Callable[[Any, str, str], Iterator[Item]]]
@@ -90,17 +99,45 @@ def _claims(inp: Input) -> bool:
     return inp.text_head(1)[:1] in ("{", "[")
 
 
+#: The end of one JSON value, a line break, the start of the next: JSON lines, never one document.
+_BOUNDARY = re.compile(rb"[}\]][ \t\r]*\n[ \t\r\n]*[{\[]")
+_HEAD = 1 << 20
+_SCAN_BLOCK = 1 << 22
+#: Bytes kept between scanned blocks, so that a boundary across two blocks is seen.
+_SCAN_OVERLAP = 4096
+
+
 def _looks_like_jsonl(inp: Input) -> bool:
-    """True when the first line is a whole JSON value and more content follows."""
-    head = inp.head(1 << 20)
+    """True when the content is JSON lines rather than one JSON document.
+
+    Cheap when the first line is a whole JSON value (the usual case); else the
+    content is scanned, block by block in flat memory, for a line boundary
+    between two values, however long or broken the first line is.
+    """
+    head = inp.head(_HEAD)
     first, sep, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")
-    if not sep or not rest.strip():
+    if sep and rest.strip():
+        try:
+            orjson.loads(first)
+            return True
+        except orjson.JSONDecodeError:
+            pass
+    if _BOUNDARY.search(head):
+        return True
+    if len(head) < _HEAD:  # the whole content was in the head
         return False
-    try:
-        orjson.loads(first)
-    except orjson.JSONDecodeError:
-        return False
-    return True
+    with inp.open() as fh:
+        carry = b""
+        while True:
+            block, error = read_block(fh, _SCAN_BLOCK)
+            if not block:
+                return False
+            window = carry + block
+            if _BOUNDARY.search(window):
+                return True
+            if error is not None:
+                return False
+            carry = window[-_SCAN_OVERLAP:]
 
 
 def parse_line(source: str, lineno: int, line: bytes) -> Iterator[Item]:
@@ -116,27 +153,43 @@ def parse_line(source: str, lineno: int, line: bytes) -> Iterator[Item]:
 
 
 def _read(inp: Input) -> Iterator[Item]:
+    for unit in _read_batches(inp):
+        if isinstance(unit, LineBatch):
+            yield from unit.items()
+        else:
+            yield unit
+
+
+def _read_batches(inp: Input) -> Iterator[Item | LineBatch]:
+    """JSON lines as unparsed batches (an importer parses them in worker processes); a document whole."""
     if _looks_like_jsonl(inp):
         with inp.open() as fh:
-            for lineno, line in enumerate(fh, start=1):
-                yield from parse_line(inp.name, lineno, line)
+            yield from line_batches(inp.name, fh, parse_line)
         return
     data = inp.read_all()
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        yield Reject(inp.name, "", f"invalid or truncated JSON: {exc}")
+        yield from _broken_document(inp.name, data, exc)
         return
     yield from iter_json_object(obj, inp.name, "")
 
 
-def _read_batches(inp: Input) -> Iterator[Item | LineBatch]:
-    """JSON lines as unparsed batches, so that an importer can parse them in worker processes."""
-    if not _looks_like_jsonl(inp):
-        yield from _read(inp)
-        return
-    with inp.open() as fh:
-        yield from line_batches(inp.name, fh, parse_line)
+def _broken_document(source: str, data: bytes, exc: orjson.JSONDecodeError) -> Iterator[Item]:
+    """A document that does not parse: its lines, when some of them are records, else one reject.
+
+    JSON lines whose lines never meet whole (a broken line between every two
+    good ones) look like one broken document; their good lines are kept.  A
+    pretty-printed document cut short has no record on a line of its own and
+    stays one reject rather than one per line.
+    """
+    if data.count(b"\n", 0, len(data) - 1) >= 1:
+        lines = data.split(b"\n")
+        items = [item for i, line in enumerate(lines, start=1) for item in parse_line(source, i, line)]
+        if any(isinstance(item, RawRecord) for item in items):
+            yield from items
+            return
+    yield Reject(source, "", f"invalid or truncated JSON: {exc}")
 
 
 register_reader(Reader("ctgov-json", _claims, _read, _read_batches))

@@ -26,7 +26,14 @@ from collections.abc import Iterator
 from lxml import etree
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov_legacy import rss_item_id, xml_nct_aliases, xml_nct_id, xml_parser, xml_record_updated
+from cartatlas.normalise.ctgov_legacy import (
+    keep_entity_references,
+    rss_item_id,
+    xml_nct_aliases,
+    xml_nct_id,
+    xml_parser,
+    xml_record_updated,
+)
 from cartatlas.sources.files import Input, Item, Reader, register_reader
 
 _PROLOG = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
@@ -75,6 +82,7 @@ def _read(inp: Input) -> Iterator[Item]:
     if root is None:
         yield Reject(inp.name, "", "XML document has no root element")
         return
+    keep_entity_references(root)  # the id, and a feed item's text, as the file writes them
     if root.tag == "rss":
         yield from _read_rss(inp.name, root)
         return
