@@ -343,7 +343,7 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     frame["country_codes"] = codes_col
     frame["location_source"] = location_source
     frame["focus_regions"] = regions_col
-    frame["focus_cities"] = cities_col
+    frame["focus_cities"] = pd.Series(cities_col, index=frame.index, dtype=object)
     return _group(frame, options)
 
 

@@ -47,7 +47,7 @@ import vl_convert as vlc
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, TARGET_BRANCHES, UNKNOWN_REGION, Landscape
 from cartatlas.normalise.countries import country_name
 from cartatlas.report.caveats import as_of_caveat
-from cartatlas.report.labels import BRANCH_LABELS, PRODUCT_SOURCE_LABELS, registry_name
+from cartatlas.report.labels import BRANCH_LABELS, PRODUCT_SOURCE_LABELS, rank_key, registry_name
 from cartatlas.report.labels import label as token_label
 from cartatlas.spreadsheet import xml_safe
 
@@ -196,6 +196,12 @@ def plain_frame(frame: pd.DataFrame | None) -> pd.DataFrame:
         if out[column].dtype == object:
             out[column] = out[column].map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
     return out
+
+
+def _by_rank(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Rows as the report's tables order them (``labels.rank_key``): most trials first, then by label."""
+    order = sorted(range(len(frame)), key=lambda i: rank_key(int(frame["n"].iloc[i]), str(frame[label].iloc[i])))
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def _table(landscape: Landscape, name: str) -> pd.DataFrame:
@@ -646,7 +652,7 @@ def fig_focus_targets(
     subtitle = f"{_cap(scope + _as_of_line(landscape))}. Two-target trials count under both targets"
     if table.empty:
         return _empty(title, subtitle, f"No trials in {focus} {_as_of_line(landscape)}", width)
-    table = table.sort_values(["n", "target"], ascending=[False, True]).head(top)
+    table = _by_rank(table, "target").head(top)
     data = plain_frame(table.assign(partners_text=table["partners"].map(_partners_text)))
     data = data[["target", "n", "alone", "in_combination", "partners_text"]]
     targets = list(data["target"])
@@ -858,7 +864,8 @@ def fig_regions(landscape: Landscape, top: int = 40) -> FigureChart:
         return _empty(title, subtitle, f"No trials with a site in {focus} {_as_of_line(landscape)}")
     data = plain_frame(table)
     data["unknown"] = data["region"] == UNKNOWN_REGION
-    data = data.sort_values(["unknown", "n", "region"], ascending=[True, False, True]).head(top).reset_index(drop=True)
+    data = _by_rank(data, "region")
+    data = data.sort_values("unknown", kind="stable").head(top).reset_index(drop=True)
     data = data.drop(columns=["unknown"])
     focus_colour = _focus_colour(landscape)
     colour = alt.Color(
@@ -877,8 +884,9 @@ def fig_platforms(landscape: Landscape) -> FigureChart:
     table = _table(landscape, "platforms")
     if table.empty:
         return _empty(title, subtitle, _no_trials(landscape))
-    data = plain_frame(table).sort_values(["n", "platform"], ascending=[False, True]).reset_index(drop=True)
+    data = plain_frame(table)
     data["platform_label"] = data["platform"].map(lambda p: token_label("platform", p))
+    data = _by_rank(data, "platform_label")
     order = list(data["platform_label"])
     return _share_bars(landscape, data, "platform_label", order, title, subtitle, "Platform", NEUTRAL)
 
@@ -945,7 +953,7 @@ def fig_top_sponsors(landscape: Landscape, scope: Literal["all", "focus"] = "all
     subtitle = f"{_cap(_as_of_line(landscape))}. Colour: sponsor type"
     if table.empty:
         return _empty(title, subtitle, _no_trials(landscape) + where, width)
-    data = plain_frame(table).sort_values(["n", "lead_sponsor"], ascending=[False, True]).reset_index(drop=True)
+    data = _by_rank(plain_frame(table), "lead_sponsor")
     title = f"The {len(data)} lead sponsors with the most {_subject(landscape)}{where}"
     types: dict[str, str] = {}
     units = landscape.units

@@ -33,7 +33,7 @@ from cartatlas.normalise.ids import id_matches
 from cartatlas.report.build import trial_table
 from cartatlas.report.caveats import as_of_caveat, dates_caveat
 from cartatlas.report.changes import html_context
-from cartatlas.report.labels import Kind
+from cartatlas.report.labels import Kind, rank_key
 from cartatlas.report.labels import label as token_label
 
 CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
@@ -185,7 +185,7 @@ def _trial_payload(landscape: Landscape) -> dict[str, Any]:
             "labels": {
                 "relation": token_label("relation", r.get("relation")),
                 "platforms": [token_label("platform", p) for p in _lst(r.get("platforms"))],
-                "targets": _lst(r.get("targets")),
+                "targets": ["not disclosed" if t == "unknown" else t for t in _lst(r.get("targets"))],
                 "strategy": token_label("strategy", r.get("target_strategy")),
                 "branch": token_label("branch", r.get("branch")),
                 "disease": _lst(r.get("disease_entity")),
@@ -212,7 +212,7 @@ def _lst(value: Any) -> list[Any]:
 
 def _by_n(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows as every table of the page orders them: most trials first, then by label."""
-    return sorted(rows, key=lambda r: (-r["c"]["n"], str(r["label"]).casefold(), str(r["label"])))
+    return sorted(rows, key=lambda r: rank_key(r["c"]["n"], str(r["label"])))
 
 
 def _ranked(
@@ -232,7 +232,7 @@ def _ranked(
     rows = []
     for r in frame.to_dict("records"):
         token = r[column]
-        row: dict[str, Any] = {k: v for k, v in r.items() if not isinstance(v, list | dict)}
+        row: dict[str, Any] = {str(k): v for k, v in r.items() if not isinstance(v, list | dict)}
         row["label"] = token_label(kind, token) if kind else str(token)
         row["c"] = lists.count(r.get("trial_ids"), f"{table}:{token}")
         for id_column, suffix in extra:
@@ -527,10 +527,10 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
             lists,
         ),
         "figures": [{**f, "uri": _svg_uri(f["svg"])} for f in figures],
-        "date_sources": [
-            {"source": DATE_SOURCE_TEXT.get(k, k), "n": v}
-            for k, v in sorted(date_sources.items(), key=lambda x: (-x[1], x[0]))
-        ],
+        "date_sources": sorted(
+            ({"source": DATE_SOURCE_TEXT.get(k, k), "n": v} for k, v in date_sources.items()),
+            key=lambda d: (-d["n"], d["source"]),
+        ),
         "notes": summary["notes"],
         "provenance": summary["provenance"],
         "changes": html_context(summary.get("changes"), lists.key, set(map(str, landscape.units["unit_id"]))),

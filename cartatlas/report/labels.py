@@ -72,3 +72,8 @@ def label(kind: Kind, token: object) -> str:
     if kind == "registry":
         return registry_name(str(token))
     return _BY_KIND[kind].get(str(token), str(token))
+
+
+def rank_key(n: int, text: str) -> tuple[int, str, str]:
+    """The order of every ranked table and chart of the report: most trials first, then by label, case aside."""
+    return (-n, text.casefold(), text)
