@@ -211,6 +211,8 @@ def test_tables_use_the_charts_labels(page: Page, atlas: cartatlas.Atlas) -> Non
     }
     cells = {_text(td) for td in page.doc.xpath("//main//td")}
     assert not cells & tokens, sorted(cells & tokens)
+    # Registries by their names, in the provenance too.
+    assert {"ClinicalTrials.gov", "ChiCTR", "ANZCTR"} <= cells and not cells & {"ctgov", "chictr", "anzctr"}
     text = _text(page.section("targets").xpath(".//p[contains(., 'Target strategies')]")[0])
     assert "One target 938, Multi-specific CAR 248, Not stated 243, Co-administered CARs 34" in text
     # The platform table says what the platform chart says, in the same order.
@@ -344,7 +346,7 @@ def test_trial_cards_show_size_dates_conditions_and_cities(page: Page, browser: 
     assert "Start / enrolment: 2025-12-15 / 18 (estimated)" in card
     assert "Conditions: Systemic Lupus Erythematosus (SLE)" in card
     assert "Cities: Beijing, Hefei, Wuhan" in card
-    assert "Labels: CAR therapy, CAR-T, targets not disclosed, Not stated, Autoimmune diseases, SLE, Allogeneic" in card
+    assert "Labels: CAR therapy, CAR-T, targets not disclosed, Autoimmune diseases (SLE), product source: allogeneic" in card
     assert "Registered: 2026-03-02 (extrapolated from the NCT number)" in card
     # Every card of every counted trial: nothing shows as None, null, undefined or NaN.
     tab.locator('button[data-ref="overview:all"]').click()

@@ -27,7 +27,14 @@ import jinja2
 import orjson
 import pandas as pd
 
-from cartatlas.analysis.landscape import AS_OF_TABLES, NO_LOCATION, PHASE_ORDER, TARGET_BRANCHES, Landscape
+from cartatlas.analysis.landscape import (
+    AS_OF_TABLES,
+    NO_LOCATION,
+    PHASE_ORDER,
+    TARGET_BRANCHES,
+    Landscape,
+    registry_name,
+)
 from cartatlas.normalise.countries import country_name
 from cartatlas.normalise.ids import id_matches
 from cartatlas.report.build import trial_table
@@ -556,10 +563,25 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
         undefined=jinja2.StrictUndefined,
         finalize=_shown,
     )
+    env.filters["registry"] = registry_name
+    env.filters["moment"] = _moment
     script = _template("report.js")
     context["script"] = script
     context["script_hash"] = script_source_hash(script)
     return env.get_template("report.html.j2").render(**context)
+
+
+def _moment(stamp: Any) -> str:
+    """An ISO timestamp to the minute, in UTC ("2026-12-02 17:51 UTC"); "not known" when there is none."""
+    if not stamp:
+        return "not known"
+    try:
+        moment = dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _shown(value: Any) -> Any:

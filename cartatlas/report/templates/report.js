@@ -23,7 +23,9 @@
     box.appendChild(labelLine("Status / phase", t.status + " / " + t.phase));
     box.appendChild(labelLine("Conditions", t.conditions));
     var L = t.labels;
-    box.appendChild(labelLine("Labels", [L.relation, (L.platforms || []).join("+"), (L.targets || []).length ? "targets " + L.targets.join("+") : "", L.strategy, L.branch, (L.disease || []).join("+"), L.source]));
+    var targets = "targets " + ((L.targets || []).join("+") || "not disclosed") + (L.strategy && L.strategy !== "Not stated" ? " (" + L.strategy.toLowerCase() + ")" : "");
+    var branch = L.branch + ((L.disease || []).length ? " (" + L.disease.join(", ") + ")" : "");
+    box.appendChild(labelLine("Labels", [L.relation, (L.platforms || []).join("+"), targets, branch, "product source: " + String(L.source).toLowerCase()]));
     if ((L.combinations || []).length) box.appendChild(labelLine("Combined with", L.combinations));
     box.appendChild(labelLine("Countries", L.countries));
     box.appendChild(labelLine("Cities", t.cities));
