@@ -116,6 +116,8 @@ def _has_table(store: Store, name: str) -> bool:
     return bool(row and row[0])
 
 
+#: Ordered, so that every table lists its rows in the same order from one run to the next (a join's order
+#: is DuckDB's, which varied between runs of the same report).
 _BASE_QUERY = """
 SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.official_title, t.lead_sponsor,
        t.lead_sponsor_class, t.sponsor_country, t.last_update_posted,
@@ -784,7 +786,7 @@ def _target_years(focus: pd.DataFrame, as_of: dt.date, k: int = TIMELINE_TARGETS
     for targets, date, unit in zip(focus["targets"], focus["registration_date"], focus["unit_id"], strict=True):
         for t in _known(targets):
             per_target[t].append((date, unit))
-    top = sorted(per_target, key=lambda t: (-len(per_target[t]), t))[:k]
+    top = sorted(per_target, key=lambda t: (-len(per_target[t]), t.casefold(), t))[:k]  # the report's order
     columns = ["target", "rank", "year", "n", "trial_ids"]
     if not top:
         return pd.DataFrame([], columns=columns)
