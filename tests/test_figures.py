@@ -94,6 +94,29 @@ def hand_made_landscape(scheme: str = "wei2021") -> Landscape:
 
     heme = targets([("CD19", 8, 5, {"CD22": 2, "CD20": 1}), ("CD22", 3, 1, {"CD19": 2}), ("BCMA", 2, 2, {})])
     solid = targets([("Mesothelin", 2, 1, {"MUC1": 1}), ("MUC1", 1, 0, {"Mesothelin": 1})])
+    autoimmune = targets([("CD19", 4, 2, {"BCMA": 2}), ("BCMA", 3, 1, {"CD19": 2}), ("CD20", 1, 1, {})])
+    # Per branch and group: (new that year, running total) for 2018-2020; the solid branch starts in 2019.
+    by_year = pd.DataFrame(
+        [
+            (branch, group, year, (dt.date(year, 12, 31) if year < 2020 else AS_OF).isoformat(), new, n, [], [])
+            for branch, start in (("heme-malignancy", 2018), ("solid-tumor", 2019), ("autoimmune", 2020))
+            for group, scale in zip(groups, (3, 2, 1, 0, 0), strict=False)
+            for year, (new, n) in zip(
+                (2018, 2019, 2020),
+                [(0, 0) if y < start else (scale, scale * (y - start + 1)) for y in (2018, 2019, 2020)],
+                strict=True,
+            )
+        ],
+        columns=["branch", "group", "year", "up_to", "new", "n", "new_ids", "trial_ids"],
+    )
+    target_years = pd.DataFrame(
+        [
+            (target, rank, year, n, _ids(f"{target}{year}", n))
+            for rank, (target, counts) in enumerate((("CD19", (1, 3, 2)), ("BCMA", (0, 1, 2))), start=1)
+            for year, n in zip((2018, 2019, 2020), counts, strict=True)
+        ],
+        columns=["target", "rank", "year", "n", "trial_ids"],
+    )
     regions = pd.DataFrame(
         [("Beijing", 5, _ids("r", 5)), ("Shanghai", 3, _ids("s", 3)), ("Unknown region", 1, ["u"])],
         columns=["region", "n", "trial_ids"],
@@ -126,6 +149,9 @@ def hand_made_landscape(scheme: str = "wei2021") -> Landscape:
         "sponsor_type_by_group": sponsor_type,
         "focus_targets_heme": heme,
         "focus_targets_solid": solid,
+        "focus_targets_autoimmune": autoimmune,
+        "branch_by_year": by_year,
+        "focus_target_years": target_years,
         "focus_regions": regions,
         "platforms": platforms,
         "product_source": product_source,
@@ -150,6 +176,12 @@ EXPECTED_ROWS = {
     "fig1a_inset_phase_by_group": 6,
     "fig1b_focus_targets_heme": 3,
     "fig1c_focus_targets_solid": 2,
+    "fig_focus_targets_autoimmune": 3,
+    # From the year before the branch's first trial, groups with trials only: 3 years x 3 groups, 2 x 3, 2 x 3.
+    "fig_over_time_heme": 9,
+    "fig_over_time_solid": 9,
+    "fig_over_time_autoimmune": 6,
+    "fig_focus_target_timelines": 6,
     "fig_focus_regions": 3,
     "fig_sponsor_type_by_group": 5,
     "fig_platforms": 2,
@@ -160,6 +192,10 @@ EXPECTED_ROWS = {
 #: The axis title that carries the unit, per figure.
 VALUE_AXIS = {
     "fig1a_cumulative": "Trials registered (cumulative)",
+    "fig_over_time_heme": "Trials registered (cumulative)",
+    "fig_over_time_solid": "Trials registered (cumulative)",
+    "fig_over_time_autoimmune": "Trials registered (cumulative)",
+    "fig_focus_target_timelines": "New trials (n)",
     "fig1a_inset_phase_by_group": "Share of the group's trials (%)",
     "fig_sponsor_type_by_group": "Share of the group's trials (%)",
 }
@@ -168,6 +204,8 @@ GROUP_FIGURES = ("fig1a_cumulative", "fig1a_inset_phase_by_group", "fig_sponsor_
 
 def _layers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield spec
+    if isinstance(spec.get("spec"), dict):  # the panel of small multiples
+        yield from _layers(spec["spec"])
     for layer in spec.get("layer", []):
         yield from _layers(layer)
 
@@ -221,7 +259,7 @@ def test_figure_spec(landscape: Landscape, name: str) -> None:
     # Titled axes, with units.
     titles = _axis_titles(spec)
     assert VALUE_AXIS.get(name, "Trials (n)") in titles
-    if name == "fig1a_cumulative":
+    if name == "fig1a_cumulative" or name.startswith("fig_over_time"):
         assert "Year of registration" in titles
     # Title says what it shows and when.
     assert "30 Jun 2020" in figures.chart_title(chart)
@@ -234,7 +272,12 @@ def test_figure_spec(landscape: Landscape, name: str) -> None:
             assert "trial_ids" not in row
     # The shared style is on the chart itself, so any renderer draws the same figure.
     assert spec["config"]["font"] == figures.FONT
-    assert spec["width"] in (figures.SINGLE_COLUMN, figures.DOUBLE_COLUMN)
+    if "facet" in spec:  # small multiples: panels that fill a double column
+        columns = spec["columns"]
+        panels = columns * spec["spec"]["width"] + figures.TIMELINE_SPACING * (columns - 1)
+        assert figures.DOUBLE_COLUMN - 40 <= panels <= figures.DOUBLE_COLUMN
+    else:
+        assert spec["width"] in (figures.SINGLE_COLUMN, figures.DOUBLE_COLUMN)
     assert figures.caption(name, landscape)
 
 

@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 LANDSCAPE_RELATIONS = frozenset({"therapy", "follow_up"})
 NO_LOCATION = "No location given"
 UNKNOWN_REGION = "Unknown region"
+UNKNOWN_CITY = "Unknown city"
+
+#: The disease branches whose targets and timelines the report shows, by the short name of their tables
+#: (``focus_targets_heme``...): the classification's tokens.
+TARGET_BRANCHES: dict[str, str] = {"heme": "heme-malignancy", "solid": "solid-tumor", "autoimmune": "autoimmune"}
+#: How many of the focus country's most frequent targets get a timeline (``focus_target_years``).
+TIMELINE_TARGETS = 8
 
 #: Registry preference when one trial has several registrations (its first, fullest record wins).
 REGISTRY_PREFERENCE = ("ctgov", "chictr", "euctr", "ctis", "isrctn", "jprn", "anzctr", "drks", "ctri", "kct")
@@ -109,10 +116,13 @@ def _has_table(store: Store, name: str) -> bool:
     return bool(row and row[0])
 
 
+#: Ordered, so that every table lists its rows in the same order from one run to the next (a join's order
+#: is DuckDB's, which varied between runs of the same report).
 _BASE_QUERY = """
 SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.official_title, t.lead_sponsor,
        t.lead_sponsor_class, t.sponsor_country, t.last_update_posted,
-       t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.version_id,
+       t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.enrollment_type, t.start_date,
+       t.conditions, t.version_id,
        c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
        c.product_source, c.combinations, c.products, c.confidence, c.curated_fields, c.flags,
        CAST(c.evidence AS VARCHAR) AS evidence, CAST(timezone('UTC', v.fetched_at) AS DATE) AS fetched_on
@@ -121,12 +131,13 @@ JOIN classifications c USING (registry, trial_id)
 LEFT JOIN raw_records v ON v.version_id = t.version_id
 {cluster_join}
 WHERE c.relation IN (SELECT UNNEST($relations)) {registry_filter}
+ORDER BY t.registry, t.trial_id
 """
 
 
 _LIST_COLUMNS = (
     "phases", "countries", "sites", "platforms", "targets", "disease_entity", "combinations", "products",
-    "curated_fields", "flags",
+    "curated_fields", "flags", "conditions",
 )  # fmt: skip
 
 
@@ -303,6 +314,7 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
     location_source: list[str] = []
     codes_col: list[list[str]] = []
     regions_col: list[list[str]] = []
+    cities_col: list[list[tuple[str, str]]] = []
     for countries, sites, sponsor in zip(frame["countries"], frame["sites"], frame["sponsor_country"], strict=True):
         codes = [c for c in _list(countries) if c]
         source = "sites"
@@ -313,6 +325,7 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
         codes_col.append(codes)
         location_source.append(source)
         regions: list[str] = []
+        cities: list[tuple[str, str]] = []
         for site in _list(sites):
             code = site.get("country_code")
             if code == options.focus:
@@ -323,10 +336,16 @@ def _locate(frame: pd.DataFrame, options: LandscapeOptions) -> pd.DataFrame:
                 continue
             if name not in regions:
                 regions.append(name)
+            # A city with its region: two cities of one name in two provinces stay apart.
+            city = (site.get("city_normalised") or UNKNOWN_CITY, name)
+            if city not in cities:
+                cities.append(city)
         regions_col.append(regions)
+        cities_col.append(cities)
     frame["country_codes"] = codes_col
     frame["location_source"] = location_source
     frame["focus_regions"] = regions_col
+    frame["focus_cities"] = pd.Series(cities_col, index=frame.index, dtype=object)
     return _group(frame, options)
 
 
@@ -358,7 +377,7 @@ def _merge_registrations(frame: pd.DataFrame, options: LandscapeOptions) -> pd.D
         row = group.iloc[0].to_dict()
         row["registration_date"] = min(group["registration_date"])
         row["registrations"] = [f"{r}:{t}" for r, t in zip(group["registry"], group["trial_id"], strict=True)]
-        for col in ("country_codes", "focus_regions", "targets", "platforms", "combinations"):
+        for col in ("country_codes", "focus_regions", "focus_cities", "targets", "platforms", "combinations"):
             union: list[Any] = []
             for value in group[col]:
                 for item in _list(value):
@@ -395,8 +414,37 @@ def _count_rows(pairs: Iterable[tuple[tuple[Any, ...], str]], columns: list[str]
     return pd.DataFrame(rows, columns=[*columns, "n", "trial_ids"])
 
 
-def _branch_is(branch: Any, wanted: str) -> bool:
-    return branch == wanted or (branch == "mixed" and wanted in ("heme-malignancy", "solid-tumor"))
+@lru_cache(maxsize=1)
+def _disease_branches() -> dict[str, str]:
+    """Disease entity -> its branch (knowledge/diseases.csv)."""
+    return {row["entity"]: row["branch"] for row in read_table("diseases.csv")}
+
+
+def in_branch(branch: Any, entities: Any, wanted: str) -> bool:
+    """Whether a trial counts in branch ``wanted``: its own branch, or one of the branches of a mixed trial.
+
+    A trial of several branches ("mixed") counts in each branch its disease
+    entities belong to, so a trial of lupus and lymphoma counts under
+    autoimmune diseases and haematological malignancies, not under solid
+    tumours.  A mixed trial whose entities the knowledge base does not place
+    counts in both cancer branches, as before entities were consulted.
+    """
+    if branch == wanted:
+        return True
+    if branch != "mixed":
+        return False
+    found = {_disease_branches().get(str(e)) for e in _list(entities)} - {None}
+    if not found & set(TARGET_BRANCHES.values()):
+        return wanted in ("heme-malignancy", "solid-tumor")
+    return wanted in found
+
+
+def _branch_mask(frame: pd.DataFrame, wanted: str) -> pd.Series:
+    return pd.Series(
+        [in_branch(b, e, wanted) for b, e in zip(frame["branch"], frame["disease_entity"], strict=True)],
+        index=frame.index,
+        dtype=bool,
+    )
 
 
 def compute_landscape(store: Store, options: LandscapeOptions) -> Landscape:
@@ -472,12 +520,21 @@ def landscape_of_units(
     )
 
     focus = units[units["in_focus"].astype(bool)]
-    for branch, name in (("heme-malignancy", "focus_targets_heme"), ("solid-tumor", "focus_targets_solid")):
-        subset = focus[_mask(focus["branch"], lambda b, w=branch: _branch_is(b, w))]
-        tables[name] = _target_table(subset, branch)
+    pair_tables = []
+    for kind, branch in TARGET_BRANCHES.items():
+        entries = _target_entries(focus[_branch_mask(focus, branch)], branch)
+        tables[f"focus_targets_{kind}"] = _target_table(entries)
+        pair_tables.append(_pair_table(entries, branch))
+    tables["focus_target_pairs"] = pd.concat(pair_tables, ignore_index=True)
+    tables["branch_by_year"] = _branch_by_year(units, group_names, years, as_of)
+    tables["focus_target_years"] = _target_years(focus, as_of)
     tables["focus_regions"] = _count_rows(
         (((r,), u) for rs, u in zip(focus["focus_regions"], focus["unit_id"], strict=True) for r in rs), ["region"]
     ).sort_values(["n", "region"], ascending=[False, True], ignore_index=True)
+    tables["focus_cities"] = _count_rows(
+        (((c, r), u) for cs, u in zip(focus["focus_cities"], focus["unit_id"], strict=True) for c, r in cs),
+        ["city", "region"],
+    ).sort_values(["n", "city", "region"], ascending=[False, True, True], ignore_index=True)
     tables["focus_phase"] = _count_rows(
         (((p,), u) for p, u in zip(focus["phase_category"], focus["unit_id"], strict=True)), ["phase_category"]
     )
@@ -492,13 +549,26 @@ def landscape_of_units(
     facts = _target_facts(units, focus, options)
     facts["as_of"] = _as_of_facts(store, units, tables, registrations, options, as_of)
     facts["publications"] = _publication_facts(store, tables)
+    # The trials behind the report's per-branch sentences (each number opens its list).
+    facts["focus_branch_ids"] = {
+        kind: sorted(focus.loc[_branch_mask(focus, branch), "unit_id"]) for kind, branch in TARGET_BRANCHES.items()
+    }
     facts["totals"] = {
         "units": len(units),
         "by_group": {g: int(sum(g in gs for gs in units["groups"])) for g in group_names},
         "focus": len(focus),
-        "focus_heme": int(_mask(focus["branch"], lambda b: _branch_is(b, "heme-malignancy")).sum()),
-        "focus_solid": int(_mask(focus["branch"], lambda b: _branch_is(b, "solid-tumor")).sum()),
+        "focus_heme": int(_branch_mask(focus, "heme-malignancy").sum()),
+        "focus_solid": int(_branch_mask(focus, "solid-tumor").sum()),
+        "focus_autoimmune": int(_branch_mask(focus, "autoimmune").sum()),
         "focus_subregions": _focus_subregions(focus, options),
+    }
+    facts["focus_subregion_ids"] = {
+        code: sorted(focus.loc[_mask(focus["country_codes"], lambda cs, c=code: c in cs), "unit_id"])
+        for code in facts["totals"]["focus_subregions"]
+    }
+    in_focus = registrations[registrations["in_focus"].astype(bool)]
+    facts["registry_focus_ids"] = {
+        registry_name(str(r)): sorted(set(g["cluster_id"])) for r, g in in_focus.groupby("registry", sort=True)
     }
     return Landscape(options, units, tables, facts, notes)
 
@@ -565,7 +635,15 @@ def _publication_facts(store: Store, tables: dict[str, pd.DataFrame]) -> dict[st
     return {"stored": stored, "car": car, "clinical_reports": reports, "clinical_reports_by_date": len(counted)}
 
 
-REGISTRY_NAMES = {"ctgov": "ClinicalTrials.gov", "chictr": "ChiCTR", "euctr": "EU CTR", "ctis": "EU CTIS"}
+#: Registries by the names people know them by (any other: its token in capitals); the report's one mapping.
+REGISTRY_NAMES = {
+    "ctgov": "ClinicalTrials.gov",
+    "chictr": "ChiCTR",
+    "euctr": "EU CTR",
+    "ctis": "EU CTIS",
+    "jprn": "jRCT/JPRN",
+    "kct": "CRIS",
+}
 
 
 def registry_name(registry: str) -> str:
@@ -650,6 +728,10 @@ def _lineages() -> dict[str, frozenset[str]]:
     return out
 
 
+#: The lineage (knowledge/antigens.csv) of each branch's antigens.
+_LINEAGE_OF_BRANCH = {"heme-malignancy": "heme", "solid-tumor": "solid", "autoimmune": "autoimmune"}
+
+
 def _fits_branch(target: str, branch: str, trial_branch: Any) -> bool:
     """In a trial of mixed branches, a target belongs to the branch its antigen is known for.
 
@@ -659,18 +741,78 @@ def _fits_branch(target: str, branch: str, trial_branch: Any) -> bool:
     if trial_branch != "mixed":
         return True
     lineage = _lineages().get(target, frozenset())
-    wanted = "heme" if branch == "heme-malignancy" else "solid"
-    return not (lineage & {"heme", "solid"}) or wanted in lineage
+    return not (lineage & set(_LINEAGE_OF_BRANCH.values())) or _LINEAGE_OF_BRANCH[branch] in lineage
 
 
-def _target_table(subset: pd.DataFrame, branch: str) -> pd.DataFrame:
-    """Per target: trials using it, alone (the only target) or with others, and which partners."""
-    rows = []
-    by_target: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+_TargetEntries = dict[str, list[tuple[str, list[str]]]]
+
+
+def _target_entries(subset: pd.DataFrame, branch: str) -> _TargetEntries:
+    """Per target of the branch: (trial, the trial's other targets of the branch), in trial order."""
+    by_target: _TargetEntries = defaultdict(list)
     for targets, unit, trial_branch in zip(subset["targets"], subset["unit_id"], subset["branch"], strict=True):
         ts = [t for t in _list(targets) if t != "unknown" and _fits_branch(t, branch, trial_branch)]
         for t in ts:
             by_target[t].append((unit, [o for o in ts if o != t]))
+    return by_target
+
+
+def _pair_table(by_target: _TargetEntries, branch: str) -> pd.DataFrame:
+    """Per target and partner target: the trials that target both (the report's combination chips)."""
+    rows = []
+    for target, entries in by_target.items():
+        partners: dict[str, list[str]] = defaultdict(list)
+        for unit, others in entries:
+            for other in others:
+                partners[other].append(unit)
+        rows += [(branch, target, o, len(ids), sorted(ids)) for o, ids in partners.items()]
+    frame = pd.DataFrame(rows, columns=["branch", "target", "partner", "n", "trial_ids"])
+    return frame.sort_values(["target", "n", "partner"], ascending=[True, False, True], ignore_index=True)
+
+
+def _branch_by_year(units: pd.DataFrame, groups: list[str], years: range, as_of: dt.date) -> pd.DataFrame:
+    """Per target branch and country group: trials registered in each year (``new``) and up to its end (``n``)."""
+    rows = []
+    for branch in TARGET_BRANCHES.values():
+        members = units[_branch_mask(units, branch)]
+        for group in groups:
+            in_group = members[_mask(members["groups"], lambda gs, g=group: g in gs)]
+            dates = list(zip(in_group["registration_date"], in_group["unit_id"], strict=True))
+            for year in years:
+                cut = min(dt.date(year, 12, 31), as_of)
+                total = sorted(u for d, u in dates if d <= cut)
+                new = sorted(u for d, u in dates if d <= cut and d.year == year)
+                rows.append((branch, group, year, cut.isoformat(), len(new), len(total), new, total))
+    columns = ["branch", "group", "year", "up_to", "new", "n", "new_ids", "trial_ids"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _target_years(focus: pd.DataFrame, as_of: dt.date, k: int = TIMELINE_TARGETS) -> pd.DataFrame:
+    """New trials per registration year for the focus group's k most frequent targets (any branch).
+
+    Every year from the first of those trials to the as-of year has a row,
+    zero or not, so that a timeline has no gaps; ``rank`` orders the targets.
+    """
+    per_target: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    for targets, date, unit in zip(focus["targets"], focus["registration_date"], focus["unit_id"], strict=True):
+        for t in _known(targets):
+            per_target[t].append((date, unit))
+    top = sorted(per_target, key=lambda t: (-len(per_target[t]), t.casefold(), t))[:k]  # the report's order
+    columns = ["target", "rank", "year", "n", "trial_ids"]
+    if not top:
+        return pd.DataFrame([], columns=columns)
+    first = min(d.year for t in top for d, _ in per_target[t])
+    rows = []
+    for rank, target in enumerate(top, start=1):
+        for year in range(first, as_of.year + 1):
+            ids = sorted(u for d, u in per_target[target] if d.year == year)
+            rows.append((target, rank, year, len(ids), ids))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _target_table(by_target: _TargetEntries) -> pd.DataFrame:
+    """Per target: trials using it, alone (the only target) or with others, and which partners."""
+    rows = []
     for target, entries in by_target.items():
         alone = sorted(u for u, others in entries if not others)
         combined = sorted(u for u, others in entries if others)
@@ -760,9 +902,17 @@ def _target_facts(units: pd.DataFrame, focus: pd.DataFrame, options: LandscapeOp
             "first_in_focus": first(local[0][3] if local else None),
             "focus_alone": sum(r[4] for r in local),
             "focus_with_hsct": sorted(r[2] for r in local if hsct_flags[r[3]]),
+            # The trials behind each count above.
+            "trial_ids": sorted(r[2] for r in rows),
+            "focus_ids": sorted(r[2] for r in local),
+            "focus_alone_ids": sorted(r[2] for r in local if r[4]),
         }
     strategies = Counter(focus["target_strategy"].fillna("unknown"))
     facts["focus_target_strategy"] = dict(strategies)
+    by_strategy: dict[str, list[str]] = defaultdict(list)
+    for strategy, unit in zip(focus["target_strategy"].fillna("unknown"), focus["unit_id"], strict=True):
+        by_strategy[str(strategy)].append(unit)
+    facts["focus_target_strategy_ids"] = {k: sorted(v) for k, v in by_strategy.items()}
     facts["focus_multi_target_ids"] = sorted(
         focus.loc[_mask(focus["targets"], lambda ts: len(_known(ts)) > 1), "unit_id"]
     )

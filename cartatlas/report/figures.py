@@ -44,9 +44,11 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, UNKNOWN_REGION, Landscape
+from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, TARGET_BRANCHES, UNKNOWN_REGION, Landscape
 from cartatlas.normalise.countries import country_name
 from cartatlas.report.caveats import as_of_caveat
+from cartatlas.report.labels import BRANCH_LABELS, PRODUCT_SOURCE_LABELS, rank_key, registry_name
+from cartatlas.report.labels import label as token_label
 from cartatlas.spreadsheet import xml_safe
 
 # -- page geometry and style ----------------------------------------------------------
@@ -101,28 +103,8 @@ SPONSOR_TYPE_COLOURS = {
     "Academic / hospital": OKABE_ITO["sky_blue"],
     "Government": OKABE_ITO["reddish_purple"],
 }
-PRODUCT_SOURCE_LABELS = {
-    "autologous": "Autologous",
-    "allogeneic": "Allogeneic",
-    "in-vivo": "In vivo",
-    "unknown": "Not stated",
-}
-PLATFORM_LABELS = {"CAR-gdT": "CAR-γδT", "in-vivo-CAR": "In vivo CAR", "CAR-other": "Other CAR"}
-REGISTRY_NAMES = {
-    "ctgov": "ClinicalTrials.gov",
-    "chictr": "ChiCTR",
-    "euctr": "EU CTR",
-    "ctis": "CTIS",
-    "isrctn": "ISRCTN",
-    "jprn": "jRCT/JPRN",
-    "anzctr": "ANZCTR",
-    "drks": "DRKS",
-    "ctri": "CTRI",
-    "kct": "CRIS",
-}
-
-#: What a builder returns: a chart or a layer of charts, either of which a notebook displays as is.
-FigureChart = alt.Chart | alt.LayerChart
+#: What a builder returns: a chart, a layer of charts or small multiples, any of which a notebook displays as is.
+FigureChart = alt.Chart | alt.LayerChart | alt.FacetChart
 
 
 def theme_config() -> dict[str, Any]:
@@ -216,6 +198,12 @@ def plain_frame(frame: pd.DataFrame | None) -> pd.DataFrame:
     return out
 
 
+def _by_rank(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Rows as the report's tables order them (``labels.rank_key``): most trials first, then by label."""
+    order = sorted(range(len(frame)), key=lambda i: rank_key(int(frame["n"].iloc[i]), str(frame[label].iloc[i])))
+    return frame.iloc[order].reset_index(drop=True)
+
+
 def _table(landscape: Landscape, name: str) -> pd.DataFrame:
     frame = landscape.tables.get(name)
     if frame is None or frame.empty or "n" not in frame.columns:
@@ -255,7 +243,7 @@ def _registry_text(landscape: Landscape) -> str:
     registries = landscape.options.registries
     if not registries:
         return ""
-    return ", ".join(REGISTRY_NAMES.get(r, r.upper()) for r in registries)
+    return ", ".join(registry_name(r) for r in registries)
 
 
 def _as_of_line(landscape: Landscape, verb: str = "registered") -> str:
@@ -426,21 +414,43 @@ def _units_total(landscape: Landscape) -> int:
 CUMULATIVE_HEIGHT = 150
 
 
-def fig_cumulative(landscape: Landscape) -> FigureChart:
+def _branch_words(branch: str) -> str:
+    """'haematological malignancies', 'solid tumours', 'autoimmune diseases' (the labels, in a sentence)."""
+    return BRANCH_LABELS[TARGET_BRANCHES[branch]].lower()
+
+
+def _branch_years(landscape: Landscape, branch: str) -> pd.DataFrame | None:
+    """One branch's rows of ``branch_by_year``, from the year before its first trial (so lines start at zero)."""
+    table = landscape.tables.get("branch_by_year")
+    if table is None or table.empty:
+        return None
+    rows = table[table["branch"] == TARGET_BRANCHES[branch]]
+    started = rows.loc[rows["n"] > 0, "year"]
+    if started.empty:
+        return rows.iloc[0:0]
+    return rows[rows["year"] >= int(started.min()) - 1]
+
+
+def fig_cumulative(landscape: Landscape, branch: str | None = None) -> FigureChart:
     """Fig. 1a: trials registered up to the end of each year, one line per country group.
 
-    The x axis is time, not a list of years: each point sits at the date it
-    counts up to (31 December, and the as-of date for the last one), so a
-    half-year cut is drawn half a year after the last year end, and the tick
-    "2015" marks the count "by January 2015" as the review states it.  A
-    dashed rule labels the cut; end values are printed (nudged apart) so the
-    totals can be read without a tooltip.
+    With ``branch`` (heme, solid, autoimmune), the same view of that branch's
+    trials (``branch_by_year``).  The x axis is time, not a list of years:
+    each point sits at the date it counts up to (31 December, and the as-of
+    date for the last one), so a half-year cut is drawn half a year after the
+    last year end, and the tick "2015" marks the count "by January 2015" as
+    the review states it.  A dashed rule labels the cut; end values are
+    printed (nudged apart) so the totals can be read without a tooltip.
     """
     width = SINGLE_COLUMN
     cut = as_of(landscape)
-    title = f"{_cap(_subject(landscape))} registered, by country group"
+    if branch is None:
+        title = f"{_cap(_subject(landscape))} registered, by country group"
+        table = landscape.tables.get("cumulative_by_year")
+    else:
+        title = f"{_cap(_subject(landscape))} in {_branch_words(branch)} registered, by country group"
+        table = _branch_years(landscape, branch)
     subtitle = f"Cumulative count; {_as_of_line(landscape)}"
-    table = landscape.tables.get("cumulative_by_year")
     if table is None or table.empty or table["n"].max() <= 0:
         return _empty(title, subtitle, _no_trials(landscape), width)
     data = plain_frame(table)
@@ -623,9 +633,9 @@ def _partners_text(partners: Any, k: int = 5) -> str:
 
 
 def fig_focus_targets(
-    landscape: Landscape, branch: Literal["heme", "solid"] = "heme", top: int = TOP_TARGETS
+    landscape: Landscape, branch: Literal["heme", "solid", "autoimmune"] = "heme", top: int = TOP_TARGETS
 ) -> FigureChart:
-    """Fig. 1b (haematological) / 1c (solid tumours): the focus country's trials per target.
+    """Fig. 1b (haematological) / 1c (solid tumours), and autoimmune diseases: the focus country's trials per target.
 
     Each bar splits into trials where the target is the only one and trials
     that target it with other antigens; a two-target trial is counted under
@@ -633,7 +643,7 @@ def fig_focus_targets(
     """
     width = SINGLE_COLUMN
     focus = _focus_name(landscape)
-    kind = "haematological malignancies" if branch == "heme" else "solid tumours"
+    kind = _branch_words(branch)
     title = f"{focus}: {_subject(landscape)} in {kind}, by target"
     table = _table(landscape, f"focus_targets_{branch}")
     n_targets = len(table)
@@ -642,7 +652,7 @@ def fig_focus_targets(
     subtitle = f"{_cap(scope + _as_of_line(landscape))}. Two-target trials count under both targets"
     if table.empty:
         return _empty(title, subtitle, f"No trials in {focus} {_as_of_line(landscape)}", width)
-    table = table.sort_values(["n", "target"], ascending=[False, True]).head(top)
+    table = _by_rank(table, "target").head(top)
     data = plain_frame(table.assign(partners_text=table["partners"].map(_partners_text)))
     data = data[["target", "n", "alone", "in_combination", "partners_text"]]
     targets = list(data["target"])
@@ -685,6 +695,83 @@ def fig_focus_targets(
     )
     chart = alt.layer(bars, totals, title=_title(title, subtitle, width)).properties(height={"step": BAR_STEP})
     return _finish(chart, width)
+
+
+# -- per-target timelines: small multiples ---------------------------------------------------
+
+TIMELINE_COLUMNS = 4
+TIMELINE_PANEL_HEIGHT = 60
+TIMELINE_SPACING = 10
+
+
+def fig_focus_target_timelines(landscape: Landscape) -> FigureChart:
+    """New trials per registration year for the focus group's most frequent targets, one small panel each.
+
+    Small multiples on one shared y scale rather than one line per target:
+    eight overlapping lines cannot be told apart, and a shared scale keeps the
+    panels comparable (a target with few trials shows as short bars, not as
+    a stretched copy of CD19's curve).  The panel title carries each target's
+    total; the last year counts only up to the as-of date, as the subtitle says.
+    """
+    width = DOUBLE_COLUMN
+    focus = _focus_name(landscape)
+    table = landscape.tables.get("focus_target_years")
+    cut = as_of(landscape)
+    title = f"{focus}: new {_subject(landscape)} per year, for the most frequent targets"
+    subtitle = (
+        f"{_cap(_as_of_line(landscape))}; by year of registration ({cut.year}: up to {_date_text(cut)}). "
+        "A trial with two targets counts under both"
+    )
+    if table is None or table.empty or table["n"].sum() <= 0:
+        return _empty(title, subtitle, f"No trials in {focus} {_as_of_line(landscape)}", width)
+    data = plain_frame(table)
+    totals = data.groupby("target")["n"].sum()
+    order = list(data.sort_values(["rank", "year"])["target"].drop_duplicates())
+    title = f"{focus}: new {_subject(landscape)} per year, for the {len(order)} most frequent targets"
+    panels = {t: f"{t} ({int(totals[t])} trials)" for t in order}
+    data["panel"] = data["target"].map(panels)
+    columns = min(TIMELINE_COLUMNS, len(order))
+    axis_room = 34  # the shared y axis, its labels and title on the left of each row
+    panel_width = math.floor((width - axis_room - TIMELINE_SPACING * (columns - 1)) / columns)
+    years = sorted(int(y) for y in data["year"].unique())
+    step = next((s for s in (1, 2, 5, 10) if len(years) / s <= 5), 20)
+    y_max = _nice_ceiling(float(data["n"].max()))
+    colour = _focus_colour(landscape)
+    tooltip = [
+        alt.Tooltip("target:N", title="Target"),
+        alt.Tooltip("year:O", title="Year of registration"),
+        alt.Tooltip("n:Q", title="New trials (n)", format="d"),
+    ]
+    bars = (
+        alt.Chart(data)
+        .mark_bar(color=colour)
+        .encode(
+            x=alt.X(
+                "year:O",
+                sort=years,
+                scale=alt.Scale(domain=years, paddingInner=0.15),
+                axis=alt.Axis(title=None, labelAngle=0, values=[y for y in years if y % step == 0]),
+            ),
+            y=alt.Y("n:Q", scale=alt.Scale(domain=[0, y_max], nice=False), axis=_count_axis(y_max, "New trials (n)")),
+            tooltip=tooltip,
+        )
+        .properties(width=panel_width, height=TIMELINE_PANEL_HEIGHT)
+    )
+    chart = bars.facet(
+        facet=alt.Facet(
+            "panel:N",
+            sort=[panels[t] for t in order],
+            title=None,
+            header=alt.Header(
+                labelFont=FONT, labelFontSize=AXIS_TITLE_SIZE, labelColor=INK, labelAnchor="start", labelPadding=2
+            ),
+        ),
+        columns=columns,
+        spacing=TIMELINE_SPACING,
+        title=_title(title, subtitle, width),
+    )
+    # Small multiples size their panels themselves: Vega-Lite cannot fit a facet to a total width.
+    return chart.configure(**{**theme_config(), "autosize": {"type": "pad", "contains": "padding"}})
 
 
 # -- simple ranked bars ----------------------------------------------------------------
@@ -777,7 +864,8 @@ def fig_regions(landscape: Landscape, top: int = 40) -> FigureChart:
         return _empty(title, subtitle, f"No trials with a site in {focus} {_as_of_line(landscape)}")
     data = plain_frame(table)
     data["unknown"] = data["region"] == UNKNOWN_REGION
-    data = data.sort_values(["unknown", "n", "region"], ascending=[True, False, True]).head(top).reset_index(drop=True)
+    data = _by_rank(data, "region")
+    data = data.sort_values("unknown", kind="stable").head(top).reset_index(drop=True)
     data = data.drop(columns=["unknown"])
     focus_colour = _focus_colour(landscape)
     colour = alt.Color(
@@ -796,8 +884,9 @@ def fig_platforms(landscape: Landscape) -> FigureChart:
     table = _table(landscape, "platforms")
     if table.empty:
         return _empty(title, subtitle, _no_trials(landscape))
-    data = plain_frame(table).sort_values(["n", "platform"], ascending=[False, True]).reset_index(drop=True)
-    data["platform_label"] = data["platform"].map(lambda p: PLATFORM_LABELS.get(str(p), str(p)))
+    data = plain_frame(table)
+    data["platform_label"] = data["platform"].map(lambda p: token_label("platform", p))
+    data = _by_rank(data, "platform_label")
     order = list(data["platform_label"])
     return _share_bars(landscape, data, "platform_label", order, title, subtitle, "Platform", NEUTRAL)
 
@@ -841,8 +930,8 @@ def fig_product_source(landscape: Landscape) -> FigureChart:
     if table.empty:
         return _empty(title, subtitle, _no_trials(landscape))
     data = plain_frame(table)
-    data["source"] = data["product_source"].map(lambda s: PRODUCT_SOURCE_LABELS.get(str(s), str(s)))
-    known = [PRODUCT_SOURCE_LABELS[k] for k in PRODUCT_SOURCE_LABELS]
+    data["source"] = data["product_source"].map(lambda s: token_label("product_source", s))
+    known = list(PRODUCT_SOURCE_LABELS.values())
     order = [s for s in known if s in set(data["source"])] + sorted(set(data["source"]) - set(known))
     data["kind"] = np.where(data["product_source"] == "unknown", "Not stated", "Stated")
     colour = alt.Color("kind:N", scale=alt.Scale(domain=["Stated", "Not stated"], range=[NEUTRAL, GREY]), legend=None)
@@ -864,7 +953,7 @@ def fig_top_sponsors(landscape: Landscape, scope: Literal["all", "focus"] = "all
     subtitle = f"{_cap(_as_of_line(landscape))}. Colour: sponsor type"
     if table.empty:
         return _empty(title, subtitle, _no_trials(landscape) + where, width)
-    data = plain_frame(table).sort_values(["n", "lead_sponsor"], ascending=[False, True]).reset_index(drop=True)
+    data = _by_rank(plain_frame(table), "lead_sponsor")
     title = f"The {len(data)} lead sponsors with the most {_subject(landscape)}{where}"
     types: dict[str, str] = {}
     units = landscape.units
@@ -901,6 +990,11 @@ FIGURES: dict[str, Callable[[Landscape], FigureChart]] = {
     "fig1a_inset_phase_by_group": fig_phase_by_group,
     "fig1b_focus_targets_heme": functools.partial(fig_focus_targets, branch="heme"),
     "fig1c_focus_targets_solid": functools.partial(fig_focus_targets, branch="solid"),
+    "fig_focus_targets_autoimmune": functools.partial(fig_focus_targets, branch="autoimmune"),
+    "fig_over_time_heme": functools.partial(fig_cumulative, branch="heme"),
+    "fig_over_time_solid": functools.partial(fig_cumulative, branch="solid"),
+    "fig_over_time_autoimmune": functools.partial(fig_cumulative, branch="autoimmune"),
+    "fig_focus_target_timelines": fig_focus_target_timelines,
     "fig_focus_regions": fig_regions,
     "fig_sponsor_type_by_group": fig_sponsor_type_by_group,
     "fig_platforms": fig_platforms,
@@ -957,7 +1051,7 @@ PUBLICATION_FIGURES: dict[str, Callable[[Landscape], FigureChart]] = {
 FIGURES.update(PUBLICATION_FIGURES)
 
 #: Figures drawn at double-column width (174 mm); the others are single-column (85 mm).
-DOUBLE_COLUMN_FIGURES = frozenset({"fig_top_sponsors", "fig_top_focus_sponsors"})
+DOUBLE_COLUMN_FIGURES = frozenset({"fig_top_sponsors", "fig_top_focus_sponsors", "fig_focus_target_timelines"})
 
 DATE_SOURCE_WORDS = {
     "first_posted": "first-posted date",
@@ -1004,6 +1098,24 @@ def _caption_cumulative(landscape: Landscape) -> str:
     )
 
 
+def _caption_over_time(landscape: Landscape, branch: str) -> str:
+    return (
+        f"Cumulative number of {_subject(landscape)} in {_branch_words(branch)} registered by the end of each year, "
+        f"per country group; the last point counts registrations up to {_date_text(as_of(landscape))}. A trial "
+        "counts in every group where it has a site, and in each disease branch its diseases belong to. The table "
+        "below gives the trials registered in each year and the running total."
+    )
+
+
+def _caption_timelines(landscape: Landscape) -> str:
+    focus = _focus_name(landscape)
+    return (
+        f"{_cap(_subject(landscape))} with a site in {focus} registered in each year, for the targets most often "
+        f"named by {focus}'s trials (any disease branch; the number of trials in each panel's title). A trial "
+        f"naming two targets counts under both; the last year counts up to {_date_text(as_of(landscape))}."
+    )
+
+
 def _caption_phase(landscape: Landscape) -> str:
     caveat = as_of_caveat(landscape, "phase_by_group") if "as_of" in landscape.facts else ""
     return (
@@ -1017,15 +1129,16 @@ def _caption_phase(landscape: Landscape) -> str:
 
 def _caption_targets(landscape: Landscape, branch: str) -> str:
     focus = _focus_name(landscape)
-    kind = "haematological malignancies" if branch == "heme" else "solid tumours"
-    fig = "1b" if branch == "heme" else "1c"
+    kind = _branch_words(branch)
+    compare = {"heme": " Compare Wei et al. 2021, Fig. 1b.", "solid": " Compare Wei et al. 2021, Fig. 1c."}
     return (
         f"{_cap(_subject(landscape))} in {kind} with a site in {focus}, registered by "
         f"{_date_text(as_of(landscape))}, per target antigen (at most {TOP_TARGETS} targets, the most frequent). "
         "Dark: the target is the trial's only target; light: the trial also targets other antigens (a multi-"
         "specific CAR or co-administered CARs). A trial with two targets counts under each, so the bars add up to "
-        "more than the number of trials; trials whose target is not disclosed are not shown. "
-        f"Compare Wei et al. 2021, Fig. {fig}."
+        "more than the number of trials; trials whose target is not disclosed are not shown. A trial of several "
+        "disease branches counts in each branch its diseases belong to, with the targets known for that branch."
+        + compare.get(branch, "")
     )
 
 
@@ -1077,6 +1190,11 @@ CAPTIONS: dict[str, Callable[[Landscape], str]] = {
     "fig1a_inset_phase_by_group": _caption_phase,
     "fig1b_focus_targets_heme": functools.partial(_caption_targets, branch="heme"),
     "fig1c_focus_targets_solid": functools.partial(_caption_targets, branch="solid"),
+    "fig_focus_targets_autoimmune": functools.partial(_caption_targets, branch="autoimmune"),
+    "fig_over_time_heme": functools.partial(_caption_over_time, branch="heme"),
+    "fig_over_time_solid": functools.partial(_caption_over_time, branch="solid"),
+    "fig_over_time_autoimmune": functools.partial(_caption_over_time, branch="autoimmune"),
+    "fig_focus_target_timelines": _caption_timelines,
     "fig_focus_regions": _caption_regions,
     "fig_sponsor_type_by_group": _caption_sponsor_type,
     "fig_platforms": _caption_platforms,
