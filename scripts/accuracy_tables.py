@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 
 from cartatlas.classify import CLASSIFIER_VERSION, Classification, classify_trial
-from cartatlas.classify.evaluate import FieldScore, class_f1, evaluate, load_labels
+from cartatlas.classify.evaluate import FieldScore, class_f1, current_versions, evaluate, load_labels
 from cartatlas.classify.types import LANDSCAPE_RELATIONS
 from cartatlas.cli.classify import iter_trials
 from cartatlas.model import Reject
@@ -45,13 +45,9 @@ _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!--
 
 @cache
 def classified(*paths: Path) -> dict[str, Classification]:
-    """Every record of the files classified, by trial id (a later record of an id wins, as in ``evaluate``)."""
+    """The current version of every trial of the files classified, by trial id (as ``cartatlas evaluate`` does)."""
     rejects: list[Reject] = []
-    out: dict[str, Classification] = {}
-    for trial in iter_trials(list(paths), rejects):
-        c = classify_trial(trial)
-        out[c["trial_id"]] = c
-    return out
+    return {tid: classify_trial(t) for tid, t in current_versions(iter_trials(list(paths), rejects)).items()}
 
 
 @cache

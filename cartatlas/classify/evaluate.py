@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from typing import Any
 from cartatlas.classify.knowledge import Knowledge, knowledge, split_list
 from cartatlas.classify.types import LANDSCAPE_RELATIONS, Classification
 from cartatlas.knowledge import read_table
+from cartatlas.model import Trial
+from cartatlas.normalise import format_spec
 
 #: Fields compared as sets (micro-averaged over trial x item pairs); the others are single labels.
 SET_FIELDS = ("platforms", "targets", "disease_entity")
@@ -175,6 +178,39 @@ def _overrides_labels(data: Any, kb: Knowledge) -> list[Label]:
             "TargetCategory": item.get("target_category") or "",
         }
         out.append(peer_row_to_label(row, kb, pmap))
+    return out
+
+
+def _version_key(trial: Trial) -> tuple[dt.date, int]:
+    updated = trial.get("last_update_posted")
+    day = updated if isinstance(updated, dt.date) else dt.date.min
+    try:
+        rank = format_spec(str(trial.get("source_format") or "")).rank
+    except ValueError:
+        rank = 0
+    return day, rank
+
+
+def is_more_current(new: Trial, old: Trial) -> bool:
+    """Whether ``new`` is the current version of a record of which ``old`` was read first.
+
+    As in the database: the latest registry update date wins, then the fuller format, then the version read
+    last.  The sample holds some trials twice (a 2018 website CSV row and the record of 2026): the labels
+    describe the record as it is now.
+    """
+    return _version_key(new) >= _version_key(old)
+
+
+def current_versions(trials: Iterable[Trial], wanted: Collection[str] | None = None) -> dict[str, Trial]:
+    """The current version of every trial (of those ``wanted``), by trial id."""
+    out: dict[str, Trial] = {}
+    for trial in trials:
+        tid = str(trial.get("trial_id") or "")
+        if wanted is not None and tid not in wanted:
+            continue
+        old = out.get(tid)
+        if old is None or is_more_current(trial, old):
+            out[tid] = trial
     return out
 
 

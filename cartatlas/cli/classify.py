@@ -16,6 +16,7 @@ from cartatlas.classify import classify_trial, knowledge
 from cartatlas.classify.evaluate import (
     class_f1,
     class_scores,
+    current_versions,
     evaluate,
     interval_text,
     load_labels,
@@ -99,13 +100,14 @@ def evaluate_cmd(
     label_rows = load_labels(labels)
     wanted = {lab["trial_id"] for lab in label_rows}
     rejects: list[Reject] = []
-    classified = {}
     with progress(total_known=False) as bar:
         task = bar.add_task("classifying", total=None)
-        for trial in iter_trials(paths, rejects):
-            if trial["trial_id"] in wanted:
-                classified[trial["trial_id"]] = classify_trial(trial)
-                bar.advance(task)
+        # A trial read twice (an old CSV row and the current record) is scored on its current version.
+        current = current_versions(iter_trials(paths, rejects), wanted)
+        classified = {}
+        for trial_id, trial in current.items():
+            classified[trial_id] = classify_trial(trial)
+            bar.advance(task)
     report = evaluate(label_rows, classified)
     out_console.print(
         styled(
