@@ -101,8 +101,8 @@ _FLAG_REASONS: dict[str, tuple[Reason, tuple[str, ...] | None]] = {
         Reason(
             "relation",
             40,
-            "a code-named product of a CAR developer of many kinds of products, without the signs of a cell "
-            "therapy: not counted",
+            "a code-named product of a CAR developer that also makes other products, with no sign that it is "
+            "a gene-modified cell product: not counted",
         ),
         ("none",),
     ),

@@ -115,7 +115,7 @@ def test_a_developer_alone_is_not_proof() -> None:
     trial["brief_summary"] = str(trial["brief_summary"]) + " Participants receive a single infusion of TAK-981."
     c = classify_trial(cast(Trial, trial))
     assert c["relation"] == "none" and UNCOUNTED in c["flags"], c["evidence"]
-    assert "relation.code_name_without_cell_therapy_signs" in rules(c, "relation")
+    assert "relation.code_name_without_enough_signs" in rules(c, "relation")
     # Odronextamab (Regeneron), carfilzomib (Amgen), Lyell's biomarker protocol, a Janssen registry: no code-named
     # product at all.
     for nct in ("NCT02290951", "NCT02303821", "NCT05891197", "NCT06472778"):

@@ -5,26 +5,35 @@ Many registrations of CAR products name them only by a development code ("BG1805
 A curator reads such a record through three questions, and so does this rule:
 
 - Is the studied intervention a code-named product?  A token of letters and digits in an
-  intervention name ("IASO208", "UB-VV500", "F01"), not an antigen, dose level or recognisable drug.
+  intervention name ("IASO208", "UB-VV500", "RC19D2"), not an antigen, dose level or recognisable
+  drug; in older records an intervention of engineered or antigen-specific T cells ("genetically
+  engineered lymphocyte therapy", "HER2/EBV-CTLs") that names no receptor.
 - Whose is it?  The lead sponsor or a collaborator is a CAR developer (``developers.csv``), or the
   code starts with a prefix a developer gives its CAR products (``code_prefixes.csv``: "IASO" of
-  IASO Bio, "FKC" of Fosun Kite), which names the developer of an investigator-initiated trial
-  sponsored by a hospital.
-- Does the record show a cell therapy?  Lymphodepletion (fludarabine and cyclophosphamide), a cell
-  injection, gene transfer, apheresis, bridging therapy (strong signs); CRS/ICANS grading, a single
-  infusion, gene therapy (weak signs) -- ``cell_therapy_signals.csv``.
+  IASO Bio, "FKC" of Fosun Kite, "KITE" of Kite), which names the developer of an
+  investigator-initiated trial sponsored by a hospital.
+- Does the record show a cell therapy?  Lymphodepletion, a cell injection, gene transfer, apheresis,
+  bridging therapy, CRS/ICANS grading, a single infusion (``cell_therapy_signals.csv``): found and
+  kept as evidence.
 
-A developer alone is not proof: Regeneron, Amgen, Takeda or Janssen also develop antibodies and small
-molecules under codes.  So a developer of many kinds of products (``pipeline`` ``mixed`` or
-``unknown`` in ``developers.csv``) needs a strong sign or two weak ones; a developer whose clinical
-products are all CAR cell products (``pipeline`` ``car``) needs none beyond the code.  Either way
-the answer is a probable CAR trial with low confidence and the flag ``PROBABLE``, which puts it in
-the review queue; a code of a developer of many kinds of products without the signs stays ``none``
-with the flag ``UNCOUNTED``, so that it is asked about rather than silently dropped.  A record that
-names another engineered product (TCR-T, TIL, a bispecific antibody, STAR-T) is never read this way.
+A developer alone is not proof: Regeneron, Amgen, Takeda or Janssen also develop antibodies, small
+molecules and other cell products under codes (Takeda's GDX012 is a γδ T-cell product without a CAR,
+given after lymphodepletion).  So a code of a developer whose clinical products are all CAR cell
+products (``pipeline`` ``car`` in ``developers.csv``), or a code with a developer's CAR prefix, is
+enough; a code of any other developer needs a sign that the cells are gene-modified (gene transfer,
+bridging therapy while they are made), and an intervention that names engineered cells is one.
+Either way the answer is a probable CAR trial with low confidence and the flag ``PROBABLE``, which
+puts it in the review queue.  A code of a developer of other products too, in a record with some
+sign of a cell therapy but none of gene modification, stays ``none`` with the flag ``UNCOUNTED``,
+so that it is asked about rather than silently dropped; with no sign at all it is a drug code and
+is not asked about.  A record that names another engineered product (TCR-T, TIL, a bispecific
+antibody, STAR-T) or a T-cell receptor is never read this way.
 
 Long-term follow-up studies of a developer's products that name no product ("Long-Term Follow-up
 Study" of "investigational Caribou therapies") are read the same way, as ``follow_up``.
+
+Every record without a CAR word reaches this rule (most records of a registry), so its cheapest
+questions come first: a developer among the sponsors, or a developer's prefix in the text.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from cartatlas.classify.text import ELIGIBILITY, INTERVENTION, TITLE, Hit, Segme
 D = "relation"
 #: Flag of a relation read from a code name of a CAR developer (therapy or follow_up, low confidence).
 PROBABLE = "relation:probable-car-from-code-name"
-#: Flag of a code-named product of a CAR developer that the rules did not count (no sign of a cell therapy).
+#: Flag of a code-named product of a CAR developer that the rules did not count (no sign of gene modification).
 UNCOUNTED = "relation:code-name-of-car-developer"
 
 #: A development code: letters (a second group after a dash: "UB-VV500"), digits, an optional letter tail
@@ -285,7 +294,7 @@ def decide(ctx: Context) -> tuple[str, str] | None:
         # record shows some sign of a cell therapy, or when the samples say too little about the developer.
         if signals or dev.pipeline == "unknown":
             hit = Hit(Entry("code", code.text, "car", None, "codename"), code.start, code.end, code.seg)
-            ctx.add(D, "none", "relation.code_name_without_cell_therapy_signs", hit)
+            ctx.add(D, "none", "relation.code_name_without_enough_signs", hit)
             _signal_evidence(ctx, "none", signals)
             ctx.flag(UNCOUNTED)
         return None
