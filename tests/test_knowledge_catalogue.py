@@ -58,6 +58,29 @@ def test_the_checks_catch_defects() -> None:
     assert any("antigen CD19 is not in antigens.csv" in p for p in catalogue.problems(antigens={"BCMA"}))
 
 
+def test_developers_say_what_else_they_develop_and_prefixes_name_them() -> None:
+    """Issue 13: ``pipeline`` separates developers of CAR products only from those of many kinds of products."""
+    by_name = {d.name: d for d in catalogue.developers()}
+    assert {d.pipeline for d in by_name.values()} == {"car", "mixed", "unknown"}
+    # A developer alone is not proof: these also develop drugs or other cell products ...
+    for name in (
+        "Regeneron Pharmaceuticals",
+        "Amgen",
+        "Takeda",
+        "Janssen (Johnson & Johnson)",
+        "Lyell Immunopharma, Inc.",
+    ):
+        assert by_name[name].pipeline == "mixed", name
+    # ... academic centres and hospitals run trials of every kind ...
+    assert by_name["Memorial Sloan Kettering Cancer Center"].pipeline == "mixed"
+    # ... while these develop CAR cell products only (their sample trials and sources).
+    for name in ("Juventas Cell Therapy", "IASO Bio", "Beijing Immunochina", "MagicRNA", "Umoja Biopharma"):
+        assert by_name[name].pipeline == "car", name
+    prefixes = {r["prefix"]: r["developer"] for r in _rows("code_prefixes.csv")}
+    assert catalogue.developer_for(prefixes["IASO"]) == by_name["IASO Bio"]
+    assert catalogue.developer_for(prefixes["FKC"]) == by_name["Fosun Kite"]
+
+
 def test_catalogue_size_and_sample_coverage() -> None:
     products = catalogue.products()
     # 305 from the data part of issue 13, then LYL273 (Lyell, GCC), CT1192 and CT1195E (universal CD19/20 CAR-T

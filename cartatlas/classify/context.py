@@ -330,15 +330,13 @@ def mention_effect(kb: Knowledge, h: Hit) -> tuple[str, str]:
     """Whether a CAR mention is the product given, a history, a setting or a toxicity."""
     before = clause_before(h.seg, h.start)
     pos = 0
-    # ``before_re.search`` from each place a cue starts, in order: the same first match as searching the whole
-    # clause, found without trying the pattern at every character (a cue is in few clauses).
-    starts = sorted({end - n + 1 for end, n in kb.before_automaton.iter(before)}) if before else []
-    for start in starts:
-        if start < pos:
-            continue
-        m = kb.before_re.match(before, start)
+    # Most clauses hold no history or setting cue at all: the cue automaton says so in one pass, and the
+    # pattern (tried at every character) runs only on the clauses that hold one.
+    cue = bool(before) and next(kb.before_automaton.iter(before), None) is not None
+    while cue:
+        m = kb.before_re.search(before, pos)
         if m is None:
-            continue
+            break
         fill = m.group("fill")
         if len(fill.split()) <= 6 and not _GIVING.search(fill) and not _OTHER_ANCHOR.search(fill):
             phrase = m.group(1)

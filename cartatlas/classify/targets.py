@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cartatlas.classify.antigen_lists import continues, read_lists
+from cartatlas.classify.antigen_lists import continues, next_item, read_lists
 from cartatlas.classify.context import Context, Mention
 from cartatlas.classify.text import (
     ARM,
@@ -225,6 +225,8 @@ def _lists(
         seg = group[0].seg
         if tier1 and seg.role not in _STRONG_ROLES:
             continue
+        if tier1 and _nothing_new(seg, group, tier1):
+            continue
         if not _list_matters(seg, group, placed, chosen_near):
             continue
         for lst in read_lists(seg, group, kb, stop_at):
@@ -260,6 +262,15 @@ def _lists(
 _HISTORY_BEFORE = re.compile(
     r"(?:after|following|post|prior|previous\w*|failed|failure|relapsed|refractory|resistant|exposed)[^,;:]{0,20}$"
 )
+
+
+def _nothing_new(seg: Segment, group: list[Hit], tier1: dict[str, Hit | Mention]) -> bool:
+    """Whether the lists of a segment can only repeat targets already found: every antigen of it is one,
+    and after every separator stands another of its antigens (no number or unknown item to read)."""
+    if any(h.entry.value not in tier1 for h in group):
+        return False
+    starts = {h.start for h in group}
+    return all(next_item(seg, h) in starts for h in group if continues(seg, h))
 
 
 def _list_matters(seg: Segment, group: list[Hit], placed: dict[int, int], chosen_near: Near) -> bool:
