@@ -6,6 +6,12 @@ named only as a history or a setting ("after CAR-T", "patients receiving
 CAR-T") makes the trial ancillary when it is about something given around the
 CAR, and none when the CAR words are only in the eligibility criteria or in
 another meaning of "CAR".
+
+Issue 13: a record that names no CAR at all may still name a CAR developer's
+product by its code (``codename``: low confidence, flagged for review); a CAR
+named only in prose as the setting of the study makes it ancillary, and one
+named only as background (the limits of, alternatives to or results of other
+treatments, in a trial of drugs or of another engineered product) none.
 """
 
 from __future__ import annotations

@@ -9,6 +9,17 @@ truncated EGFR).  Antigens named only as disease markers ("CD19-positive
 lymphoma") are used when nothing better is written.  Tiers keep background
 sentences of a summary from adding targets that the title and interventions
 do not have.
+
+The tiers, strongest first (issue 13): attached in a title, intervention or
+arm; attached in prose; recognised by the product's cells in prose ("T cells
+... able to recognize ... PSMA"); a marker of the patients ("(GPC3)-positive");
+for a CAR trial that names no antigen anywhere else, a marker the inclusion
+criteria require.  A list of antigens ("CD19 & CD22", "BCMA, GPRC5D,
+DLL3,FcRH5", ``antigen_lists``) shares the tier of its attached item, a list
+in a title that names the CAR or after a linking word in the CAR's sentence is
+the product's, and the items of the chosen targets' lists that the antigen
+table cannot name are kept as evidence.  An antigen read inside a catalogue
+product's name is that name's ("huMNC2-CAR22" is MUC1*, not CD22).
 """
 
 from __future__ import annotations
