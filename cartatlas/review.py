@@ -88,6 +88,28 @@ _FLAG_REASONS: dict[str, tuple[Reason, tuple[str, ...] | None]] = {
     ),
     "default:platform": (Reason("platforms", 12, "no cell type named, CAR-T assumed"), LANDSCAPE),
     "branch:from-target": (Reason("branch", 12, "the disease branch is inferred from the target antigen"), LANDSCAPE),
+    "relation:probable-car-from-code-name": (
+        Reason(
+            "relation",
+            60,
+            "no CAR word: a code-named product of a CAR developer (with the signs of a cell therapy, or from a "
+            "developer of CAR products only) is taken for a CAR product",
+        ),
+        None,
+    ),
+    "relation:code-name-of-car-developer": (
+        Reason(
+            "relation",
+            40,
+            "a code-named product of a CAR developer that also makes other products, with no sign that it is "
+            "a gene-modified cell product: not counted",
+        ),
+        ("none",),
+    ),
+    "targets:unresolved-antigen": (
+        Reason("targets", 20, "an antigen in a list of the CAR's antigens is not in the antigen table"),
+        LANDSCAPE,
+    ),
     "strategy:from-joined-antigens": (
         Reason("target_strategy", 10, "a multi-specific CAR inferred from antigens written together (CD19/CD22)"),
         LANDSCAPE,

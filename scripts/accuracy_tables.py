@@ -24,10 +24,20 @@ from functools import cache
 from pathlib import Path
 
 from cartatlas.classify import CLASSIFIER_VERSION, Classification, classify_trial
-from cartatlas.classify.evaluate import FieldScore, class_f1, evaluate, load_labels
+from cartatlas.classify.evaluate import (
+    SET_FIELDS,
+    ClassScore,
+    FieldScore,
+    Report,
+    class_f1,
+    class_scores,
+    current_versions,
+    evaluate,
+    load_labels,
+)
 from cartatlas.classify.types import LANDSCAPE_RELATIONS
 from cartatlas.cli.classify import iter_trials
-from cartatlas.model import Reject
+from cartatlas.model import Reject, Trial
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "accuracy.md"
@@ -45,13 +55,9 @@ _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!--
 
 @cache
 def classified(*paths: Path) -> dict[str, Classification]:
-    """Every record of the files classified, by trial id (a later record of an id wins, as in ``evaluate``)."""
+    """The current version of every trial of the files classified, by trial id (as ``cartatlas evaluate`` does)."""
     rejects: list[Reject] = []
-    out: dict[str, Classification] = {}
-    for trial in iter_trials(list(paths), rejects):
-        c = classify_trial(trial)
-        out[c["trial_id"]] = c
-    return out
+    return {tid: classify_trial(t) for tid, t in current_versions(iter_trials(list(paths), rejects)).items()}
 
 
 @cache
@@ -224,6 +230,160 @@ def adjudicated_winners_block() -> str:
     )
 
 
+ADJUDICATED = ROOT / "tests" / "fixtures" / "adjudicated.csv"
+
+
+def _pct(lo_hi: tuple[float, float]) -> str:
+    return f"{lo_hi[0]:.3f}-{lo_hi[1]:.3f}"
+
+
+def adjudicated_scores_block() -> str:
+    """Exact accuracy per field on the adjudicated set, with its 95% Wilson interval (``cartatlas evaluate``)."""
+    s = _scores(ADJUDICATED, DATA / "ctgov")
+    rows = []
+    for fld in ("relation", "landscape", "targets", "platforms"):
+        x = s[fld]
+        rows.append([fld, _n(x.n), _n(x.exact), _f(x.accuracy), _pct(x.accuracy_interval)])
+    return _table(["field", "decided rows", "right", "exact", "95% CI"], rows)
+
+
+def _per_label_rows(scores: dict[str, FieldScore], fields: Iterable[str]) -> list[list[str]]:
+    """Per label (single-label fields) or micro over items (set fields): precision and recall with 95% CIs."""
+    rows = []
+    report = Report(scores, [], [], 0)
+    by_field: dict[str, list[ClassScore]] = {}
+    for c in class_scores(report):
+        by_field.setdefault(c.field, []).append(c)
+    for fld in fields:
+        x = scores[fld]
+        if not x.n:
+            continue
+        if fld in SET_FIELDS:
+            rows.append(
+                [
+                    fld,
+                    "(every item)",
+                    _n(x.tp + x.fn),
+                    _f(x.precision),
+                    _pct(x.precision_interval),
+                    _f(x.recall),
+                    _pct(x.recall_interval),
+                ]
+            )
+            continue
+        for c in by_field.get(fld, []):
+            if not c.support and not c.tp + c.fp:
+                continue
+            rows.append(
+                [
+                    fld,
+                    c.label,
+                    _n(c.support),
+                    _f(c.precision) if c.tp + c.fp else "-",
+                    _pct(c.precision_interval) if c.tp + c.fp else "-",
+                    _f(c.recall) if c.support else "-",
+                    _pct(c.recall_interval) if c.support else "-",
+                ]
+            )
+    return rows
+
+
+_LABEL_HEADER = ["field", "label", "n (labelled)", "precision", "95% CI", "recall", "95% CI"]
+
+
+def adjudicated_labels_block() -> str:
+    s = _scores(ADJUDICATED, DATA / "ctgov")
+    return _table(_LABEL_HEADER, _per_label_rows(s, ("relation", "landscape", "targets", "platforms")))
+
+
+def peer_labels_block() -> str:
+    rows = []
+    for name, labels in (
+        ("peer corpus", PEER_LABELS),
+        ("ONC benchmark", ONC_BENCHMARK),
+        ("Rheum benchmark", RHEUM_BENCHMARK),
+    ):
+        s = _scores(labels, RECON)
+        fields = ("landscape", "branch", "product_source", "targets", "platforms", "disease_entity")
+        rows += [[name, *row] for row in _per_label_rows(s, fields)]
+    return _table(["set", *_LABEL_HEADER], rows)
+
+
+#: A CAR word as a reader sees one: CAR, CAR-T, CART, CAAR, "chimeric antigen".
+_CAR_WORD = re.compile(r"(?<![A-Za-z0-9])(?:car|cars|cart|caar)(?![a-z])|chimeric antigen|嵌合抗原", re.IGNORECASE)
+
+
+def _record_text(trial: Trial) -> str:
+    """The text that says what is given: not the sponsor's name ("CAR-T (Shanghai) Cell Biotechnology") nor the
+    eligibility criteria ("no prior CAR-T")."""
+    from cartatlas.classify.text import ELIGIBILITY, build_segments
+
+    return "\n".join(seg.disp for seg in build_segments(trial) if seg.role != ELIGIBILITY)
+
+
+def codeless_block() -> str:
+    """What became of the monitor trials that name no CAR at all (issue 13's "CAR-word-less" records)."""
+    rows = [r for r in _adjudicated_rows() if r["field"] == "landscape" and r["cartatlas_before"] == "no"]
+    rows = [r for r in rows if r["peer"] == "yes"]
+    records = current_versions(iter_trials([RECON], []))
+    cs = classified(RECON)
+    codeless = [r for r in rows if not _CAR_WORD.search(_record_text(records[r["trial_id"]]))]
+    counts: Counter[str] = Counter()
+    for r in codeless:
+        c = cs[r["trial_id"]]
+        counted = c["relation"] in LANDSCAPE_RELATIONS
+        asked = any(f.startswith("relation:") for f in c["flags"]) or c["confidence"] == "low"
+        if r["winner"] == "undecided":
+            counts["undecided"] += 1
+            counts["undecided counted" if counted else "undecided not counted"] += 1
+            counts["undecided asked"] += asked
+        else:
+            truth = r["landscape"] == "yes"
+            counts["car" if truth else "not car"] += 1
+            counts[("car" if truth else "not car") + (" right" if counted == truth else " wrong")] += 1
+    resolved = counts["car right"] + counts["not car right"]
+    decided = counts["car"] + counts["not car"]
+    table = [
+        ["monitor trials the screening called `none` before the catalogue, peers keep", _n(len(rows))],
+        [
+            "... naming no CAR (no CAR, CART, CAAR or 'chimeric antigen' outside the eligibility criteria)",
+            _n(len(codeless)),
+        ],
+        ["... decided CAR trials", _n(counts["car"])],
+        ["... ... now counted", _n(counts["car right"])],
+        ["... decided non-CAR trials", _n(counts["not car"])],
+        ["... ... still not counted", _n(counts["not car right"])],
+        ["... resolved: decided and now labelled as decided", f"{_n(resolved)} of {_n(decided)}"],
+        ["... undecided (no public source says what the code is)", _n(counts["undecided"])],
+        ["... ... now counted as probable CAR trials (low confidence)", _n(counts["undecided counted"])],
+        ["... ... in the review queue (low confidence or a relation flag)", _n(counts["undecided asked"])],
+    ]
+    return _table(["count", "n"], table)
+
+
+def developers_block() -> str:
+    """What ``developers.csv`` says of its developers' other products (``pipeline``), and the code prefixes."""
+    from cartatlas.knowledge import catalogue, read_table
+
+    pipelines = Counter(d.pipeline for d in catalogue.developers())
+    prefixes = [row["prefix"] for row in read_table("code_prefixes.csv")]
+    rows = [
+        ["developers of CAR cell products only (`pipeline = car`)", _n(pipelines["car"])],
+        ["developers of other products too (`mixed`)", _n(pipelines["mixed"])],
+        ["developers known here from their sample trials only (`unknown`)", _n(pipelines["unknown"])],
+        [
+            "code prefixes of developers' CAR products (`code_prefixes.csv`)",
+            f"{_n(len(prefixes))}: {', '.join(prefixes)}",
+        ],
+    ]
+    return _table(["developers.csv and code_prefixes.csv", "n"], rows)
+
+
+def _adjudicated_rows() -> list[dict[str, str]]:
+    lines = [line for line in ADJUDICATED.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "version": version_block,
     "peer-corpus": peer_corpus_block,
@@ -231,6 +391,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "hard-negatives": hard_negatives_block,
     "differences": differences_block,
     "adjudicated-winners": adjudicated_winners_block,
+    "adjudicated-scores": adjudicated_scores_block,
+    "adjudicated-labels": adjudicated_labels_block,
+    "codeless": codeless_block,
+    "developers": developers_block,
+    "peer-labels": peer_labels_block,
 }
 
 

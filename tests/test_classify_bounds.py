@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartatlas.classify import classify_trial, knowledge
 from cartatlas.classify import context as context_module
@@ -44,6 +46,12 @@ PHRASES = [
     "T cells genetically engineered to target CD19 ",
     "after prior CAR-T failure ",
     "tisagenlecleucel with dasatinib ",
+    # Issue 13: lists of antigens, numbered shorthand, code names and ambiguous codes, background mentions.
+    "CD19, CD20, CD22 and BCMA CAR-T cells & ",
+    "4SCAR20/22/70/PSMA/13/79b/GD2 and ",
+    "IASO208 cell injection + KITE-197 after lymphodepletion, ",
+    "F01 cells after preconditioning with fludarabine ",
+    "CAR-T cell therapy may be limited by manufacturing time. ",
 ]
 
 
@@ -156,3 +164,59 @@ def test_caps_never_bind_on_real_records() -> None:
             assert "screening:capped" not in result["flags"], result["trial_id"]
             per_rule = Counter((e["decision"], e["rule"]) for e in result["evidence"])
             assert max(per_rule.values()) < context_module.MAX_EVIDENCE_PER_RULE, result["trial_id"]
+
+
+# -- the two searches that try a pattern only where it can start give what the full search gives ----------
+
+_PIECES = st.sampled_from(
+    [
+        "car", "car-t", "CAR T", "cart", "scar ", "cardiac", "chimeric antigen", "嵌合抗原", " after ", "prior ",
+        "relapsed after ", "receiving ", "bridging ", "bispecific antibody ", "patients ", "the ", ", ", ". ",
+        "carnk", "car nk", "écart", "x", " ", "-", "5", "post", "history of ", "followed by ", "will receive ",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map("".join))
+def test_car_words_search_is_the_full_search(text: str) -> None:
+    low = text.lower()
+    full = text_module.CAR_WORDS.search(low)
+    fast = text_module.car_words_search(low)
+    assert (full and full.span()) == (fast and fast.span())
+
+
+def _reference_effect(kb: Any, hit: Any) -> tuple[str, str]:
+    """``mention_effect`` as it was: ``before_re.search`` from every position."""
+    before = text_module.clause_before(hit.seg, hit.start)
+    pos = 0
+    while before:
+        m = kb.before_re.search(before, pos)
+        if m is None:
+            break
+        fill = m.group("fill")
+        ok = len(fill.split()) <= 6 and not context_module._GIVING.search(fill)
+        if ok and not context_module._OTHER_ANCHOR.search(fill):
+            phrase = m.group(1)
+            if phrase != "bridging" or context_module._BRIDGED.search(fill):
+                return kb.context_effects.get(f"before:{phrase}", context_module.PRIOR), phrase
+        pos = m.start(1) + 1
+    after = text_module.clause_after(hit.seg, hit.end)
+    if after:
+        m = kb.after_re.search(after)
+        if m is not None:
+            return kb.context_effects.get(f"after:{m.group(1)}", context_module.PRIOR), m.group(1)
+    return context_module.POSITIVE, ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=25).map("".join))
+def test_mention_effect_finds_the_cue_the_full_search_finds(prefix: str) -> None:
+    kb = knowledge()
+    trial = dict(RECORD)
+    trial["brief_title"] = prefix + " CD19 CAR-T cells"
+    ctx = build_context(trial, kb)  # type: ignore[arg-type]
+    for m in ctx.mentions:
+        if m.hit.seg.field != "brief_title":
+            continue
+        assert context_module.mention_effect(kb, m.hit) == _reference_effect(kb, m.hit)

@@ -58,15 +58,40 @@ def test_the_checks_catch_defects() -> None:
     assert any("antigen CD19 is not in antigens.csv" in p for p in catalogue.problems(antigens={"BCMA"}))
 
 
+def test_developers_say_what_else_they_develop_and_prefixes_name_them() -> None:
+    """Issue 13: ``pipeline`` separates developers of CAR products only from those of many kinds of products."""
+    by_name = {d.name: d for d in catalogue.developers()}
+    assert {d.pipeline for d in by_name.values()} == {"car", "mixed", "unknown"}
+    # A developer alone is not proof: these also develop drugs or other cell products ...
+    for name in (
+        "Regeneron Pharmaceuticals",
+        "Amgen",
+        "Takeda",
+        "Janssen (Johnson & Johnson)",
+        "Lyell Immunopharma, Inc.",
+    ):
+        assert by_name[name].pipeline == "mixed", name
+    # ... academic centres and hospitals run trials of every kind ...
+    assert by_name["Memorial Sloan Kettering Cancer Center"].pipeline == "mixed"
+    # ... while these develop CAR cell products only (their sample trials and sources).
+    for name in ("Juventas Cell Therapy", "IASO Bio", "Beijing Immunochina", "MagicRNA", "Umoja Biopharma"):
+        assert by_name[name].pipeline == "car", name
+    prefixes = {r["prefix"]: r["developer"] for r in _rows("code_prefixes.csv")}
+    assert catalogue.developer_for(prefixes["IASO"]) == by_name["IASO Bio"]
+    assert catalogue.developer_for(prefixes["FKC"]) == by_name["Fosun Kite"]
+
+
 def test_catalogue_size_and_sample_coverage() -> None:
     products = catalogue.products()
-    assert len(products) == 305
+    # 305 from the data part of issue 13, then LYL273 (Lyell, GCC), CT1192 and CT1195E (universal CD19/20 CAR-T
+    # of the CT119x family, named so by sample records) with the rules.
+    assert len(products) == 308
     assert len(catalogue.developers()) == 190
     # Every product the sample names carries the NCT ids it appears in.
     by_name = {p.name: p for p in products}
     assert by_name["SYS6055"].nct_ids == ("NCT07476066", "NCT07493174")
     assert "NCT06699771" in by_name["GCC2005"].nct_ids
-    assert sum(1 for p in products if p.nct_ids) == 287
+    assert sum(1 for p in products if p.nct_ids) == 290
 
 
 def test_ambiguous_spellings_are_declared_and_kept_out_of_the_matcher() -> None:
@@ -147,8 +172,8 @@ def test_issue_examples(nct: str, relation: str, targets: list[str], platforms: 
 
 
 def test_humnc2_car22_targets_muc1() -> None:
-    """huMNC2-CAR22 targets MUC1*; the rules still also read "CAR22" as CD22 (left to the rule change)."""
-    assert "MUC1" in _recon()["NCT04020575"]["targets"]
+    """huMNC2-CAR22 targets MUC1*: the catalogue row wins over reading "CAR22" as CD22 (issue 13 rules)."""
+    assert _recon()["NCT04020575"]["targets"] == ["MUC1"]
 
 
 def _trial(title: str, interventions: list[str]) -> Trial:
@@ -205,7 +230,14 @@ def test_adjudicated_set_scores_the_screening() -> None:
                 classified[c["trial_id"]] = c
     report = evaluate(labels, classified)
     land = report.scores["landscape"]
-    # 101 decided former-`none` monitor trials (the 34 non-CAR stay out, 27 of the 67 CAR trials now count)
-    # and the 8 CAR trials the peers exclude for scope (all counted).
-    assert (land.n, land.exact) == (109, 69)
-    assert land.per_class["yes"] == [35, 0, 40]
+    # 101 decided former-`none` monitor trials and the 8 CAR trials the peers exclude for scope.  With the
+    # catalogue alone 69 were right (27 of the 67 CAR trials counted); with the issue 13 rules 108: every CAR
+    # trial but OriV508 (NCT07101705: neither a CAR word nor its developer in the record), none of the 34 others.
+    assert (land.n, land.exact) == (109, 108)
+    assert land.per_class["yes"] == [74, 0, 1]
+    relation = report.scores["relation"]
+    assert (relation.n, relation.exact) == (109, 108)
+    targets = report.scores["targets"]
+    # 24 of 26: PIC1 (NCT07456371, CD19 by the peers' reading, unnamed in the record) and NCT06732232 (its
+    # title and intervention name different antigens) are the two left.
+    assert (targets.n, targets.exact) == (26, 24)

@@ -19,7 +19,9 @@ from tests.conftest import DATA
 SAMPLE = [DATA / "ctgov", DATA / "ictrp", DATA / "chictr", DATA / "pubmed"]
 #: The queue of the sample build (`cartatlas build` on the four sample folders): labels and trials.
 #: Before issue 12 the queue held 3,864 trials, 2,468 of them non-CAR trials with no flag and high confidence.
-QUEUE_ROWS, QUEUE_TRIALS = 731, 656
+#: Issue 13 (731, 656 before) adds the probable CAR trials read from a code name (low confidence, flagged),
+#: their undisclosed targets and assumed platforms, and CAR-T named only as the setting in prose.
+QUEUE_ROWS, QUEUE_TRIALS = 789, 683
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,20 @@ def test_queue_holds_only_what_needs_a_person(sample_db: Path) -> None:
     # A non-CAR trial with no doubt about it is never asked about; one in the queue is asked about its relation.
     assert not set(queue["trial_id"]) & set(plain["trial_id"])
     assert set(queue.loc[queue["relation"] == "none", "field"]) <= {"relation"}
+
+
+def test_probable_car_trials_read_from_a_code_name_are_asked_about(sample_db: Path) -> None:
+    """Issue 13: a code-named product of a CAR developer is counted with low confidence and put to a curator."""
+    with cartatlas.open(sample_db, read_only=True) as atlas:
+        queue = atlas.review(limit=None)
+    # ZM001 Injection (Beijing Immunochina): no CAR word; counted as therapy, asked about.
+    row = queue[(queue["trial_id"] == "NCT06852573") & (queue["field"] == "relation")].iloc[0]
+    assert row["current"] == "therapy" and row["confidence"] == "low" and row["need"] >= 60
+    assert "code-named product of a CAR developer" in row["why"]
+    assert "relation:probable-car-from-code-name" in row["flags"]
+    # GDX012 (Takeda's gamma-delta T cells, lymphodepletion): not counted, but asked about.
+    row = queue[(queue["trial_id"] == "NCT05886491") & (queue["field"] == "relation")].iloc[0]
+    assert row["current"] == "none" and "no sign that it is a gene-modified cell product" in row["why"]
 
 
 def test_round_trip_review_file_to_curate(sample_db: Path, tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from cartatlas.model import Trial
 log = logging.getLogger(__name__)
 
 #: Bumped whenever a rule changes what it decides; the knowledge stamp is added at run time.
-CLASSIFIER_VERSION = "1.2.0"  # 1.1: local-language fields of bilingual records; 1.2: CAR terms match whole tokens
+#: 1.1: local-language fields of bilingual records; 1.2: CAR terms match whole tokens; 1.3: products named only
+#: by a code (developers, code prefixes, signs of a cell therapy), lists of antigens, background mentions.
+CLASSIFIER_VERSION = "1.3.0"
 _SCORE = {"high": 1.0, "medium": 0.6, "low": 0.3}
 
 

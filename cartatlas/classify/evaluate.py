@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from typing import Any
 from cartatlas.classify.knowledge import Knowledge, knowledge, split_list
 from cartatlas.classify.types import LANDSCAPE_RELATIONS, Classification
 from cartatlas.knowledge import read_table
+from cartatlas.model import Trial
+from cartatlas.normalise import format_spec
 
 #: Fields compared as sets (micro-averaged over trial x item pairs); the others are single labels.
 SET_FIELDS = ("platforms", "targets", "disease_entity")
@@ -43,6 +47,28 @@ FIELDS = (
 )
 
 Label = dict[str, Any]
+#: The normal quantile of a two-sided 95% interval.
+Z95 = 1.959963984540054
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of the proportion ``k / n`` (95% by default).
+
+    Wilson's interval rather than the normal approximation: the adjudicated set
+    has a few dozen rows per label and proportions near 1, where the normal
+    interval runs past 1 and is too narrow.  With ``n == 0`` nothing is known: (0, 1).
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    # At k = 0 and k = n one bound is exactly 0 or 1; rounding must not move it inside.
+    low = 0.0 if k <= 0 else max(0.0, centre - half)
+    high = 1.0 if k >= n else min(1.0, centre + half)
+    return low, high
 
 
 def _peer_map() -> dict[tuple[str, str], list[tuple[str, str]]]:
@@ -155,6 +181,39 @@ def _overrides_labels(data: Any, kb: Knowledge) -> list[Label]:
     return out
 
 
+def _version_key(trial: Trial) -> tuple[dt.date, int]:
+    updated = trial.get("last_update_posted")
+    day = updated if isinstance(updated, dt.date) else dt.date.min
+    try:
+        rank = format_spec(str(trial.get("source_format") or "")).rank
+    except ValueError:
+        rank = 0
+    return day, rank
+
+
+def is_more_current(new: Trial, old: Trial) -> bool:
+    """Whether ``new`` is the current version of a record of which ``old`` was read first.
+
+    As in the database: the latest registry update date wins, then the fuller format, then the version read
+    last.  The sample holds some trials twice (a 2018 website CSV row and the record of 2026): the labels
+    describe the record as it is now.
+    """
+    return _version_key(new) >= _version_key(old)
+
+
+def current_versions(trials: Iterable[Trial], wanted: Collection[str] | None = None) -> dict[str, Trial]:
+    """The current version of every trial (of those ``wanted``), by trial id."""
+    out: dict[str, Trial] = {}
+    for trial in trials:
+        tid = str(trial.get("trial_id") or "")
+        if wanted is not None and tid not in wanted:
+            continue
+        old = out.get(tid)
+        if old is None or is_more_current(trial, old):
+            out[tid] = trial
+    return out
+
+
 def predicted(c: Classification, fld: str) -> Any:
     if fld == "landscape":
         return "yes" if c["relation"] in LANDSCAPE_RELATIONS else "no"
@@ -188,6 +247,19 @@ class FieldScore:
     @property
     def accuracy(self) -> float:
         return self.exact / self.n if self.n else 0.0
+
+    @property
+    def accuracy_interval(self) -> tuple[float, float]:
+        """95% Wilson interval of the share of labelled trials whose label is exactly right."""
+        return wilson(self.exact, self.n)
+
+    @property
+    def precision_interval(self) -> tuple[float, float]:
+        return wilson(self.tp, self.tp + self.fp)
+
+    @property
+    def recall_interval(self) -> tuple[float, float]:
+        return wilson(self.tp, self.tp + self.fn)
 
 
 @dataclass
@@ -265,6 +337,58 @@ def evaluate(labels: Iterable[Label], classifications: Mapping[str, Classificati
         s.fp = sum(v[1] for v in s.per_class.values())
         s.fn = sum(v[2] for v in s.per_class.values())
     return Report(scores, disagreements, missing, n)
+
+
+def class_intervals(counts: list[int]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """95% Wilson intervals of one class's precision and recall, from its (tp, fp, fn)."""
+    tp, fp, fn = counts
+    return wilson(tp, tp + fp), wilson(tp, tp + fn)
+
+
+def interval_text(bounds: tuple[float, float], digits: int = 3) -> str:
+    """An interval as printed: ``0.898-0.980``."""
+    return f"{bounds[0]:.{digits}f}-{bounds[1]:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One label of a single-label field: how often it is right when given (precision) and found (recall)."""
+
+    field: str
+    label: str
+    #: Trials whose label is this one (tp + fn).
+    support: int
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def precision_interval(self) -> tuple[float, float]:
+        return wilson(self.tp, self.tp + self.fp)
+
+    @property
+    def recall_interval(self) -> tuple[float, float]:
+        return wilson(self.tp, self.tp + self.fn)
+
+
+def class_scores(report: Report) -> list[ClassScore]:
+    """Per label of every single-label field, most frequent label first (fields in ``FIELDS`` order)."""
+    out: list[ClassScore] = []
+    for fld in FIELDS:
+        s = report.scores.get(fld)
+        if s is None or not s.n or fld in SET_FIELDS:
+            continue
+        for label, (tp, fp, fn) in sorted(s.per_class.items(), key=lambda kv: (-(kv[1][0] + kv[1][2]), kv[0])):
+            out.append(ClassScore(fld, label, tp + fn, tp, fp, fn))
+    return out
 
 
 def class_f1(counts: list[int]) -> tuple[float, float, float]:

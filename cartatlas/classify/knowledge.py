@@ -30,6 +30,7 @@ import ahocorasick
 
 from cartatlas.classify.antigen_names import antigen_key, antigen_spellings
 from cartatlas.knowledge import read_table
+from cartatlas.knowledge.catalogue import spelling_key
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,17 @@ class Product:
 
 
 @dataclass(frozen=True, slots=True)
+class Developer:
+    """A developer of CAR products (``developers.csv``), as the screening rules need it."""
+
+    name: str
+    #: ``car`` when its clinical products are CAR cell products, ``mixed`` when also drugs or other cell
+    #: products, ``unknown`` when the samples show too little to say.
+    pipeline: str
+    platforms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Disease:
     entity: str
     branch: str
@@ -178,19 +190,67 @@ class Knowledge:
     after_re: re.Pattern[str]
     context_effects: dict[str, str]
     n_terms: int
+    #: The history and setting cues of ``before_re``, to find where one may start (phrase -> its length).
+    before_automaton: Any = None
+    #: Words that make a CAR named in the same sentence background, not a product (``car_context.csv``, sentence).
+    background_re: re.Pattern[str] = re.compile("(?!)")
+    #: CAR developers by every spelling of their names (``spelling_key``).
+    developers: dict[str, Developer] = field(default_factory=dict)
+    #: Code-name prefixes of developers' CAR products (upper case, marks removed), longest first.
+    code_prefixes: list[tuple[str, Developer]] = field(default_factory=list)
+    #: Finds where a code with one of those prefixes may start in a text (any case).
+    code_prefix_re: re.Pattern[str] = re.compile("(?!)")
+    #: Strength (``strong`` or ``weak``) of each cell-therapy signal (``cell_therapy_signals.csv``).
+    signal_strength: dict[str, str] = field(default_factory=dict)
+    #: The terms of every cell-therapy signal, and the signal of each (normalised term -> signal).
+    signal_re: re.Pattern[str] = re.compile("(?!)")
+    signal_terms: dict[str, str] = field(default_factory=dict)
     tables: list[str] = field(default_factory=list)
     #: Antigens that can be targets (not CAR components), for a set test per hit.
     target_symbols: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.target_symbols = frozenset(s for s, info in self.antigens.items() if not info.component)
+        self._symbol_cache: dict[str, str | None] = {}
+        self._developer_cache: dict[str, Developer | None] = {}
 
     def is_target_symbol(self, symbol: str) -> bool:
         return symbol in self.target_symbols
 
     def antigen_symbol(self, spelling: str) -> str | None:
         """The antigen a spelling names ("CD-19", "IL13Ralpha2", "GD 2"), by its ``antigen_key``."""
-        return self.antigen_keys.get(antigen_key(spelling))
+        cache = self._symbol_cache
+        if spelling in cache:
+            return cache[spelling]
+        symbol = self.antigen_keys.get(antigen_key(spelling))
+        if len(cache) < 100_000:  # spellings seen in a run are few; the bound keeps a hostile input from growing it
+            cache[spelling] = symbol
+        return symbol
+
+    def developer(self, name: str) -> Developer | None:
+        """The CAR developer a sponsor or developer name (any spelling of ``developers.csv``) belongs to."""
+        if not name:
+            return None
+        cache = self._developer_cache
+        if name in cache:
+            return cache[name]
+        dev = self.developers.get(spelling_key(name))
+        if len(cache) < 100_000:  # sponsors repeat across a registry (NCI, MD Anderson): looked up once each
+            cache[name] = dev
+        return dev
+
+    def developer_of_code(self, code: str) -> tuple[str, Developer] | None:
+        """The developer whose CAR products' code prefix starts a code name ("IASO208" -> IASO Bio), and the prefix."""
+        key = code_key(code)
+        for prefix, dev in self.code_prefixes:
+            if key.startswith(prefix):
+                return prefix, dev
+        return None
+
+
+def code_key(code: str) -> str:
+    """A code name as prefixes are compared: upper case, without dashes, dots and spaces."""
+    return re.sub(r"[\s\-\u2010-\u2015_.]+", "", code).upper()
 
 
 class _Builder:
@@ -308,10 +368,12 @@ def load_knowledge(reader: TableReader = read_table) -> Knowledge:
         if unknown:
             raise ValueError(f"knowledge/products.csv: {name} targets unknown antigens {unknown}")
         products[name] = product
-        # Chinese names are matched like aliases; spellings marked ambiguous are left to context-aware rules.
+        # Chinese names are matched like aliases; spellings marked ambiguous are matched as another kind of hit,
+        # which the rules count only in context (``context``: the product's developer, a cell therapy).
         spellings = [name, *split_list(row.get("aliases")), *split_list(row.get("chinese_names"))]
         skip = {automaton_key(a) for a in ambiguous}
         _add_terms(b, [t for t in spellings if automaton_key(t) not in skip], [], "product", name, "products")
+        _add_terms(b, ambiguous, [], "product_ambiguous", name, "products")
 
     for row in reader("platform_terms.csv"):
         exact = split_list(row.get("exact_case"))
@@ -347,15 +409,62 @@ def load_knowledge(reader: TableReader = read_table) -> Knowledge:
     effects: dict[str, str] = {}
     before: list[str] = []
     after: list[str] = []
+    background: list[str] = []
     for row in reader("car_context.csv"):
         position = row["position"].strip()
+        if position == "sentence":
+            # Words that make a CAR named in the same sentence background ("may be limited by", "found in").
+            background.append(row["phrase"])
+            continue
         effects[f"{position}:{normalise_term(row['phrase'])}"] = row["effect"].strip()
         (before if position == "before" else after).append(row["phrase"])
     # A history cue, then at most a few words (none of them a verb of giving), then the CAR mention.
     before_re = re.compile(r"(?<![a-z0-9])(" + _phrase_regex(before) + r")(?![a-z0-9])(?P<fill>[^,;.:!?()]{0,60})$")
+    # Where a history or setting cue may start in a clause: ``before_re`` is tried only there (``mention_effect``).
+    before_auto = ahocorasick.Automaton()
+    for phrase in {normalise_term(p) for p in before}:
+        if phrase:
+            before_auto.add_word(phrase, len(phrase))
+    before_auto.make_automaton()
     after_re = re.compile(
         r"^(?:\s*(?:cell|cells|therapy|therapies|treatment|treatments|infusion|infusions|product|products|based|"
         r"immunotherapy|t|s|/|-))*\s*(" + _phrase_regex(after) + r")(?![a-z0-9])"
+    )
+    background_re = re.compile(r"(?<![a-z0-9])(?:" + (_phrase_regex(background) or "(?!)") + r")(?![a-z0-9])")
+
+    # Signs of a cell therapy are read only for the few records that name no CAR (``Context.cell_signals``):
+    # one regular expression, not automaton terms that every record would pay for.
+    strength: dict[str, str] = {}
+    signal_terms: dict[str, str] = {}
+    for row in reader("cell_therapy_signals.csv"):
+        signal, level = row["signal"].strip(), row["strength"].strip()
+        if strength.setdefault(signal, level) != level or level not in ("strong", "weak"):
+            raise ValueError(f"knowledge/cell_therapy_signals.csv: {row['term']!r}: strength {level!r} of {signal}")
+        signal_terms[normalise_term(row["term"])] = signal
+    signal_re = re.compile(r"(?<![a-z0-9])(?:" + (_phrase_regex(signal_terms) or "(?!)") + r")(?![a-z0-9])")
+
+    developers: dict[str, Developer] = {}
+    for row in reader("developers.csv"):
+        dev = Developer(
+            row["name"].strip(), (row.get("pipeline") or "unknown").strip(), tuple(split_list(row.get("platforms")))
+        )
+        names = [row["name"], *split_list(row.get("aliases")), *split_list(row.get("chinese_names"))]
+        for n in names:
+            developers.setdefault(spelling_key(n), dev)
+    prefixes: list[tuple[str, Developer]] = []
+    for row in reader("code_prefixes.csv"):
+        dev_found = developers.get(spelling_key(row["developer"]))
+        if dev_found is None:
+            raise ValueError(
+                f"knowledge/code_prefixes.csv: {row['prefix']}: {row['developer']!r} is not in developers.csv"
+            )
+        prefixes.append((code_key(row["prefix"]), dev_found))
+    prefixes.sort(key=lambda p: -len(p[0]))
+    # Where a code with a developer's prefix may start, found before any code is read (most records have none).
+    # It reads the normalised text (lower case, dashes as spaces): "UB-VV500" is "ub vv500" there.
+    prefix_spellings = sorted({row_prefix.lower() for row_prefix, _ in prefixes}, key=len, reverse=True)
+    prefix_re = re.compile(
+        r"(?<![a-z0-9])(?:" + ("|".join("[ .]?".join(map(re.escape, p)) for p in prefix_spellings) or "(?!)") + r")"
     )
     kb = Knowledge(
         automaton=b.automaton(),
@@ -364,9 +473,17 @@ def load_knowledge(reader: TableReader = read_table) -> Knowledge:
         products=products,
         diseases=diseases,
         before_re=before_re,
+        before_automaton=before_auto,
         after_re=after_re,
         context_effects=effects,
         n_terms=len(b.keys),
+        background_re=background_re,
+        developers=developers,
+        code_prefixes=prefixes,
+        signal_strength=strength,
+        signal_re=signal_re,
+        signal_terms=signal_terms,
+        code_prefix_re=prefix_re,
     )
     log.debug("screening knowledge: %d terms, %d antigens, %d products", kb.n_terms, len(antigens), len(products))
     return kb

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from cartatlas.classify.context import Context, Mention
-from cartatlas.classify.text import PROSE_ROLES, TITLE, Hit, Near, Segment, sentence_bounds
+from cartatlas.classify.text import PROSE_ROLES, STRONG_ROLES, TITLE, Hit, Near, Segment, sentence_bounds
 
 D = "platforms"
 _SPECIFIC_FIRST = ("CAAR-T", "CAR-Treg", "CAR-NKT", "CAR-gdT", "CAR-NK", "CAR-M", "CAR-other")
@@ -41,11 +41,33 @@ def decide(ctx: Context, relation: str, mentions: list[Mention]) -> list[str]:
         found.append("CAR-T")
         ctx.add(D, "CAR-T", "platform.default_car_is_t_cell", defaulted.hit)
         ctx.flag("default:platform")
+    found = _background_car_t(ctx, mentions, found, cells)
     vivo = _in_vivo(ctx, mentions)
     if vivo is not None:
         ctx.add(D, "in-vivo-CAR", "platform.in_vivo", vivo)
         found = ["in-vivo-CAR", *[p for p in found if p not in ("CAR-T", "in-vivo-CAR")]]
     return found
+
+
+def _background_car_t(ctx: Context, mentions: list[Mention], found: list[str], cells: _Cells | None) -> list[str]:
+    """Drop a CAR-T read only from prose when the title, an intervention or a product names another platform.
+
+    Summaries of CAR-NK trials cite CAR-T as the field's background ("CAR-T cells have transformed ..."):
+    that CAR-T is not the trial's second platform (issue 13, adjudicated set).
+    """
+    if "CAR-T" not in found or len(found) < 2:
+        return found
+    strong_platforms: set[str] = set()
+    for m in mentions:
+        role = m.hit.seg.role
+        if role in STRONG_ROLES or m.product is not None:
+            platform = m.platform or (cells.platform(m) if cells is not None else "")
+            if platform:
+                strong_platforms.add(platform)
+    if "CAR-T" in strong_platforms or not strong_platforms - {"CAR-T", "in-vivo-CAR"}:
+        return found
+    ctx.add(D, "CAR-T", "platform.car_t_only_in_background_text", field="platforms", text=", ".join(found))
+    return [p for p in found if p != "CAR-T"]
 
 
 class _Cells:

@@ -6,13 +6,20 @@ named only as a history or a setting ("after CAR-T", "patients receiving
 CAR-T") makes the trial ancillary when it is about something given around the
 CAR, and none when the CAR words are only in the eligibility criteria or in
 another meaning of "CAR".
+
+Issue 13: a record that names no CAR at all may still name a CAR developer's
+product by its code (``codename``: low confidence, flagged for review); a CAR
+named only in prose as the setting of the study makes it ancillary, and one
+named only as background (the limits of, alternatives to or results of other
+treatments, in a trial of drugs or of another engineered product) none.
 """
 
 from __future__ import annotations
 
 import re
 
-from cartatlas.classify.context import POSITIVE, Context, Mention
+from cartatlas.classify import codename
+from cartatlas.classify.context import POSITIVE, SETTING, TOXICITY, Context, Mention
 from cartatlas.classify.text import (
     ARM,
     CONDITION,
@@ -23,6 +30,7 @@ from cartatlas.classify.text import (
     SUMMARY,
     TITLE,
     Hit,
+    sentence_bounds,
 )
 
 D = "relation"
@@ -32,6 +40,9 @@ def decide(ctx: Context) -> tuple[str, str]:
     """The relation and its confidence label."""
     mentions = ctx.mentions
     if not mentions:
+        decided = codename.decide(ctx)
+        if decided is not None:
+            return decided
         return _no_car(ctx), "high"
     positive = [m for m in mentions if m.effect == POSITIVE]
     strong = [m for m in positive if m.hit.seg.role in STRONG_ROLES or m.hit.seg.role == INTERVENTION_DESC]
@@ -166,9 +177,29 @@ def _strong(ctx: Context, strong: list[Mention], others: list[Mention]) -> tuple
     return _therapy(ctx, best, others, conf)
 
 
+#: Evidence of an ambiguous code name counted in its context (``context._ambiguous_context``).
+_AMBIGUOUS_RULES = {
+    "developer": "relation.ambiguous_code_with_its_developer",
+    "cell-therapy": "relation.ambiguous_code_with_cell_therapy_signs",
+    "car-word": "relation.ambiguous_code_next_to_car_word",
+}
+
+
 def _therapy(ctx: Context, best: Mention, others: list[Mention], conf: str) -> tuple[str, str]:
     if best.product is not None:
         ctx.add(D, "therapy", "relation.named_car_product", best.hit)
+    rule = _AMBIGUOUS_RULES.get(best.via)
+    if rule is not None:
+        ctx.add(D, "therapy", rule, best.hit)
+        if best.via == "developer":
+            for fld, name, _ in ctx.sponsor_developers()[:1]:
+                ctx.add(D, "therapy", "relation.sponsor_is_car_developer", field=fld, text=name)
+        elif best.via == "cell-therapy":
+            for signal in ctx.strong_signals()[:2]:
+                h = ctx.cell_signals().get(signal)
+                if h is not None:
+                    ctx.add(D, "therapy", "relation.cell_therapy_signal", field=h.seg.field, text=f"{signal}: {h.text}")
+            conf = "medium" if conf == "high" else conf
     if any(m.hit.seg.role == TITLE for m in others) and not any(
         m.hit.seg.role == TITLE and m.effect == POSITIVE for m in ctx.mentions
     ):
@@ -187,11 +218,48 @@ def _text_only(ctx: Context, positive: list[Mention], others: list[Mention]) -> 
             ctx.add(D, "ancillary", "relation.title_topic_around_car", title_topic[0])
         ctx.flag("conflict:relation")
         return "ancillary", "low"
+    if _background(ctx, positive):
+        ctx.flag("car-words-present")
+        return "none", "medium"
     m = positive[0]
     role = m.hit.seg.role
     _evidence_mention(ctx, "therapy", m, "relation.car_in_" + role)
     ctx.flag("relation:car-only-in-" + role)
     return "therapy", "medium" if role in (SUMMARY, "description") else "low"
+
+
+def _background(ctx: Context, positive: list[Mention]) -> bool:
+    """Whether the CAR words of a record that names its CAR only in prose are background, not its product.
+
+    Each CAR mention sits in a sentence about the limits of, alternatives to or results of treatments ("CAR-T
+    cell therapy may be limited by manufacturing time"; "bridging therapies including ... CAR-T cell therapy";
+    "side effects found in CAR-T trials"), and the trial gives something else: another engineered product
+    named in its title or interventions (TCR-T), or only recognisable drugs (issue 13).
+    """
+    interventions = [iv for iv in ctx.trial.get("interventions") or [] if isinstance(iv, dict) and iv.get("name")]
+    if not interventions:
+        return False
+    other = [h for h in ctx.of("non_car") if h.seg.role in (INTERVENTION, TITLE)]
+    if not other and len(_recognised_drugs(ctx)) < len(interventions):
+        return False
+    cues: list[tuple[Mention, str]] = []
+    seen: dict[tuple[int, int], str | None] = {}  # each sentence searched once, however many mentions it holds
+    for m in positive:
+        lo, hi = sentence_bounds(m.hit.seg, m.hit.start)
+        key = (id(m.hit.seg), lo)
+        if key not in seen:
+            cue = ctx.kb.background_re.search(m.hit.seg.norm, lo, hi)
+            seen[key] = m.hit.seg.disp[cue.start() : cue.end()] if cue is not None else None
+        text = seen[key]
+        if text is None:
+            return False
+        cues.append((m, text))
+    m, cue_text = cues[0]
+    _evidence_mention(ctx, "none", m, "relation.car_only_as_background")
+    ctx.add(D, "none", "relation.background_cue", field=m.hit.seg.field, text=cue_text)
+    if other:
+        ctx.add(D, "none", "relation.other_engineered_product_given", other[0])
+    return True
 
 
 def _setting_only(ctx: Context, others: list[Mention]) -> tuple[str, str]:
@@ -203,5 +271,12 @@ def _setting_only(ctx: Context, others: list[Mention]) -> tuple[str, str]:
         if topic:
             ctx.add(D, "ancillary", "relation.topic_around_car", topic[0])
         return "ancillary", "high" if visible[0].hit.seg.role == TITLE else "medium"
+    # Named only in prose as the setting ("patients scheduled to receive CAR T-cell therapy", "delivered before
+    # and after treatment with CAR T-cell therapy"): a study around the CAR, so ancillary, with low confidence;
+    # named only as a history ("relapsed after CAR-T") it says nothing about what is given.
+    settings = [m for m in others if m.effect in (SETTING, TOXICITY)]
+    if settings:
+        _evidence_mention(ctx, "ancillary", settings[0], "relation.car_named_as_setting_in_text")
+        return "ancillary", "low"
     _evidence_mention(ctx, "none", others[0], "relation.car_only_as_history_in_text")
     return "none", "medium"

@@ -13,7 +13,15 @@ import typer
 from rich.table import Table
 
 from cartatlas.classify import classify_trial, knowledge
-from cartatlas.classify.evaluate import class_f1, evaluate, load_labels, write_disagreements
+from cartatlas.classify.evaluate import (
+    class_f1,
+    class_scores,
+    current_versions,
+    evaluate,
+    interval_text,
+    load_labels,
+    write_disagreements,
+)
 from cartatlas.cli.common import CliError, err_console, literal, out_console, progress, styled
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
@@ -92,13 +100,14 @@ def evaluate_cmd(
     label_rows = load_labels(labels)
     wanted = {lab["trial_id"] for lab in label_rows}
     rejects: list[Reject] = []
-    classified = {}
     with progress(total_known=False) as bar:
         task = bar.add_task("classifying", total=None)
-        for trial in iter_trials(paths, rejects):
-            if trial["trial_id"] in wanted:
-                classified[trial["trial_id"]] = classify_trial(trial)
-                bar.advance(task)
+        # A trial read twice (an old CSV row and the current record) is scored on its current version.
+        current = current_versions(iter_trials(paths, rejects), wanted)
+        classified = {}
+        for trial_id, trial in current.items():
+            classified[trial_id] = classify_trial(trial)
+            bar.advance(task)
     report = evaluate(label_rows, classified)
     out_console.print(
         styled(
@@ -109,7 +118,7 @@ def evaluate_cmd(
             f"{len(report.missing):,}",
         )
     )
-    table = Table("field", "n", "exact", "precision", "recall", "F1", "per class (P/R/F1, n)")
+    table = Table("field", "n", "exact", "95% CI", "precision", "recall", "F1", "per class (P/R/F1, n)")
     for fld, s in report.scores.items():
         if not s.n:
             continue
@@ -119,9 +128,30 @@ def evaluate_cmd(
             for p, r, f in [class_f1(c)]
         )
         table.add_row(
-            fld, str(s.n), f"{s.accuracy:.3f}", f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", literal(classes)
+            fld,
+            str(s.n),
+            f"{s.accuracy:.3f}",
+            interval_text(s.accuracy_interval),
+            f"{s.precision:.3f}",
+            f"{s.recall:.3f}",
+            f"{s.f1:.3f}",
+            literal(classes),
         )
     out_console.print(table)
+    columns = ("field", "label", "n", "precision", "95% CI", "recall", "95% CI")
+    per_class = Table(*columns, title="per label (Wilson 95% CI)")
+    for c in class_scores(report):
+        per_class.add_row(
+            c.field,
+            literal(c.label),
+            str(c.support),
+            f"{c.precision:.3f}",
+            interval_text(c.precision_interval),
+            f"{c.recall:.3f}",
+            interval_text(c.recall_interval),
+        )
+    if per_class.row_count:
+        out_console.print(per_class)
     by_field: dict[str, int] = {}
     for d in report.disagreements:
         by_field[d.field] = by_field.get(d.field, 0) + 1

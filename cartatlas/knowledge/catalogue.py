@@ -3,7 +3,9 @@
 ``products.csv`` names every CAR cell product a curator could source (code names and
 aliases in every spelling, Chinese names, developer, antigens, platform, cell source,
 the sample trials that name it); ``developers.csv`` names the companies and
-institutions whose cell products are CAR products.  The screening rules read
+institutions whose cell products are CAR products, and whether they develop other
+products too (``pipeline``); ``code_prefixes.csv`` names the prefixes of developers'
+CAR product codes.  The screening rules read
 products through ``cartatlas.classify.knowledge``; this module serves everyone
 else (curators, reports, rules that want the developer of a sponsor) and says
 what is wrong with the tables, so that a wrong row is caught before it becomes
@@ -26,6 +28,8 @@ PRODUCT_SOURCES = frozenset({"autologous", "allogeneic", "in-vivo", "unknown"})
 ROLES = frozenset({"cell", "switch"})
 STATUSES = frozenset({"approved", "investigational"})
 DEVELOPER_KINDS = frozenset({"company", "academic", "hospital"})
+#: What a developer's clinical products are: CAR cell products only, also other products, or not known here.
+PIPELINES = frozenset({"car", "mixed", "unknown"})
 _NCT = re.compile(r"NCT\d{8}")
 _MARKS = re.compile(r"[\s\-\u2010-\u2015_.,;:/()\[\]+'\"]+")
 
@@ -71,6 +75,10 @@ class Developer:
     country: str
     kind: str
     platforms: tuple[str, ...]
+    #: ``car`` when its clinical products are CAR cell products (a code name of it is probably one),
+    #: ``mixed`` when it also develops drugs or other cell products, ``unknown`` when the samples say too little.
+    pipeline: str
+    pipeline_note: str
     #: Trials of the monitor corpus whose lead sponsor is this developer (any of its names).
     sample_trials: tuple[str, ...]
     source: str
@@ -113,6 +121,8 @@ def developers() -> tuple[Developer, ...]:
             country=(row.get("country") or "").strip(),
             kind=(row.get("kind") or "").strip(),
             platforms=_split(row.get("platforms")),
+            pipeline=(row.get("pipeline") or "").strip(),
+            pipeline_note=(row.get("pipeline_note") or "").strip(),
             sample_trials=_split(row.get("sample_trials")),
             source=(row.get("source") or "").strip(),
         )
@@ -178,6 +188,25 @@ def problems(antigens: set[str] | None = None) -> list[str]:
         if d.kind not in DEVELOPER_KINDS:
             out.append(f"{where}: kind {d.kind!r}")
         out += [f"{where}: platform {x!r}" for x in d.platforms if x not in PLATFORMS]
+        if d.pipeline not in PIPELINES:
+            out.append(f"{where}: pipeline {d.pipeline!r} is not one of {sorted(PIPELINES)}")
+        elif d.pipeline != "unknown" and not d.pipeline_note:
+            out.append(f"{where}: pipeline {d.pipeline!r} without a note saying why")
         out += [f"{where}: {i!r} is not an NCT id" for i in d.sample_trials if not _NCT.fullmatch(i)]
     out += _collisions([(d.name, d.spellings, ()) for d in developers()], "developers.csv")
+    out += _prefix_problems()
+    return out
+
+
+def _prefix_problems() -> list[str]:
+    """Code prefixes must name a developer of the table and be long enough to mean one company's codes."""
+    out: list[str] = []
+    for row in read_table("code_prefixes.csv"):
+        where = f"code_prefixes.csv {row['prefix']}"
+        if developer_for(row["developer"]) is None:
+            out.append(f"{where}: developer {row['developer']!r} is not in developers.csv")
+        key = re.sub(r"[^A-Za-z0-9]", "", row["prefix"])
+        if len(key) < 3 or len(re.sub(r"[^A-Za-z]", "", key)) < 2:
+            # "HN23" and "IMC" name one company's codes; "CT" or "H1" would name many.
+            out.append(f"{where}: a prefix shorter than three characters or two letters matches other codes")
     return out
