@@ -93,43 +93,43 @@ def test_autoimmune_trials_have_their_own_section(page: Page) -> None:
     assert _header(targets) == ["Target", "Trials", "Alone", "In combination", "Combined with"]
     # China's autoimmune CAR trials per target: trials, alone, with other targets.
     assert [r[:4] for r in _rows(targets)] == [
-        ["CD19", "154", "73", "81"],
-        ["BCMA", "88", "11", "77"],
-        ["CD20", "11", "1", "10"],
+        ["CD19", "157", "73", "84"],
+        ["BCMA", "89", "11", "78"],
+        ["CD20", "13", "1", "12"],
         ["CD70", "5", "1", "4"],
         ["CD22", "4", "0", "4"],
         ["CD7", "4", "4", "0"],
         ["BAFF-R", "1", "1", "0"],
     ]
     cd19 = targets.xpath(".//tr[td]")[0].xpath("./td")[4]
-    assert _chips(cd19) == [("BCMA", "72"), ("CD20", "8"), ("CD22", "4"), ("CD70", "1")]
+    assert _chips(cd19) == [("BCMA", "73"), ("CD20", "10"), ("CD22", "4"), ("CD70", "1")]
     # Over time, all countries: registered in each year and by its end, per country group.
     assert _header(over_time)[:3] == ["Year registered", "China: that year", "China: by its end"]
     rows = _rows(over_time)
     assert rows[0][0] == "2017" and rows[-1][0] == f"2026 (to {TODAY})"
-    assert rows[-2] == ["2025", "74", "150", "15", "53", "16", "41", "5", "10"]
-    assert rows[-1][1:] == ["52", "202", "10", "63", "10", "51", "7", "17"]
+    assert rows[-2] == ["2025", "75", "153", "15", "53", "16", "41", "6", "11"]
+    assert rows[-1][1:] == ["56", "209", "10", "63", "10", "51", "7", "18"]
 
 
 def test_autoimmune_tables_in_the_summary(page: Page) -> None:
     tables = page.summary["tables"]
     cd19 = tables["focus_targets_autoimmune"][0]
-    assert (cd19["target"], cd19["n"], cd19["alone"], cd19["in_combination"]) == ("CD19", 154, 73, 81)
-    assert len(cd19["trial_ids"]) == 154 and sorted(cd19["alone_ids"] + cd19["combination_ids"]) == cd19["trial_ids"]
+    assert (cd19["target"], cd19["n"], cd19["alone"], cd19["in_combination"]) == ("CD19", 157, 73, 84)
+    assert len(cd19["trial_ids"]) == 157 and sorted(cd19["alone_ids"] + cd19["combination_ids"]) == cd19["trial_ids"]
     pairs = [r for r in tables["focus_target_pairs"] if r["branch"] == "autoimmune" and r["target"] == "CD19"]
-    assert [(r["partner"], r["n"]) for r in pairs] == [("BCMA", 72), ("CD20", 8), ("CD22", 4), ("CD70", 1)]
+    assert [(r["partner"], r["n"]) for r in pairs] == [("BCMA", 73), ("CD20", 10), ("CD22", 4), ("CD70", 1)]
     assert set(pairs[0]["trial_ids"]) <= set(cd19["combination_ids"])
-    # 299 trials are screened as autoimmune only; 4 more treat an autoimmune disease beside a haematological one.
+    # 307 trials are screened as autoimmune only; 4 more treat an autoimmune disease beside a haematological one.
     ends = [r for r in tables["branch_by_year"] if r["branch"] == "autoimmune" and r["up_to"] == TODAY]
     every = set().union(*(r["trial_ids"] for r in ends))
     branches = {u: page.summary["units"][u]["branch"] for u in every}
-    assert len(every) == 303 and sum(b == "autoimmune" for b in branches.values()) == 299
+    assert len(every) == 311 and sum(b == "autoimmune" for b in branches.values()) == 307
     assert sorted(u for u, b in branches.items() if b != "autoimmune") == [
         "NCT04561557", "NCT05263817", "NCT06567080", "NCT06967038"
     ]  # fmt: skip
     # Before, a trial of lupus and lymphoma counted among solid tumours: 378 there, now 373.
     totals = page.summary["facts"]["totals"]
-    assert (totals["focus_heme"], totals["focus_solid"], totals["focus_autoimmune"]) == (881, 373, 202)
+    assert (totals["focus_heme"], totals["focus_solid"], totals["focus_autoimmune"]) == (896, 373, 209)
 
 
 # -- per-target timelines, cities ----------------------------------------------------------------------------
@@ -143,15 +143,15 @@ def test_per_target_timelines(page: Page) -> None:
     assert header[:3] == ["Target", "Trials", "2012"] and header[-1] == "2026"
     rows = _rows(table)
     assert [r[:2] for r in rows] == [
-        ["CD19", "597"], ["BCMA", "248"], ["CD22", "86"], ["CD20", "74"],
-        ["CD7", "65"], ["Mesothelin", "49"], ["Claudin18.2", "37"], ["GPC3", "37"],
+        ["CD19", "611"], ["BCMA", "250"], ["CD22", "91"], ["CD20", "82"],
+        ["CD7", "66"], ["Mesothelin", "50"], ["GPC3", "39"], ["Claudin18.2", "38"],
     ]  # fmt: skip
-    assert rows[0][2:] == ["0", "1", "3", "6", "25", "41", "35", "37", "43", "38", "53", "38", "91", "113", "73"]
+    assert rows[0][2:] == ["0", "1", "3", "6", "25", "41", "35", "38", "44", "39", "53", "39", "94", "117", "76"]
     for row in rows:  # each year's new trials add up to the target's trials
         assert sum(map(int, row[2:])) == int(row[1])
     # The same counts in the summary, one row per target and year.
     years = [r for r in page.summary["tables"]["focus_target_years"] if r["target"] == "BCMA"]
-    assert [r["n"] for r in years][-3:] == [32, 72, 43] and all(r["rank"] == 2 for r in years)
+    assert [r["n"] for r in years][-3:] == [32, 72, 45] and all(r["rank"] == 2 for r in years)
 
 
 def test_a_city_table_beside_the_regions(page: Page, atlas: cartatlas.Atlas) -> None:
@@ -160,11 +160,11 @@ def test_a_city_table_beside_the_regions(page: Page, atlas: cartatlas.Atlas) -> 
     assert _header(regions)[0] == "Region" and _header(cities) == ["City", "Region", "Trials with a site there"]
     rows = _rows(cities)
     assert rows[:5] == [
-        ["Beijing", "Beijing", "259"],
-        ["Shanghai", "Shanghai", "207"],
-        ["Hangzhou", "Zhejiang", "198"],
+        ["Beijing", "Beijing", "260"],
+        ["Shanghai", "Shanghai", "213"],
+        ["Hangzhou", "Zhejiang", "202"],
+        ["Wuhan", "Hubei", "107"],
         ["Shenzhen", "Guangdong", "106"],
-        ["Wuhan", "Hubei", "103"],
     ]
     assert len(rows) == 85
     # A city never counts more trials than its region.
@@ -176,7 +176,7 @@ def test_a_city_table_beside_the_regions(page: Page, atlas: cartatlas.Atlas) -> 
         "WHERE l.relation IN ('therapy', 'follow_up') AND l.registration_date <= DATE '2026-12-02' "
         "AND s.country_code IN ('CN', 'TW', 'HK', 'MO') AND s.city_normalised = 'Hangzhou'"
     ).iloc[0, 0]
-    assert hangzhou == 198
+    assert hangzhou == 202
 
 
 # -- sorted, labelled, no "None" -------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_tables_use_the_charts_labels(page: Page, atlas: cartatlas.Atlas) -> Non
     # Registries by their names, in the provenance too.
     assert {"ClinicalTrials.gov", "ChiCTR", "ANZCTR"} <= cells and not cells & {"ctgov", "chictr", "anzctr"}
     text = _text(page.section("targets").xpath(".//p[contains(., 'Target strategies')]")[0])
-    assert "One target 938, Multi-specific CAR 248, Not stated 243, Co-administered CARs 34" in text
+    assert "One target 937, Multi-specific CAR 263, Not stated 247, Co-administered CARs 38" in text
     # The platform table says what the platform chart says, in the same order.
     land = atlas.landscape(TODAY)
     spec = figures.fig_platforms(land).to_dict()
@@ -262,8 +262,8 @@ def test_every_blue_count_opens_its_trials_and_has_an_address(page: Page) -> Non
         assert int(_text(b)) == len(ids) > 0, ref
         assert refs.setdefault(ref, key) == key, f"{ref} names two lists"
     assert len(refs) > 1500
-    assert len(page.data["lists"][refs["focus_targets_heme:CD19"]]) == 442
-    assert len(page.data["lists"][refs["focus_targets_autoimmune:CD19:with:BCMA"]]) == 72
+    assert len(page.data["lists"][refs["focus_targets_heme:CD19"]]) == 454
+    assert len(page.data["lists"][refs["focus_targets_autoimmune:CD19:with:BCMA"]]) == 73
     # Every chip is a count that opens its trials, and so is every count of the per-target facts.
     chips = page.doc.xpath("//span[@class='chip']")
     assert len(chips) > 400 and all(len(c.xpath(".//button[@data-list]")) == 1 for c in chips)
@@ -314,15 +314,15 @@ def test_a_number_clicked_is_in_the_address_and_reopens(page: Page, browser: Any
     tab.locator('button[data-ref="focus_targets_heme:CD19"]').click()
     assert tab.url == url + "#n=focus_targets_heme:CD19"
     assert tab.locator("#panel.open").count() == 1
-    assert tab.locator("#panel-body .trial").count() == 442
-    assert tab.locator("#panel-title").text_content().endswith("(442 trials)")
+    assert tab.locator("#panel-body .trial").count() == 454
+    assert tab.locator("#panel-title").text_content().endswith("(454 trials)")
     chip = 'button[data-ref="focus_targets_autoimmune:CD19:with:BCMA"]'
     tab.locator(chip).click()
     assert tab.url == url + "#n=focus_targets_autoimmune:CD19:with:BCMA"
     title = tab.locator("#panel-title").text_content()
-    assert title == "Autoimmune diseases · CD19 · with BCMA (72 trials)"
+    assert title == "Autoimmune diseases · CD19 · with BCMA (73 trials)"
     tab.go_back()  # the previous list again
-    assert tab.locator("#panel-body .trial").count() == 442
+    assert tab.locator("#panel-body .trial").count() == 454
     tab.locator("#close").click()
     assert tab.url == url and tab.locator("#panel.open").count() == 0
     # The shared address opens the same list in a new page, with the same heading.
@@ -333,7 +333,7 @@ def test_a_number_clicked_is_in_the_address_and_reopens(page: Page, browser: Any
     assert shown == page.data["lists"][key]
     # A percent-encoded address works as well; an unknown one opens nothing.
     third, _ = _open(browser, url + "#n=focus_targets_heme%3ACD19")
-    assert third.locator("#panel-body .trial").count() == 442
+    assert third.locator("#panel-body .trial").count() == 454
     fourth, _ = _open(browser, url + "#n=no_such_table:CD19")
     assert fourth.locator("#panel.open").count() == 0
     assert not errors and not more
@@ -351,7 +351,7 @@ def test_trial_cards_show_size_dates_conditions_and_cities(page: Page, browser: 
     assert "Registered: 2026-03-02 (extrapolated from the NCT number)" in card
     # Every card of every counted trial: nothing shows as None, null, undefined or NaN.
     tab.locator('button[data-ref="overview:all"]').click()
-    assert tab.locator("#panel-body .trial").count() == 2434
+    assert tab.locator("#panel-body .trial").count() == 2471
     text = tab.locator("#panel-body").inner_text()
     assert not re.findall(r"\b(?:None|null|undefined|NaN)\b", text)
     assert not errors
