@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from cartatlas import __version__
 from cartatlas.analysis.landscape import Landscape, compute_landscape
 from cartatlas.knowledge import knowledge_version
 from cartatlas.spreadsheet import frame_sheet, write_csv, write_xlsx
 from cartatlas.store.db import Store
+from cartatlas.version import __version__
 
 log = logging.getLogger(__name__)
 

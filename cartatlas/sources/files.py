@@ -91,7 +91,7 @@ class Input:
         return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
-#: Lines per ``LineBatch``: one import batch (``cartatlas.store.ingest.BATCH_SIZE``) of one-record lines.
+#: Lines per ``LineBatch``: one import batch (``cartatlas.pipeline.ingest.BATCH_SIZE``) of one-record lines.
 LINES_PER_BATCH = 2000
 #: Decompressed bytes read at a time when cutting a file into line batches.
 _BLOCK = 1 << 22

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from cartatlas import __version__
 from cartatlas.store.db import Store, now
+from cartatlas.version import __version__
 
 DDL = """
 CREATE TABLE IF NOT EXISTS derived_state (

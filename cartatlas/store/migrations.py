@@ -182,17 +182,6 @@ def _create_state(con: duckdb.DuckDBPyConnection) -> None:
 
     con.execute(DDL)
     con.execute(DISAGREEMENTS_VIEW)
-    row = con.execute("SELECT count(*) FROM publications").fetchone()
-    if row is not None and row[0] == 0:
-        # No article labelled yet: every label from now on is made with the installed knowledge base.
-        from cartatlas.pipeline import publication_labels_inputs, versions
-
-        clf, kb = versions()
-        con.execute(
-            "INSERT INTO derived_state (product, made_at, inputs, knowledge_version, classifier_version, detail) "
-            "VALUES ('publication_labels', now(), ?, ?, ?, '{}')",
-            [publication_labels_inputs(), kb, clf],
-        )
 
 
 def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
@@ -216,6 +205,8 @@ class Migration:
     apply: Callable[[duckdb.DuckDBPyConnection], None]
     #: True when derived tables must be rebuilt from raw records afterwards.
     rebuild: bool = False
+    #: Steps of the pipeline to run once the migrations are applied (``cartatlas.pipeline.upgrade``).
+    then: tuple[str, ...] = ()
 
 
 def _sql(script: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
@@ -236,7 +227,12 @@ MIGRATIONS: list[Migration] = [
         rebuild=True,
     ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
-    Migration(6, "derived_state (what derived tables were made from); cluster_disagreements view", _create_state),
+    Migration(
+        6,
+        "derived_state (what derived tables were made from); cluster_disagreements view",
+        _create_state,
+        then=("publication_labels_state",),
+    ),
     Migration(
         7,
         "results dates, sponsor country and normalised site places in trials; registration_dates, trial_landscape",
