@@ -37,10 +37,10 @@ import pyarrow as pa
 
 from cartatlas.link import match
 from cartatlas.link.curation import LinkDecision, read_link_decisions
-from cartatlas.link.schema import ACTIVE_STATUSES
 from cartatlas.normalise.ictrp import identity_ids
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.store.db import Store, now, rollback
+from cartatlas.store.schema.links import ACTIVE_STATUSES
 
 log = logging.getLogger(__name__)
 

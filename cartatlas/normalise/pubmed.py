@@ -38,7 +38,7 @@ from lxml import etree
 from cartatlas.normalise.dates import MONTHS
 from cartatlas.normalise.formats import DerivedTable, FormatSpec, register_format
 from cartatlas.normalise.ids import find_registry_ids, id_registry
-from cartatlas.publications.schema import PUBLICATION_SCHEMA
+from cartatlas.store.schema.publications import PUBLICATION_SCHEMA
 
 log = logging.getLogger(__name__)
 

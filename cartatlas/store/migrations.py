@@ -108,7 +108,7 @@ def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
 
 def _create_publications(con: duckdb.DuckDBPyConnection) -> None:
     """PubMed articles (issue 6): both tables are derived, so a re-run recreates them."""
-    from cartatlas.publications.schema import LINKS_DDL, VIEWS, publications_ddl
+    from cartatlas.store.schema.publications import LINKS_DDL, VIEWS, publications_ddl
 
     con.execute("DROP TABLE IF EXISTS publication_links")
     con.execute("DROP TABLE IF EXISTS publications CASCADE")
@@ -168,7 +168,7 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
     details (so it is recreated and rebuilt from raw versions); cross-registry
     links get their table, and trial_clusters its view.
     """
-    from cartatlas.link.schema import CLUSTERS_VIEW, LINKS_DDL
+    from cartatlas.store.schema.links import CLUSTERS_VIEW, LINKS_DDL
 
     _create_derived(con)
     con.execute(LINKS_DDL)
@@ -177,8 +177,8 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
 
 def _create_state(con: duckdb.DuckDBPyConnection) -> None:
     """Issue 12: staleness of derived data, and linked registrations that disagree on CAR."""
-    from cartatlas.link.schema import DISAGREEMENTS_VIEW
-    from cartatlas.store.derived_state import DDL
+    from cartatlas.store.schema.links import DISAGREEMENTS_VIEW
+    from cartatlas.store.schema.state import DDL
 
     con.execute(DDL)
     con.execute(DISAGREEMENTS_VIEW)
@@ -191,7 +191,7 @@ def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
     places of sites (so it is recreated and rebuilt from raw versions);
     registration dates get their table and ``trial_landscape`` its view.
     """
-    from cartatlas.analysis.schema import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
+    from cartatlas.store.schema.landscape import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
 
     _create_derived(con)
     con.execute(REGISTRATION_DATES_DDL)
