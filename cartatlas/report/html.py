@@ -29,9 +29,9 @@ import pandas as pd
 from cartatlas.analysis.landscape import AS_OF_TABLES, NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.normalise.countries import country_name
 from cartatlas.normalise.ids import id_matches
-from cartatlas.report.build import trial_table
 from cartatlas.report.caveats import as_of_caveat, dates_caveat
 from cartatlas.report.changes import html_context
+from cartatlas.report.tables import trial_table
 
 CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
