@@ -354,13 +354,13 @@ def normalise_trial_id(registry: str, ident: str) -> str:
 
 
 def normalise_pubmed(payload: str) -> dict[str, Any]:
-    """The publications row of one stored record (classification included)."""
-    from cartatlas.publications.classify import classify_publication
+    """The publications row of one stored record, without its labels.
 
+    The labels (kind, CAR, targets, country, ...) are the classification's: the pipeline adds
+    them when it stores the row (``cartatlas.pipeline.ingest.normalised_row``).
+    """
     root = parse_record(payload)
-    row = parse_publication(root)
-    row.update(classify_publication(row))
-    return row
+    return parse_publication(root)
 
 
 def parse_publication(root: etree._Element) -> dict[str, Any]:

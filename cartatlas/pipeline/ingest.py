@@ -45,8 +45,8 @@ from typing import Any, cast
 import orjson
 import pyarrow as pa
 
-from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, _order_key
-from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
+from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial, _order_key
+from cartatlas.normalise.formats import DerivedTable, FormatSpec, derived_tables, format_spec
 from cartatlas.sources.files import Item, LineBatch
 from cartatlas.sources.limits import max_record_bytes, record_too_large
 from cartatlas.store.bulk import import_settings
@@ -88,6 +88,27 @@ _PREPARED_SCHEMA = pa.schema(
 )
 #: Links a normalised row to its record (row number in the prepared records table).
 _ROW = "_row"
+
+
+def _label_publication(row: dict[str, Any]) -> dict[str, Any]:
+    from cartatlas.publications.classify import classify_publication
+
+    return classify_publication(row)
+
+
+#: Labels computed from a normalised row before it is stored, by target table: an article's kind, CAR,
+#: targets and country are stored with it (``cartatlas.pipeline.derived.relabel_publications`` redoes
+#: them when the knowledge base changes).  Trials are screened later, by ``derive``.
+LABELLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"publications": _label_publication}
+
+
+def normalised_row(spec: FormatSpec, payload: Any) -> Trial:
+    """parse -> normalise -> label: the row one record gives its derived table (``spec.target``)."""
+    row = spec.to_trial(payload)
+    labeller = LABELLERS.get(spec.target.name)
+    if labeller is not None:
+        row.update(labeller(row))  # type: ignore[typeddict-item, arg-type]
+    return row
 
 
 def payload_text(record: RawRecord) -> str:
@@ -189,7 +210,7 @@ def _prepare_batch(items: Iterable[Item]) -> _Batch:
             stats.rejects.append(Reject(item.source, item.locator, record_too_large(len(text), limit), item.record_id))
             continue
         try:
-            trial = spec.to_trial(item.payload)
+            trial = normalised_row(spec, item.payload)
         except Exception as exc:  # a normaliser bug must not lose the rest of the batch
             stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
             continue
@@ -757,7 +778,7 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
             out: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
             for version_id, digest, fmt, payload in rows:
                 spec = format_spec(fmt)
-                row: dict[str, Any] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+                row: dict[str, Any] = dict(normalised_row(spec, orjson.loads(payload) if spec.is_json else payload))
                 row["version_id"] = version_id
                 row["content_hash"] = digest
                 out.setdefault(spec.target.name, (spec.target, []))[1].append(row)
