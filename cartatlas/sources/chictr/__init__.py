@@ -20,6 +20,7 @@ from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise import who
 from cartatlas.normalise.chictr import REGISTRY, xml_fields
 from cartatlas.normalise.dates import parse_date
+from cartatlas.sources.base import Input, Item, Reader, register_reader
 from cartatlas.sources.chictr.pages import (
     field_value,
     is_detail_page,
@@ -29,7 +30,6 @@ from cartatlas.sources.chictr.pages import (
     parse_search_page,
     registration_number,
 )
-from cartatlas.sources.files import Input, Item, Reader, register_reader
 
 XML_FORMAT = "chictr_xml"
 PAGE_FORMAT = "chictr_html"

@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import orjson
 
+from cartatlas.sources.base import Item
 from cartatlas.sources.ctgov.json_files import v2_study_record
-from cartatlas.sources.files import Item
 from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, PoliteSource, Retry, excerpt
 
 # Re-exported: these lived here before the shared client, and callers import them from here.

@@ -34,7 +34,7 @@ from cartatlas.normalise.ctgov_legacy import (
     xml_parser,
     xml_record_updated,
 )
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.base import Input, Item, Reader, register_reader
 
 _PROLOG = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
 _FIRST_TAG = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")

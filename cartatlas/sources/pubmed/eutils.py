@@ -46,7 +46,7 @@ import httpx
 import orjson
 from lxml import etree
 
-from cartatlas.sources.files import Item
+from cartatlas.sources.base import Item
 from cartatlas.sources.http import RETRY_STATUSES, PoliteClient, PoliteSource, Retry, excerpt
 from cartatlas.sources.pubmed.xml_files import record_from_element
 

@@ -27,7 +27,7 @@ from lxml import etree
 
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise.pubmed import FORMAT, REGISTRY, clean, record_pmid, record_updated
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.base import Input, Item, Reader, register_reader
 
 log = logging.getLogger(__name__)
 
