@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 from cartatlas.knowledge import read_table
+from cartatlas.knowledge.registries import register_short_name as register_short_name
 from cartatlas.normalise.countries import normalise_country
-from cartatlas.normalise.ids import id_registry
 
 _BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
 _TAG = re.compile(r"</?(?:p|div|span|b|i|u|strong|em|sup|sub|font)(?:\s[^<>]*)?>", re.I)
@@ -154,29 +154,6 @@ def age(value: object) -> str | None:
     if text.casefold() in {"no limit", "no maximum age", "no minimum age", "not stated", "none specified"}:
         return None
     return text
-
-
-@lru_cache(maxsize=1)
-def _registers() -> dict[str, str]:
-    return {_term_key(row["spelling"]): row["registry"] for row in read_table("ictrp_registers.csv")}
-
-
-def register_short_name(source_register: str | None, trial_id: str | None = None) -> str:
-    """cartatlas's short name (ctgov, chictr, euctr, ...) for an ICTRP "Source Register".
-
-    Unknown spellings fall back to the registry the trial id's format belongs
-    to, then to a slug of the spelling, so a new register is still kept apart
-    from the others rather than dropped.
-    """
-    if source_register:
-        known = _registers().get(_term_key(source_register))
-        if known:
-            return known
-    by_id = id_registry(trial_id)
-    if by_id:
-        return {"eudract": "euctr", "umin": "jprn", "jrct": "jprn"}.get(by_id, by_id)
-    slug = re.sub(r"[^a-z0-9]+", "", (source_register or "").casefold())
-    return slug or "unknown"
 
 
 def country_codes(value: object) -> list[str]:

@@ -45,6 +45,7 @@ import pandas as pd
 import vl_convert as vlc
 
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, UNKNOWN_REGION, Landscape
+from cartatlas.knowledge.registries import display_name
 from cartatlas.normalise.countries import country_name
 from cartatlas.report.caveats import as_of_caveat
 from cartatlas.spreadsheet import xml_safe
@@ -108,18 +109,6 @@ PRODUCT_SOURCE_LABELS = {
     "unknown": "Not stated",
 }
 PLATFORM_LABELS = {"CAR-gdT": "CAR-γδT", "in-vivo-CAR": "In vivo CAR", "CAR-other": "Other CAR"}
-REGISTRY_NAMES = {
-    "ctgov": "ClinicalTrials.gov",
-    "chictr": "ChiCTR",
-    "euctr": "EU CTR",
-    "ctis": "CTIS",
-    "isrctn": "ISRCTN",
-    "jprn": "jRCT/JPRN",
-    "anzctr": "ANZCTR",
-    "drks": "DRKS",
-    "ctri": "CTRI",
-    "kct": "CRIS",
-}
 
 #: What a builder returns: a chart or a layer of charts, either of which a notebook displays as is.
 FigureChart = alt.Chart | alt.LayerChart
@@ -255,7 +244,7 @@ def _registry_text(landscape: Landscape) -> str:
     registries = landscape.options.registries
     if not registries:
         return ""
-    return ", ".join(REGISTRY_NAMES.get(r, r.upper()) for r in registries)
+    return ", ".join(display_name(r) for r in registries)
 
 
 def _as_of_line(landscape: Landscape, verb: str = "registered") -> str:
