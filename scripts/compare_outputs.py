@@ -10,7 +10,7 @@ articles linked), then the trials export (CSV), the publications export (CSV) an
 sample's "today" (tables and summary.json, without figures).  Each output is digested on its own, so a
 difference names the file: the export CSVs and every report table as their header and their set of
 rows, summary.json after dropping what differs from run to run by nature (times, paths, software
-version; ``VOLATILE``).
+and knowledge-file version stamps; ``VOLATILE``).
 
 Order is left out on purpose, and the hash seed is fixed: two builds of the same code on the same data
 were seen to differ in the order of rows that tie on a count (DuckDB's parallel sort), in the order of

@@ -23,6 +23,7 @@ from typing import Any
 
 from lxml import etree, html
 
+
 PAGE_KIND = "chictr_detail"
 LIST_KIND = "chictr_list"
 
@@ -46,6 +47,9 @@ _WAF_MARKERS = (
     ("滑动验证", "a slider CAPTCHA ('滑动验证')"),
     ("_waf_", "a WAF challenge page"),
 )
+
+#: The registry name of every ChiCTR record (``knowledge/registries.csv``).
+REGISTRY = "chictr"
 
 
 def norm(text: str | None, *, lines: bool = False) -> str:
