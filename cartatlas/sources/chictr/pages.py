@@ -23,7 +23,6 @@ from typing import Any
 
 from lxml import etree, html
 
-
 PAGE_KIND = "chictr_detail"
 LIST_KIND = "chictr_list"
 
