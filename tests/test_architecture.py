@@ -92,14 +92,14 @@ def registry_names_in(source: str) -> set[str]:
 
 
 def test_the_scan_finds_registry_names_wherever_code_writes_them() -> None:
-    source = '''
+    source = """
 REGISTRY = "alpha"
 REGISTRY_NAMES = {"beta": "Beta"}
 if registry == "gamma" or row["registry"] in ("delta", "epsilon"):
     record = RawRecord(registry="zeta")
 SQL = "SELECT * FROM trials WHERE registry = 'eta' AND CASE m_reg WHEN 'theta' THEN 0 END"
 other = "iota"
-'''
+"""
     assert registry_names_in(source) == {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"}
 
 

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cartatlas.model import ImportStats, Reject
-from cartatlas.pipeline.ingest import save_records
+from cartatlas.pipeline.harvest import HarvestPass
 from cartatlas.sources.chictr.sync import REGISTRY, ChictrClient, ChictrError, _trial_item
-from cartatlas.store import sync_state
 from cartatlas.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -64,12 +63,8 @@ def harvest(
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> tuple[ImportStats, ChictrProgress]:
     """Walk the result pages of ``query`` and store every trial page, checkpointing after each trial."""
-    previous = sync_state.load(store, REGISTRY, query)
-    if previous is not None and previous.running:
-        state = previous
-        sync_state.resume_pass(store, state, run_id, clock())
-    else:
-        state = sync_state.begin_pass(store, REGISTRY, query, None, run_id, clock(), previous)
+    harvest_pass = HarvestPass.open(store, REGISTRY, query, None, run_id, clock, resume=True)
+    state = harvest_pass.state
     progress = ChictrProgress(
         query=state.query,
         resumed=state.pages_done > 0 or state.records_done > 0,
@@ -102,30 +97,24 @@ def harvest(
             if index < skip:
                 continue
             item = _trial_item(client, row.registration_number, row.proj, list_url, index)
-            trial_stats = save_records(store, [item], run_id)
+            trial_stats = harvest_pass.save([item])
             stats.add(trial_stats)
             progress.records_done += 1
-            sync_state.checkpoint(
-                store,
-                state,
+            harvest_pass.checkpoint(
                 page_token=_token(page_no, index + 1),
                 pages_done=progress.pages_done,
                 records_done=progress.records_done,
                 total=progress.total,
-                at=clock(),
             )
             if on_trial is not None:
                 on_trial(progress, trial_stats)
         skip = 0
         progress.pages_done += 1
-        sync_state.checkpoint(
-            store,
-            state,
+        harvest_pass.checkpoint(
             page_token=_token(page_no + 1, 0),
             pages_done=progress.pages_done,
             records_done=progress.records_done,
             total=progress.total,
-            at=clock(),
         )
         page_size = max(page_size, len(ids))
         if len(ids) < page_size or (progress.total is not None and page_no * page_size >= progress.total):
@@ -133,6 +122,6 @@ def harvest(
         page_no += 1
     else:
         raise ChictrError(f"stopped after {client.max_pages:,} result pages without reaching the last one")
-    sync_state.finish_pass(store, state, clock())
+    harvest_pass.finish()
     progress.done = True
     return stats, progress

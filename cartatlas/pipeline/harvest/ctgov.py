@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cartatlas.model import ImportStats
-from cartatlas.pipeline.ingest import save_records
+from cartatlas.pipeline.harvest import HarvestPass
 from cartatlas.sources.ctgov.api import (
     MAX_PAGE_SIZE,
     REGISTRY,
@@ -120,12 +120,10 @@ def harvest(
     The stats cover this run only; ``SyncProgress`` covers the whole pass,
     including pages committed by the runs it resumes.
     """
-    previous = sync_state.load(store, REGISTRY, plan.query)
-    if plan.resume is not None and previous is not None and previous.running:
-        state = previous
-        sync_state.resume_pass(store, state, run_id, clock())
-    else:
-        state = sync_state.begin_pass(store, REGISTRY, plan.query, plan.since, run_id, clock(), previous)
+    harvest_pass = HarvestPass.open(
+        store, REGISTRY, plan.query, plan.since, run_id, clock, resume=plan.resume is not None
+    )
+    state = harvest_pass.state
     progress = SyncProgress(
         query=state.query,
         since=state.since,
@@ -139,20 +137,17 @@ def harvest(
         try:
             for page in client.fetch_pages(state.query, state.since, state.page_token):
                 page_no = progress.pages_done + 1
-                page_stats = save_records(store, page_records(page, page_no), run_id, batch_size=MAX_PAGE_SIZE)
+                page_stats = harvest_pass.save(page_records(page, page_no), batch_size=MAX_PAGE_SIZE)
                 stats.add(page_stats)
                 progress.pages_done = page_no
                 progress.records_done += len(page.studies)
                 if page.total_count is not None:
                     progress.total = page.total_count
-                sync_state.checkpoint(
-                    store,
-                    state,
+                harvest_pass.checkpoint(
                     page_token=page.next_page_token,
                     pages_done=progress.pages_done,
                     records_done=progress.records_done,
                     total=progress.total,
-                    at=clock(),
                 )
                 log.info(
                     "page %d: %d records (%s of %s)",
@@ -173,7 +168,7 @@ def harvest(
             )
             log.warning("%s", note)
             progress.notes.append(note)
-            sync_state.restart_pass(store, state, clock())
+            harvest_pass.restart()
             progress.pages_done = progress.records_done = 0
             progress.total = None
             continue
@@ -184,6 +179,6 @@ def harvest(
             progress.records_done,
             progress.total,
         )
-    sync_state.finish_pass(store, state, clock())
+    harvest_pass.finish()
     progress.done = True
     return stats, progress

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from cartatlas.model import ImportStats
-from cartatlas.pipeline.ingest import save_records
+from cartatlas.pipeline.harvest import HarvestPass
 from cartatlas.sources.http import given
 from cartatlas.sources.pubmed import eutils
 from cartatlas.sources.pubmed.eutils import (
@@ -141,28 +141,22 @@ def harvest(
     max_steps: int = 100_000,
 ) -> tuple[ImportStats, Progress]:
     """Walk a pass into the store, checkpointing after every committed batch."""
-    previous = sync_state.load(store, REGISTRY, plan.query)
-    if plan.resume is not None and previous is not None and previous.running:
-        state = previous
-        sync_state.resume_pass(store, state, run_id, clock())
-        cursor = Cursor.loads(state.page_token)
-    else:
-        state = sync_state.begin_pass(store, REGISTRY, plan.query, plan.since, run_id, clock(), previous)
-        cursor = Cursor()
+    harvest_pass = HarvestPass.open(
+        store, REGISTRY, plan.query, plan.since, run_id, clock, resume=plan.resume is not None
+    )
+    state = harvest_pass.state
+    cursor = Cursor.loads(state.page_token) if harvest_pass.resumed else Cursor()
     progress = Progress(
         state.query, state.since, plan.resume is not None, state.pages_done, state.records_done, state.total
     )
     stats = ImportStats()
 
     def save(cur: Cursor) -> None:
-        sync_state.checkpoint(
-            store,
-            state,
+        harvest_pass.checkpoint(
             page_token=cur.dumps(),
             pages_done=progress.batches_done,
             records_done=progress.records_done,
             total=progress.total,
-            at=clock(),
         )
 
     for _ in range(max_steps):
@@ -232,7 +226,7 @@ def harvest(
             }
             save(cursor)
             continue
-        batch_stats = save_records(store, batch.items, run_id, batch_size=max(client.batch_size, 1))
+        batch_stats = harvest_pass.save(batch.items, batch_size=max(client.batch_size, 1))
         stats.add(batch_stats)
         progress.batches_done += 1
         progress.records_done += batch.size
@@ -246,7 +240,7 @@ def harvest(
             on_batch(progress, batch_stats)
     else:
         raise EutilsError(f"stopped after {max_steps:,} steps without finishing the pass")
-    sync_state.finish_pass(store, state, clock())
+    harvest_pass.finish()
     progress.done = True
     return stats, progress
 
