@@ -6,9 +6,9 @@ the pipeline grows (classification, analysis, report).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
+
+from cartatlas.version import __version__
 
 if TYPE_CHECKING:
     from cartatlas.api import Atlas, import_files, open

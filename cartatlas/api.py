@@ -23,12 +23,13 @@ from cartatlas.analysis.groups import focus_code, load_scheme, parse_groups
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, compute_landscape, landscape_units
 from cartatlas.curation import Outcome
 from cartatlas.model import ImportStats
+from cartatlas.pipeline.ingest import rebuild, save_records
+from cartatlas.pipeline.upgrade import open_store
 from cartatlas.report.build import ReportResult, write_report
 from cartatlas.review import review_queue
 from cartatlas.sources.files import Item, LineBatch, iter_paths, read_path_batches
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
-from cartatlas.store.ingest import rebuild, save_records
 
 if TYPE_CHECKING:
     from cartatlas.analysis.history import StoredVersion
@@ -36,9 +37,11 @@ if TYPE_CHECKING:
     from cartatlas.curation_actions import CurationAction
     from cartatlas.link import LinkStats
     from cartatlas.pipeline import DeriveResult, Stale
+    from cartatlas.pipeline.harvest.chictr import ChictrProgress
+    from cartatlas.pipeline.harvest.ctgov import SyncPlan, SyncProgress
     from cartatlas.search import SearchIndex
-    from cartatlas.sources.chictr.sync import ChictrClient, ChictrProgress
-    from cartatlas.sources.ctgov.api import CtgovClient, SyncPlan, SyncProgress
+    from cartatlas.sources.chictr.sync import ChictrClient
+    from cartatlas.sources.ctgov.api import CtgovClient
 
 
 log = logging.getLogger(__name__)
@@ -120,14 +123,15 @@ class Atlas:
         built from ``base_url``, ``rate``, ``max_retries`` and ``page_size``.
         """
         # Imported here so that ``import cartatlas`` does not pull in the HTTP stack.
+        from cartatlas.pipeline.harvest import ctgov as ctgov_harvest
         from cartatlas.sources.ctgov import api as ctgov_api
         from cartatlas.sources.http import given
         from cartatlas.store import sync_state
 
-        now = clock or ctgov_api.utc_now
+        now = clock or ctgov_harvest.utc_now
         the_query = sync_state.normalise_query(query or ctgov_api.DEFAULT_QUERY)
         state = sync_state.load(self.store, ctgov_api.REGISTRY, the_query)
-        plan = ctgov_api.plan_sync(state, the_query, since, full)
+        plan = ctgov_harvest.plan_sync(state, the_query, since, full)
         if on_plan is not None:
             on_plan(plan)
         own_client = client is None
@@ -151,7 +155,7 @@ class Atlas:
                     if on_page is not None:
                         on_page(progress, page_stats)
 
-                ctgov_api.harvest(self.store, client, run.run_id, plan, on_page=count, clock=now)
+                ctgov_harvest.harvest(self.store, client, run.run_id, plan, on_page=count, clock=now)
         finally:
             if own_client:
                 client.close()
@@ -176,6 +180,7 @@ class Atlas:
         answers instead of the site (the checkpoint is kept; nothing of the
         answer is stored) and ``ChictrError`` for other failures.
         """
+        from cartatlas.pipeline.harvest import chictr as chictr_harvest
         from cartatlas.sources.chictr import sync as chictr_sync
         from cartatlas.sources.http import given
         from cartatlas.store import sync_state
@@ -197,7 +202,7 @@ class Atlas:
                         on_trial(progress, trial_stats)
 
                 # The harvest's own stats also count rows of result pages that could not be read.
-                run.stats, _ = chictr_sync.harvest(
+                run.stats, _ = chictr_harvest.harvest(
                     self.store, client, run.run_id, the_query, on_trial=count, **given(clock=clock)
                 )
         finally:
@@ -434,13 +439,13 @@ class Atlas:
 
         Options: ``email``, ``api_key`` (default ``$NCBI_API_KEY``), ``base_url``,
         ``rate``, ``max_retries``, ``batch_size``, ``client``, ``on_plan``,
-        ``on_batch``, ``clock``, ``link``; see ``cartatlas.publications.service``.
+        ``on_batch``, ``clock``, ``link``; see ``cartatlas.pipeline.harvest.pubmed``.
         Returns this run's stats and the pass's progress.
         """
-        from cartatlas.publications import service
+        from cartatlas.pipeline.harvest.pubmed import sync_pubmed
 
         refresh = options.pop("link", True)
-        result = service.sync_pubmed(self.store, query, since, full, link=False, **options)
+        result = sync_pubmed(self.store, query, since, full, link=False, **options)
         if refresh:
             self.refresh()
         return result
@@ -714,7 +719,7 @@ def landscape_options(
 
 def open(path: str | Path | None = None, *, read_only: bool = False) -> Atlas:
     """Open (or create) a cartatlas database; default ``$CARTATLAS_DB`` or ./cartatlas.duckdb."""
-    return Atlas(Store.open(path, read_only=read_only))
+    return Atlas(open_store(path, read_only=read_only))
 
 
 def import_files(paths: Iterable[str | Path], db: str | Path | None = None) -> ImportStats:

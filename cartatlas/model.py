@@ -198,3 +198,10 @@ class ImportStats:
         self.rejected += other.rejected
         self.rejects.extend(other.rejects)
         self.skipped.extend(other.skipped)
+
+
+#: The order of a record's versions: the current one is the greatest (registry update date, then the
+#: richest format's rank, then the latest stored).  Shared by the importer and the feed.
+def _order_key(updated: Any, rank: int, version_id: int) -> tuple[Any, int, int]:
+    # None sorts first so that any dated version wins over an undated one.
+    return (updated.toordinal() if updated is not None else -1, rank, version_id)

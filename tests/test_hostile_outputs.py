@@ -27,7 +27,8 @@ from typer.testing import CliRunner
 
 import cartatlas
 from cartatlas.cli import app
-from cartatlas.report.html import ICTRP_URL, pubmed_url, registry_url
+from cartatlas.knowledge.registries import DEFAULT_URL_TEMPLATE as ICTRP_URL
+from cartatlas.report.html import pubmed_url, registry_url
 from cartatlas.spreadsheet import FORMULA_TRIGGERS, neutralise, neutralise_sql
 from tests.conftest import CTGOV
 from tests.hostile import LEUKEMIA, hostile_study, write_studies

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 import cartatlas
+from cartatlas.pipeline import ingest
 from cartatlas.sources.ctgov.json_files import _read, parse_line
 from cartatlas.sources.files import Input, line_batches
-from cartatlas.store import ingest
 from tests.conftest import CTGOV
 
 CORPUS = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"

@@ -24,7 +24,7 @@ import cartatlas
 from cartatlas.link.curation import parse_value
 from cartatlas.model import RawRecord
 from cartatlas.normalise.chictr import normalise_chictr_page
-from cartatlas.store.ingest import save_records
+from cartatlas.pipeline.ingest import save_records
 from tests.chictr_fixtures import CD123, IM19, chictr_twin
 from tests.ictrp_samples import CHICTR, CSV_FILES, csv_rows
 

@@ -17,7 +17,9 @@ import pytest
 import cartatlas
 from cartatlas.analysis import publications as pubs
 from cartatlas.model import RawRecord
-from cartatlas.normalise.pubmed import normalise_pubmed
+from cartatlas.normalise import format_spec
+from cartatlas.normalise.pubmed import FORMAT
+from cartatlas.pipeline.ingest import normalised_row
 from cartatlas.publications.places import country_of, region_of
 from cartatlas.sources.files import read_paths
 
@@ -70,7 +72,7 @@ def _rows() -> dict[str, dict[str, Any]]:
     out = {}
     for item in read_paths([FIXTURES]):
         if isinstance(item, RawRecord):
-            out[item.record_id] = normalise_pubmed(item.payload)
+            out[item.record_id] = dict(normalised_row(format_spec(FORMAT), item.payload))
     return out
 
 

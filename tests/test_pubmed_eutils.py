@@ -19,8 +19,13 @@ import cartatlas
 from cartatlas.cli import app
 from cartatlas.cli.common import CliError
 from cartatlas.model import ImportStats
+from cartatlas.pipeline.harvest.pubmed import Progress
 from cartatlas.sources.pubmed import eutils
-from cartatlas.sources.pubmed.eutils import EutilsClient, Progress, RetriesExhausted, _parse_esearch
+from cartatlas.sources.pubmed.eutils import (
+    EutilsClient,
+    RetriesExhausted,
+    _parse_esearch,
+)
 from tests.eutils_server import EutilsState, eutils_server, sample_state
 
 N_ARTICLES = 45  # 1 + 4 efetch sample articles and 40 baseline citations

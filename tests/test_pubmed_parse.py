@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,9 @@ from hypothesis import strategies as st
 
 import cartatlas
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.pubmed import normalise_pubmed, parse_medline_date
+from cartatlas.normalise import format_spec
+from cartatlas.normalise.pubmed import FORMAT, parse_medline_date
+from cartatlas.pipeline.ingest import normalised_row
 from cartatlas.sources.files import Input, read_input, read_path
 from tests.conftest import DATA
 
@@ -22,6 +25,11 @@ PUBMED = DATA / "pubmed"
 EFETCH = PUBMED / "pubmed-29768149.xml"
 CURRENT = PUBMED / "test_current_medline.xml.gz"
 BASELINE = PUBMED / "medline16n0902.xml.gz"
+
+
+def _row(payload: str) -> dict[str, Any]:
+    """An article's publications row as the importer stores it: normalised, then labelled."""
+    return dict(normalised_row(format_spec(FORMAT), payload))
 
 
 def _records(path: Path) -> list[RawRecord]:
@@ -45,7 +53,7 @@ def test_efetch_article_field_by_field() -> None:
     assert rec.record_id == "29768149"
     assert rec.record_updated == dt.date(2022, 4, 10)  # DateRevised
     assert rec.payload.startswith("<PubmedArticle>") and rec.payload.endswith("</PubmedArticle>")
-    row = normalise_pubmed(rec.payload)
+    row = _row(rec.payload)
     assert row["title"] == "Inhaled Combined Budesonide-Formoterol as Needed in Mild Asthma."
     assert [s["label"] for s in row["abstract_sections"]] == ["BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS"]
     assert row["abstract"].startswith("BACKGROUND: In patients with mild asthma, as-needed use")
@@ -76,7 +84,7 @@ def test_efetch_article_field_by_field() -> None:
 
 
 def test_current_dtd_records_field_by_field() -> None:
-    rows = {r.record_id: (r, normalise_pubmed(r.payload)) for r in _records(CURRENT)}
+    rows = {r.record_id: (r, _row(r.payload)) for r in _records(CURRENT)}
     assert set(rows) == {"36400559", "2930949", "11446611", "28786991"}
     rec, back = rows["36400559"]
     assert rec.record_updated == dt.date(2022, 11, 30)
@@ -114,7 +122,7 @@ def test_baseline_file_streams_medline_citations() -> None:
     assert first.record_id == "17942999"
     assert first.record_updated == dt.date(2015, 12, 26)
     assert first.locator == "record 1 (line 5)"
-    row = normalise_pubmed(first.payload)
+    row = _row(first.payload)
     assert row["pmc_id"] == "PMC4380289"  # OtherID in the 2016 DTD
     assert [s["nlm_category"] for s in row["abstract_sections"]] == ["OBJECTIVE", "METHODS", "RESULTS", "CONCLUSIONS"]
     assert row["authors"][0]["affiliations"] == [
@@ -122,7 +130,7 @@ def test_baseline_file_streams_medline_citations() -> None:
     ]
     assert row["report_country"] == "US"
     assert records[-1].record_id == "26109528"
-    rows = [normalise_pubmed(r.payload) for r in records]
+    rows = [_row(r.payload) for r in records]
     medline_dates = [r for r in rows if r["pub_date_text"] == "2015 Oct-Dec"]
     assert len(medline_dates) == 59
     assert {r["pub_date"] for r in medline_dates} == {dt.date(2015, 10, 1)}
@@ -241,7 +249,7 @@ def test_malformed_xml_never_raises_and_rejects_name_the_file(parts: list[str], 
             assert item.problem
         else:
             assert item.record_id.isdigit()
-            normalise_pubmed(item.payload)  # a record the reader accepts can be normalised
+            _row(item.payload)  # a record the reader accepts can be normalised
 
 
 def test_book_articles_and_delete_citations(atlas: cartatlas.Atlas, tmp_path: Path) -> None:
@@ -296,7 +304,7 @@ def test_normaliser_survives_any_field_content(
         f"<Affiliation>{escape(affiliation)}</Affiliation></AffiliationInfo></Author></AuthorList></Article>"
         "</MedlineCitation></PubmedArticle>"
     )
-    row = normalise_pubmed(record)
+    row = _row(record)
     assert row["pmid"] == "1"
     assert row["pub_date"] is None or isinstance(row["pub_date"], dt.date)
     assert row["kind"] in ("clinical-report", "preclinical", "review", "guideline", "commentary", "other")

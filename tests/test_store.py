@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 import cartatlas
-from cartatlas.store import ingest
+from cartatlas.pipeline import ingest
 from cartatlas.store.db import ROW_GROUP_SIZE, SchemaError, Store
 from cartatlas.store.migrations import LATEST_VERSION, MIGRATIONS
 from tests.conftest import CTGOV

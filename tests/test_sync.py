@@ -25,6 +25,7 @@ from replay_server import Fault, ReplayServer, http_date, real_studies
 
 import cartatlas
 from cartatlas.cli import main as cli_main
+from cartatlas.pipeline.harvest.ctgov import plan_sync
 from cartatlas.sources.ctgov.api import (
     DEFAULT_QUERY,
     ApiError,
@@ -32,7 +33,6 @@ from cartatlas.sources.ctgov.api import (
     RetriesExhausted,
     essie_or,
     parse_retry_after,
-    plan_sync,
     since_filter,
 )
 from cartatlas.store import sync_state

@@ -102,3 +102,32 @@ def test_registry_ids() -> None:
     found = find_registry_ids("Also registered as ChiCTR1800012345 (see NCT03290430).")
     assert found == [("chictr", "ChiCTR1800012345"), ("ctgov", "NCT03290430")]
     assert find_registry_ids("NCT012345678 is too long") == []
+
+
+def test_a_subdivision_name_two_subdivisions_share_gives_one_answer_whatever_order_pycountry_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Taiwan's Hsinchu City and Hsinchu County are both "Hsinchu"; Hungary's Veszprém is a county
+    and a city of county rank.  pycountry returns a country's subdivisions as a set of objects, whose
+    order follows their memory addresses, so the one a name meant changed from one process to the next
+    (a site's region code was TW-HSZ in one build of the sample and TW-HSQ in another)."""
+    import pycountry
+
+    from cartatlas.normalise import places
+
+    real = pycountry.subdivisions.get
+    answers = []
+    for flip in (False, True):
+
+        def get(*args: object, flip: bool = flip, **kwargs: object) -> list[object]:
+            subs = sorted(real(*args, **kwargs) or [], key=lambda s: s.code)
+            return subs[::-1] if flip else subs
+
+        monkeypatch.setattr(pycountry.subdivisions, "get", get)
+        places._subdivisions.cache_clear()
+        places.region_of.cache_clear()
+        answers.append((places.region_of("TW", "Hsinchu"), places.region_of("HU", "Veszprém")))
+    places._subdivisions.cache_clear()
+    places.region_of.cache_clear()
+    assert answers[0] == answers[1]
+    assert answers[0][0] is not None and answers[0][0][0] in ("TW-HSQ", "TW-HSZ")

@@ -34,9 +34,9 @@ from typing import Any
 
 import orjson
 
+from cartatlas.model import _order_key
 from cartatlas.normalise import format_spec
 from cartatlas.store.db import Store
-from cartatlas.store.ingest import _order_key
 
 log = logging.getLogger(__name__)
 

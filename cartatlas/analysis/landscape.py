@@ -24,7 +24,7 @@ import pandas as pd
 
 from cartatlas.analysis.groups import CountryGroups, load_scheme
 from cartatlas.analysis.registration import ESTIMATED_SOURCES, registration_dates
-from cartatlas.knowledge import read_table
+from cartatlas.knowledge import read_table, registries
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.countries import country_name
 from cartatlas.store.db import Store
@@ -43,7 +43,7 @@ TARGET_BRANCHES: dict[str, str] = {"heme": "heme-malignancy", "solid": "solid-tu
 TIMELINE_TARGETS = 8
 
 #: Registry preference when one trial has several registrations (its first, fullest record wins).
-REGISTRY_PREFERENCE = ("ctgov", "chictr", "euctr", "ctis", "isrctn", "jprn", "anzctr", "drks", "ctri", "kct")
+REGISTRY_PREFERENCE = registries.precedence()  # knowledge/registries.csv
 
 ACTIVE_STATUSES = frozenset(
     {"RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
@@ -635,19 +635,8 @@ def _publication_facts(store: Store, tables: dict[str, pd.DataFrame]) -> dict[st
     return {"stored": stored, "car": car, "clinical_reports": reports, "clinical_reports_by_date": len(counted)}
 
 
-#: Registries by the names people know them by (any other: its token in capitals); the report's one mapping.
-REGISTRY_NAMES = {
-    "ctgov": "ClinicalTrials.gov",
-    "chictr": "ChiCTR",
-    "euctr": "EU CTR",
-    "ctis": "EU CTIS",
-    "jprn": "jRCT/JPRN",
-    "kct": "CRIS",
-}
-
-
 def registry_name(registry: str) -> str:
-    return REGISTRY_NAMES.get(registry, registry.upper())
+    return registries.display_name(registry)  # knowledge/registries.csv
 
 
 def registry_phase(phases: Any) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -33,9 +33,15 @@ if TYPE_CHECKING:
     import altair as alt
 
     from cartatlas.analysis.groups import CountryGroups
-    from cartatlas.api import Atlas
 
 log = logging.getLogger(__name__)
+
+
+class Atlas(Protocol):
+    """What these functions need of a ``cartatlas.Atlas``: its store (the analysis does not import the API)."""
+
+    store: Store
+
 
 #: Okabe & Ito (2008), "Color Universal Design": safe for protan, deutan and tritan vision.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")

@@ -14,12 +14,12 @@ from cartatlas.cli.changes import FeedDirOption, NoFeedOption, write_feed_after
 from cartatlas.cli.common import CliError, DbOption
 from cartatlas.cli.harvest import harvesting
 from cartatlas.model import ImportStats
+from cartatlas.pipeline.harvest.chictr import ChictrProgress
 from cartatlas.sources.chictr.sync import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE,
     ChictrError,
-    ChictrProgress,
     WafBlocked,
 )
 

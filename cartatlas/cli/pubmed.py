@@ -10,6 +10,7 @@ from cartatlas.cli.changes import FeedDirOption, NoFeedOption, write_feed_after
 from cartatlas.cli.common import DbOption
 from cartatlas.cli.harvest import harvesting, parse_since
 from cartatlas.model import ImportStats
+from cartatlas.pipeline.harvest.pubmed import Plan, Progress
 from cartatlas.sources.pubmed.eutils import (
     DEFAULT_BASE_URL,
     DEFAULT_BATCH,
@@ -17,8 +18,6 @@ from cartatlas.sources.pubmed.eutils import (
     MAX_BATCH,
     SINCE_OVERLAP_DAYS,
     EutilsError,
-    Plan,
-    Progress,
 )
 
 

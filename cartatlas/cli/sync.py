@@ -11,6 +11,7 @@ from cartatlas.cli.common import DbOption
 from cartatlas.cli.harvest import harvesting, parse_since
 from cartatlas.cli.pubmed import pubmed_cmd
 from cartatlas.model import ImportStats
+from cartatlas.pipeline.harvest.ctgov import SyncPlan, SyncProgress
 from cartatlas.sources.ctgov.api import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -18,8 +19,6 @@ from cartatlas.sources.ctgov.api import (
     MAX_PAGE_SIZE,
     SINCE_OVERLAP_DAYS,
     ApiError,
-    SyncPlan,
-    SyncProgress,
 )
 
 sync_app = typer.Typer(

@@ -35,12 +35,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from cartatlas.knowledge.registries import cluster_id_registries, records_registry
 from cartatlas.link import match
 from cartatlas.link.curation import LinkDecision, read_link_decisions
-from cartatlas.link.schema import ACTIVE_STATUSES
 from cartatlas.normalise.ictrp import identity_ids
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.store.db import Store, now, rollback
+from cartatlas.store.schema.links import ACTIVE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ Key = tuple[str, str]
 #: Strength of the ways a record can name another, strongest first.
 ID_METHODS = ("secondary_id", "id_in_title", "id_in_text")
 #: Registries whose ids become cluster ids, so a link to one not yet imported is kept.
-CANONICAL_REGISTRIES = frozenset({"ctgov", "chictr"})
+CANONICAL_REGISTRIES = frozenset(cluster_id_registries())
 #: Cap on how many trials may share a blocking token before the token is too common to block on.
 MAX_BLOCK = 60
 
@@ -408,12 +409,12 @@ def _rank(link: Link) -> tuple[int, int, float]:
 
 
 def _registry_of(key: Key) -> str:
-    return {"eudract": "euctr", "umin": "jprn", "jrct": "jprn"}.get(key[0], key[0])
+    return records_registry(key[0])
 
 
 def _registry_guess(trial_id: str) -> str | None:
     reg = id_registry(trial_id)
-    return {"eudract": "euctr", "umin": "jprn", "jrct": "jprn"}.get(reg, reg) if reg else None
+    return records_registry(reg) if reg else None
 
 
 # -- the run ---------------------------------------------------------------------------------

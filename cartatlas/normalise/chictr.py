@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lxml import etree
-
 from cartatlas.model import ArmGroup, Intervention, SecondaryId, Site, Sponsor, Trial
 from cartatlas.normalise import who
 from cartatlas.normalise.countries import normalise_country
@@ -30,8 +28,9 @@ from cartatlas.normalise.ictrp import trial_from_fields
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.normalise.places import site_place, sponsor_country
+from cartatlas.sources.chictr.pages import REGISTRY as REGISTRY
+from cartatlas.sources.who import xml_fields as xml_fields
 
-REGISTRY = "chictr"
 BASE_URL = "https://www.chictr.org.cn"
 _DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}")
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+|岁|月|天)?")
@@ -40,68 +39,6 @@ _ACRONYM_MAX = 40
 
 
 # -- WHO-format XML ----------------------------------------------------------------------
-
-#: ChiCTR's WHO XML tag -> the ICTRP column it fills (``trial_from_fields`` reads ICTRP's names).
-_XML_MAIN = {
-    "trial_id": "trialid",
-    "reg_name": "source register",
-    "date_registration": "date registration",
-    "primary_sponsor": "primary sponsor",
-    "public_title": "public title",
-    "acronym": "acronym",
-    "scientific_title": "scientific title",
-    "date_enrolment": "date enrollement",
-    "target_size": "target size",
-    "recruitment_status": "recruitment status",
-    "url": "web address",
-    "study_type": "study type",
-    "study_design": "study design",
-    "phase": "phase",
-    "hc_freetext": "condition",
-    "i_freetext": "intervention",
-    "results_date_completed": "results date completed",
-}
-#: Repeated elements joined into one ICTRP list column.
-_XML_LISTS = {
-    "country2": "countries",
-    "prim_outcome": "primary outcome",
-    "sec_outcome": "secondary outcome",
-    "sec_id": "secondary id",
-    "sponsor_name": "secondary sponsor",
-    "hc_keyword": "condition",
-}
-_XML_CRITERIA = {
-    "inclusion_criteria": "inclusion criteria",
-    "exclusion_criteria": "exclusion criteria",
-    "agemin": "inclusion agemin",
-    "agemax": "inclusion agemax",
-    "gender": "inclusion gender",
-}
-
-
-def xml_fields(text: str) -> dict[str, str]:
-    """The ICTRP-named fields of one ``<Triall>`` element of ChiCTR's WHO XML."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    root = etree.fromstring(text.encode("utf-8"), parser)
-    fields: dict[str, str] = {}
-    main = root.find("main")
-    for child in main if main is not None else ():
-        if isinstance(child.tag, str) and child.tag in _XML_MAIN:
-            fields[_XML_MAIN[child.tag]] = who.element_text(child)
-    criteria = root.find("criteria")
-    for child in criteria if criteria is not None else ():
-        if isinstance(child.tag, str) and child.tag in _XML_CRITERIA:
-            fields[_XML_CRITERIA[child.tag]] = who.element_text(child)
-    lists: dict[str, list[str]] = {}
-    for tag, column in _XML_LISTS.items():
-        for el in root.iter(tag):
-            value = who.element_text(el).strip().strip(";")
-            if value:
-                lists.setdefault(column, []).append(value)
-    for column, values in lists.items():
-        joined = ";".join(values)
-        fields[column] = f"{fields[column]};{joined}" if fields.get(column) else joined
-    return fields
 
 
 def normalise_chictr_xml(text: str) -> Trial:

@@ -17,8 +17,8 @@ from cartatlas.normalise.dates import parse_date
 from cartatlas.normalise.ids import id_registry
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.normalise.places import site_place, sponsor_country
-
-_EMPTY: dict[str, Any] = {}
+from cartatlas.sources.ctgov.identity import _EMPTY, _date_of
+from cartatlas.sources.ctgov.identity import record_updated as record_updated
 
 
 def _s(value: Any) -> str | None:
@@ -34,14 +34,6 @@ def _strs(values: Any) -> list[str]:
     if not values:
         return []
     return [t for v in values if (t := _s(v)) is not None]
-
-
-def _date_of(struct: Any) -> Any:
-    if isinstance(struct, dict):
-        return parse_date(struct.get("date"))
-    if isinstance(struct, str):
-        return parse_date(struct)
-    return None
 
 
 def _enum(value: Any) -> str | None:
@@ -231,9 +223,3 @@ def normalise_ctgov(study: dict[str, Any], source_format: str = "ctgov_v2") -> T
         results_first_posted=_date_of(status.get("resultsFirstPostDateStruct")),
         sponsor_country=sponsor_country(_s(lead.get("name"))),
     )
-
-
-def record_updated(study: dict[str, Any]) -> Any:
-    """The registry's last-update date of a v2 study, used to order versions."""
-    status = (study.get("protocolSection") or _EMPTY).get("statusModule") or _EMPTY
-    return _date_of(status.get("lastUpdatePostDateStruct")) or parse_date(status.get("lastUpdateSubmitDate"))

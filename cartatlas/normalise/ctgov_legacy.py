@@ -13,7 +13,6 @@ re-derive every trial later (``cartatlas rebuild``).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import textwrap
 import unicodedata
@@ -32,28 +31,23 @@ from cartatlas.normalise.ctgov import normalise_ctgov
 from cartatlas.normalise.dates import parse_date
 from cartatlas.normalise.formats import FormatSpec, register_format, strip_download_header
 from cartatlas.normalise.phases import normalise_phases
+from cartatlas.sources.ctgov.identity import NCT_IN_TEXT as NCT_IN_TEXT
+from cartatlas.sources.ctgov.identity import _all, _get, _items, _text
+from cartatlas.sources.ctgov.identity import classic_nct_aliases as classic_nct_aliases
+from cartatlas.sources.ctgov.identity import classic_nct_id as classic_nct_id
+from cartatlas.sources.ctgov.identity import classic_record_updated as classic_record_updated
+from cartatlas.sources.ctgov.identity import clean as clean
+from cartatlas.sources.ctgov.identity import csv_record_updated as csv_record_updated
+from cartatlas.sources.ctgov.identity import keep_entity_references as keep_entity_references
+from cartatlas.sources.ctgov.identity import rss_item_id as rss_item_id
+from cartatlas.sources.ctgov.identity import xml_nct_aliases as xml_nct_aliases
+from cartatlas.sources.ctgov.identity import xml_nct_id as xml_nct_id
+from cartatlas.sources.ctgov.identity import xml_parser as xml_parser
+from cartatlas.sources.ctgov.identity import xml_record_updated as xml_record_updated
 
 V2 = dict[str, Any]
 
 # -- values ------------------------------------------------------------------------------------------
-
-_NULLS = {"", "null", "none", "n/a", "na"}
-
-
-def clean(value: Any) -> str | None:
-    """A trimmed string, or None for the many ways the old formats write nothing."""
-    if value is None:
-        return None
-    text = str(value).replace("\xa0", " ").strip()
-    return None if text.lower() in _NULLS else text
-
-
-def _text(value: Any) -> str | None:
-    """Like ``clean`` but keeps "N/A" and friends: for free text, where they are content."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 _MONTH_ONLY = re.compile(r"^(?:[A-Za-z]+\.?,?\s+\d{4}|\d{4}[-/.]\d{1,2})$")
@@ -338,42 +332,8 @@ def _arm_intervention_name(kind: Any, name: Any) -> str | None:
 # -- classic API JSON ----------------------------------------------------------------------------------
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _items(obj: Any, *path: str) -> list[Any]:
-    """A classic "...List" wrapper's items: ``_items(s, "ConditionList", "Condition")``."""
-    value = _get(obj, *path)
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _dicts(obj: Any, *path: str) -> list[dict[str, Any]]:
     return [v for v in _items(obj, *path) if isinstance(v, dict)]
-
-
-def classic_nct_id(study: Any) -> str | None:
-    return clean(_get(study, "ProtocolSection", "IdentificationModule", "NCTId"))
-
-
-def classic_nct_aliases(study: Any) -> list[str]:
-    ident = _get(study, "ProtocolSection", "IdentificationModule")
-    return [a for a in (clean(x) for x in _items(ident, "NCTIdAliasList", "NCTIdAlias")) if a]
-
-
-def classic_record_updated(study: Any) -> dt.date | None:
-    """The last-update date that orders versions (posted, else submitted), read without converting."""
-    status = _get(study, "ProtocolSection", "StatusModule")
-    for value in (_get(status, "LastUpdatePostDateStruct", "LastUpdatePostDate"), _get(status, "LastUpdateSubmitDate")):
-        if isinstance(value, str) and (date := parse_date(clean(value))) is not None:
-            return date
-    return None
 
 
 def classic_to_v2(study: dict[str, Any]) -> V2:
@@ -610,11 +570,6 @@ def _int(value: Any) -> int | None:
 _XML_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 
 
-def xml_parser() -> etree.XMLParser:
-    """A parser that never fetches or expands anything a file points at (no XXE, no network)."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 def parse_xml_text(text: str) -> etree._Element:
     """Parse stored XML text; its declaration names the original byte encoding, which no longer applies."""
     return keep_entity_references(
@@ -622,42 +577,8 @@ def parse_xml_text(text: str) -> etree._Element:
     )
 
 
-def keep_entity_references(root: etree._Element) -> etree._Element:
-    """Entity references the parser left unexpanded, written back into the text as they stand (``&foo;``).
-
-    No entity is ever expanded (an external one could read a local file or
-    the network, a nested internal one could grow without end), so a
-    reference declared in a DOCTYPE stays in the tree as a node of its own,
-    which ``.text`` and ``findtext`` pass over: a title ``&foo;`` read as
-    nothing, ``Study &foo; of`` as ``Study``, without a word.  As text, the
-    reference keeps what the file says.  (A reference no DOCTYPE declares is
-    a parse error, reported as a reject naming the entity and the line.)
-    """
-    for ref in list(root.iter(etree.Entity)):
-        parent = ref.getparent()
-        if parent is None:
-            continue
-        text = str(ref.text) + (ref.tail or "")
-        before = ref.getprevious()
-        if before is not None:
-            before.tail = (before.tail or "") + text
-        else:
-            parent.text = (parent.text or "") + text
-        ref.tail = None
-        parent.remove(ref)
-    return root
-
-
-def _find(el: etree._Element, path: str) -> str | None:
-    return clean(el.findtext(path))
-
-
 def _findtext(el: etree._Element, path: str) -> str | None:
     return _text(el.findtext(path))
-
-
-def _all(el: etree._Element, path: str) -> list[str]:
-    return [t for t in (_text(x.text) for x in el.iterfind(path)) if t]
 
 
 def _xml_date(el: etree._Element, path: str) -> dict[str, str] | None:
@@ -682,25 +603,6 @@ def _xml_design(root: etree._Element) -> dict[str, Any]:
         observational=info.findtext("observational_model"),
         perspective=info.findtext("time_perspective"),
     )
-
-
-def xml_nct_id(root: etree._Element) -> str | None:
-    return _find(root, "id_info/nct_id")
-
-
-def xml_nct_aliases(root: etree._Element) -> list[str]:
-    return _all(root, "id_info/nct_alias")
-
-
-def xml_record_updated(root: etree._Element) -> dt.date | None:
-    """The last-update date that orders versions: posted, else submitted (``lastchanged_date`` before 2017).
-
-    Read directly so that a reader need not convert the whole study to learn it.
-    """
-    for path in ("last_update_posted", "last_update_submitted", "lastchanged_date"):
-        if (date := parse_date(clean(root.findtext(path)))) is not None:
-            return date
-    return None
 
 
 _EMPTY_ELEMENT = etree.Element("empty")
@@ -880,17 +782,8 @@ def xml_to_v2(text: str) -> V2:
 
 # -- RSS search feeds ----------------------------------------------------------------------------------
 
-NCT_IN_TEXT = re.compile(r"NCT\d{8}(?!\d)")
 _TAG = re.compile(r"<[^>]+>")
 _RSS_FIELD = re.compile(r"<b>\s*([^<]+?)\s*</b>\s*:?\s*(.*?)(?=<br\s*/?>|$)", re.S | re.I)
-
-
-def rss_item_id(item: etree._Element) -> str | None:
-    for text in (item.findtext("link"), item.findtext("guid")):
-        m = NCT_IN_TEXT.search(text or "")
-        if m:
-            return m.group(0)
-    return None
 
 
 def _rss_date(text: str | None) -> str | None:
@@ -1111,12 +1004,6 @@ def _csv_sponsors(row: Mapping[str, Any]) -> tuple[list[str], list[str | None]]:
         else:
             known = classes[:1]
     return sponsors, (known + [None] * len(sponsors))[: len(sponsors)]
-
-
-def csv_record_updated(row: Mapping[str, Any]) -> dt.date | None:
-    """The "Last Update Posted" date that orders versions; the current site's exports may omit it."""
-    value = row.get("Last Update Posted")
-    return parse_date(clean(value)) if isinstance(value, str) else None
 
 
 def csv_row_to_v2(row: Mapping[str, Any]) -> V2:

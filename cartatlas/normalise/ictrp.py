@@ -17,11 +17,8 @@ record from its register) goes into ``last_update_posted`` and orders versions.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
-
-from lxml import etree
 
 from cartatlas.model import ArmGroup, Intervention, SecondaryId, Sponsor, Trial
 from cartatlas.normalise import who
@@ -30,20 +27,11 @@ from cartatlas.normalise.formats import FormatSpec, register_format
 from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.normalise.places import sponsor_country
-
-#: Column names as ICTRP spells them in one export but not the other (or in derived tables).
-_ALIASES = {
-    "phase original": "phase",
-    "secondary ids": "secondary id",
-    "secondary identifiers": "secondary id",
-    "date enrollment": "date enrollement",
-    "date enrolment": "date enrollement",
-    "public title": "public title",
-    "web address": "web address",
-    "url": "web address",
-}
-#: Aliases that win over the column they stand for (a curated table's "Phase_Original" is the register's own).
-_PREFERRED = frozenset({"phase original"})
+from cartatlas.sources.who import canonical_key as canonical_key
+from cartatlas.sources.who import refreshed_on as refreshed_on
+from cartatlas.sources.who import register_short_name_for as register_short_name_for
+from cartatlas.sources.who import row_fields as row_fields
+from cartatlas.sources.who import trial_id_of as trial_id_of
 
 _CTGOV_TYPE = re.compile(
     r"^(drug|biological|device|procedure|procedure/surgery|behavioral|radiation|genetic|dietary supplement|"
@@ -59,45 +47,6 @@ _CONDITION_NOISE = re.compile(
     r"^(MedDRA version|Level|Classification code|System Organ Class|Therapeutic area)\b\s*:?", re.I
 )
 _NAME_LIMIT = 160
-
-
-def canonical_key(name: str) -> str:
-    return re.sub(r"[\s_]+", " ", name).strip().casefold()
-
-
-def _xml_fields(text: str) -> dict[str, str]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    root = etree.fromstring(text.encode("utf-8"), parser)
-    return {str(child.tag): who.element_text(child) for child in root if isinstance(child.tag, str)}
-
-
-def row_fields(payload: Any) -> dict[str, str]:
-    """ICTRP columns of one record, keyed by canonical column name."""
-    raw = _xml_fields(payload) if isinstance(payload, str) else payload
-    if not isinstance(raw, dict):
-        raise ValueError(f"ICTRP record must be a row or a <Trial> element, not {type(payload).__name__}")
-    out: dict[str, str] = {}
-    for name, value in raw.items():
-        if not isinstance(name, str) or value is None:
-            continue
-        key = canonical_key(name)
-        text = value if isinstance(value, str) else str(value)
-        target = _ALIASES.get(key, key)
-        if target != key and target in out and key not in _PREFERRED:
-            continue
-        if target != key and key in _PREFERRED and not text.strip():
-            continue
-        out[target] = text
-    return out
-
-
-def trial_id_of(fields: dict[str, str]) -> str | None:
-    return who.one_line(fields.get("trialid") or fields.get("trial id"))
-
-
-def refreshed_on(fields: dict[str, str]) -> dt.date | None:
-    """ICTRP's "Last Refreshed on": when it last took the record from its register."""
-    return parse_date(who.one_line(fields.get("last refreshed on")))
 
 
 def identity_ids(registry: str, trial_id: str) -> list[SecondaryId]:
@@ -297,11 +246,6 @@ def trial_from_fields(f: dict[str, str], source_format: str) -> Trial:
         results_first_posted=parse_date(who.one_line(f.get("results date posted"))),
         sponsor_country=sponsor_country(who.one_line(f.get("primary sponsor"))),
     )
-
-
-def register_short_name_for(fields: dict[str, str], trial_id: str) -> str:
-    """The registry a row belongs to: its Source Register, else what its id looks like."""
-    return who.register_short_name(who.one_line(fields.get("source register")), trial_id)
 
 
 #: Below every ClinicalTrials.gov format but RSS: an ICTRP copy of a record never hides the register's own

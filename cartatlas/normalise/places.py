@@ -82,7 +82,9 @@ def _region_table() -> tuple[dict[str, dict[str, tuple[str, str]]], dict[str, st
 def _subdivisions(country: str) -> dict[str, tuple[str, str]]:
     _, names, _ = _region_table()
     out: dict[str, tuple[str, str]] = {}
-    for sub in pycountry.subdivisions.get(country_code=country) or []:
+    # In code order: pycountry returns a set, whose order changes from one process to the next, and
+    # a name two subdivisions share (Hsinchu City and County) must mean the same one every time.
+    for sub in sorted(pycountry.subdivisions.get(country_code=country) or [], key=lambda s: s.code):
         if getattr(sub, "parent_code", None):
             continue  # only first-level divisions: states, provinces
         value = (sub.code, names.get(sub.code, sub.name))

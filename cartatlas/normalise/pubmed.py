@@ -38,12 +38,18 @@ from lxml import etree
 from cartatlas.normalise.dates import MONTHS
 from cartatlas.normalise.formats import DerivedTable, FormatSpec, register_format
 from cartatlas.normalise.ids import find_registry_ids, id_registry
-from cartatlas.publications.schema import PUBLICATION_SCHEMA
+from cartatlas.sources.pubmed.identity import FORMAT as FORMAT
+from cartatlas.sources.pubmed.identity import REGISTRY as REGISTRY
+from cartatlas.sources.pubmed.identity import _date, _int, _month
+from cartatlas.sources.pubmed.identity import clean as clean
+from cartatlas.sources.pubmed.identity import medline_citation as medline_citation
+from cartatlas.sources.pubmed.identity import record_pmid as record_pmid
+from cartatlas.sources.pubmed.identity import record_updated as record_updated
+from cartatlas.sources.pubmed.identity import ymd_date as ymd_date
+from cartatlas.store.schema.publications import PUBLICATION_SCHEMA
 
 log = logging.getLogger(__name__)
 
-FORMAT = "pubmed_xml"
-REGISTRY = "pubmed"
 
 PUBLICATIONS = DerivedTable("publications", PUBLICATION_SCHEMA, "pmid")
 
@@ -53,7 +59,6 @@ _SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 1}
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_SPACE = re.compile(r"\s+")
 
 
 def xml_parser() -> etree.XMLParser:
@@ -66,71 +71,11 @@ def parse_record(text: str) -> etree._Element:
     return etree.fromstring(_XML_DECLARATION.sub("", text, count=1).encode("utf-8"), xml_parser())
 
 
-def clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    s = _SPACE.sub(" ", text).strip()
-    return s or None
-
-
 def all_text(el: etree._Element | None) -> str | None:
     """An element's text with inline markup (<i>, <sub>, <sup>, MathML) flattened."""
     if el is None:
         return None
     return clean("".join(str(t) for t in el.itertext()))
-
-
-def medline_citation(root: etree._Element) -> etree._Element | None:
-    if root.tag == "MedlineCitation":
-        return root
-    return root.find("MedlineCitation")
-
-
-def record_pmid(root: etree._Element) -> str | None:
-    """The PMID of a PubmedArticle, MedlineCitation or PubmedBookArticle, or None."""
-    cit = medline_citation(root)
-    if cit is not None:
-        return clean(cit.findtext("PMID"))
-    book = root.find("BookDocument")
-    if book is not None:
-        return clean(book.findtext("PMID"))
-    return None
-
-
-def _int(text: str | None) -> int | None:
-    if text is None:
-        return None
-    s = text.strip()
-    return int(s) if s.isdigit() else None
-
-
-def _month(text: str | None) -> int | None:
-    if not text:
-        return None
-    s = text.strip().lower().rstrip(".")
-    if s.isdigit():
-        m = int(s)
-        return m if 1 <= m <= 12 else None
-    return MONTHS.get(s) or MONTHS.get(s[:3])
-
-
-def _date(year: int | None, month: int | None = None, day: int | None = None) -> dt.date | None:
-    if year is None or not 1000 <= year <= 9999:
-        return None
-    try:
-        return dt.date(year, month or 1, day or 1)
-    except ValueError:
-        try:
-            return dt.date(year, month or 1, 1)
-        except ValueError:
-            return dt.date(year, 1, 1)
-
-
-def ymd_date(el: etree._Element | None) -> dt.date | None:
-    """A Year/Month/Day element (DateRevised, ArticleDate, DateCompleted) as a date."""
-    if el is None:
-        return None
-    return _date(_int(el.findtext("Year")), _month(el.findtext("Month")), _int(el.findtext("Day")))
 
 
 _MEDLINE_TOKEN = re.compile(r"(\d{4})|([A-Za-z]+)|(\d{1,2})")
@@ -354,13 +299,13 @@ def normalise_trial_id(registry: str, ident: str) -> str:
 
 
 def normalise_pubmed(payload: str) -> dict[str, Any]:
-    """The publications row of one stored record (classification included)."""
-    from cartatlas.publications.classify import classify_publication
+    """The publications row of one stored record, without its labels.
 
+    The labels (kind, CAR, targets, country, ...) are the classification's: the pipeline adds
+    them when it stores the row (``cartatlas.pipeline.ingest.normalised_row``).
+    """
     root = parse_record(payload)
-    row = parse_publication(root)
-    row.update(classify_publication(row))
-    return row
+    return parse_publication(root)
 
 
 def parse_publication(root: etree._Element) -> dict[str, Any]:
@@ -476,19 +421,6 @@ def _book(root: etree._Element, pmid: str) -> dict[str, Any]:
         "publication_status": clean(root.findtext("PubmedBookData/PublicationStatus")),
         "source_format": FORMAT,
     }
-
-
-def record_updated(root: etree._Element) -> dt.date | None:
-    """NLM's last revision of the record (DateRevised), else its completion or creation date."""
-    cit = medline_citation(root)
-    if cit is None:
-        doc = root.find("BookDocument")
-        return ymd_date(doc.find("DateRevised")) if doc is not None else None
-    for tag in ("DateRevised", "DateCompleted", "DateCreated"):
-        found = ymd_date(cit.find(tag))
-        if found is not None:
-            return found
-    return None
 
 
 register_format(FormatSpec(FORMAT, REGISTRY, 20, False, normalise_pubmed, target=PUBLICATIONS))  # type: ignore[arg-type]

@@ -10,54 +10,20 @@ semicolons or ``<br>``, and markup left in free text.
 
 from __future__ import annotations
 
-import html
 import re
 from functools import lru_cache
-from typing import Any
 
 from cartatlas.knowledge import read_table
+from cartatlas.knowledge.registries import register_short_name as register_short_name
 from cartatlas.normalise.countries import normalise_country
-from cartatlas.normalise.ids import id_registry
+from cartatlas.sources.who import clean_text as clean_text
+from cartatlas.sources.who import element_text as element_text
+from cartatlas.sources.who import one_line as one_line
 
-_BR = re.compile(r"<\s*br\s*/?\s*>", re.I)
-_TAG = re.compile(r"</?(?:p|div|span|b|i|u|strong|em|sup|sub|font)(?:\s[^<>]*)?>", re.I)
-_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 #: Values that registries write where they mean "nothing".
 _EMPTY_VALUES = frozenset({"", "n/a", "na", "none", "nil", "null", "not applicable", "no", "-", "无", "/", "nan"})
-
-
-def element_text(el: Any) -> str:
-    """All text inside an XML element (lxml's stubs type ``itertext`` loosely)."""
-    return "".join(str(t) for t in el.itertext())
-
-
-def clean_text(value: object) -> str | None:
-    """Free text without the markup and padding exports leave in it; None when nothing remains.
-
-    ICTRP writes line breaks as ``<br>`` (with CR and indentation around them)
-    and pads some titles with hundreds of spaces; CSV exports keep HTML
-    entities.  Line breaks are kept as ``\\n``; runs of spaces collapse.
-    """
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    if "&" in text and ";" in text:
-        text = html.unescape(text)
-    text = _BR.sub("\n", text)
-    text = _TAG.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-    return text or None
-
-
-def one_line(value: object) -> str | None:
-    """A title or name: one line, single spaces."""
-    text = clean_text(value)
-    return " ".join(text.split()) if text else None
 
 
 def is_empty_value(text: str | None) -> bool:
@@ -154,29 +120,6 @@ def age(value: object) -> str | None:
     if text.casefold() in {"no limit", "no maximum age", "no minimum age", "not stated", "none specified"}:
         return None
     return text
-
-
-@lru_cache(maxsize=1)
-def _registers() -> dict[str, str]:
-    return {_term_key(row["spelling"]): row["registry"] for row in read_table("ictrp_registers.csv")}
-
-
-def register_short_name(source_register: str | None, trial_id: str | None = None) -> str:
-    """cartatlas's short name (ctgov, chictr, euctr, ...) for an ICTRP "Source Register".
-
-    Unknown spellings fall back to the registry the trial id's format belongs
-    to, then to a slug of the spelling, so a new register is still kept apart
-    from the others rather than dropped.
-    """
-    if source_register:
-        known = _registers().get(_term_key(source_register))
-        if known:
-            return known
-    by_id = id_registry(trial_id)
-    if by_id:
-        return {"eudract": "euctr", "umin": "jprn", "jrct": "jprn"}.get(by_id, by_id)
-    slug = re.sub(r"[^a-z0-9]+", "", (source_register or "").casefold())
-    return slug or "unknown"
 
 
 def country_codes(value: object) -> list[str]:

@@ -23,11 +23,13 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from cartatlas import __version__
 from cartatlas.analysis.landscape import Landscape, compute_landscape
 from cartatlas.knowledge import knowledge_version
+from cartatlas.report.tables import TRIAL_COLUMNS as TRIAL_COLUMNS
+from cartatlas.report.tables import trial_table
 from cartatlas.spreadsheet import frame_sheet, write_csv, write_xlsx
 from cartatlas.store.db import Store
+from cartatlas.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -176,22 +178,6 @@ def write_tables(landscape: Landscape, out: Path) -> tuple[list[Path], list[str]
     changes = write_xlsx({name[:31]: frame_sheet(f) for name, f in flat.items()}, workbook)
     written.append(workbook)
     return written, changes.notes(f"tables/{workbook.name}")
-
-
-TRIAL_COLUMNS = [
-    "unit_id", "registrations", "brief_title", "lead_sponsor", "sponsor_type", "registration_date",
-    "registration_date_source", "status_as_of", "status_latest", "as_of_source", "phase_category", "as_of_version",
-    "groups", "country_codes",
-    "focus_regions", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
-    "product_source", "combinations", "products", "confidence", "curated_fields",
-]  # fmt: skip
-
-
-def trial_table(landscape: Landscape) -> pd.DataFrame:
-    """The supplementary table: every counted trial with its labels."""
-    units = landscape.units
-    cols = [c for c in TRIAL_COLUMNS if c in units.columns]
-    return units[cols].sort_values(["registration_date", "unit_id"], ignore_index=True)
 
 
 def write_report(

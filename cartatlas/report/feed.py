@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 from lxml import etree
 
-from cartatlas import __version__
 from cartatlas.analysis.feed import Feed, FeedEntry, compute_feed
 from cartatlas.store.db import Store
+from cartatlas.version import __version__
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"

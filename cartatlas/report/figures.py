@@ -45,9 +45,10 @@ import pandas as pd
 import vl_convert as vlc
 
 from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, TARGET_BRANCHES, UNKNOWN_REGION, Landscape
+from cartatlas.knowledge.registries import display_name
 from cartatlas.normalise.countries import country_name
 from cartatlas.report.caveats import as_of_caveat
-from cartatlas.report.labels import BRANCH_LABELS, PRODUCT_SOURCE_LABELS, rank_key, registry_name
+from cartatlas.report.labels import BRANCH_LABELS, PRODUCT_SOURCE_LABELS, rank_key
 from cartatlas.report.labels import label as token_label
 from cartatlas.spreadsheet import xml_safe
 
@@ -243,7 +244,7 @@ def _registry_text(landscape: Landscape) -> str:
     registries = landscape.options.registries
     if not registries:
         return ""
-    return ", ".join(registry_name(r) for r in registries)
+    return ", ".join(display_name(r) for r in registries)
 
 
 def _as_of_line(landscape: Landscape, verb: str = "registered") -> str:

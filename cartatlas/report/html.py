@@ -8,7 +8,7 @@ assigns ``textContent``.  Should anything still get a script into the page,
 it would not run: the Content-Security-Policy allows exactly one script, by
 the SHA-256 of its text, and nothing inline otherwise.  Links to registries
 and PubMed are made only from ids that match the registry's id format
-(``knowledge/registry_ids.csv``); any other id is shown without a link.
+(``knowledge/registries.csv``); any other id is shown without a link.
 """
 
 from __future__ import annotations
@@ -33,19 +33,16 @@ from cartatlas.analysis.landscape import (
     PHASE_ORDER,
     TARGET_BRANCHES,
     Landscape,
-    registry_name,
 )
+from cartatlas.knowledge.registries import display_name as registry_name
+from cartatlas.knowledge.registries import url_template
 from cartatlas.normalise.countries import country_name
 from cartatlas.normalise.ids import id_matches
-from cartatlas.report.build import trial_table
 from cartatlas.report.caveats import as_of_caveat, dates_caveat
 from cartatlas.report.changes import html_context
 from cartatlas.report.labels import Kind, rank_key
 from cartatlas.report.labels import label as token_label
-
-CTGOV_URL = "https://clinicaltrials.gov/study/{id}"
-PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
-ICTRP_URL = "https://trialsearch.who.int/Trial2.aspx?TrialID={id}"
+from cartatlas.report.tables import trial_table
 
 DATE_SOURCE_TEXT = {
     "first_posted": "first-posted (registration) date",
@@ -64,16 +61,17 @@ DATE_SOURCE_TEXT = {
 def registry_url(registry: str, trial_id: str) -> str | None:
     """The registry page of a trial, or None when the id is not a well-formed id of that registry.
 
-    ClinicalTrials.gov ids link to ClinicalTrials.gov, every other registry's
-    to the WHO ICTRP search portal.  The id goes into the address only after
-    it matched the registry's pattern in ``knowledge/registry_ids.csv`` (any
+    The address is the registry's ``url_template`` in ``knowledge/registries.csv``
+    (ClinicalTrials.gov's own pages; the WHO ICTRP search portal for the other
+    registries).  The id goes into the address only after
+    it matched the registry's pattern in ``knowledge/registries.csv`` (any
     registry's, for a register with no pattern there): those patterns allow
     only letters, digits, '-' and '/', so no id can add a parameter, leave the
     address or become a ``javascript:`` link.
     """
     if not id_matches(registry, trial_id):
         return None
-    return (CTGOV_URL if registry == "ctgov" else ICTRP_URL).format(id=trial_id)
+    return url_template(registry).format(id=trial_id)
 
 
 _PMID = re.compile(r"[1-9][0-9]{0,8}")
@@ -82,7 +80,7 @@ _PMID = re.compile(r"[1-9][0-9]{0,8}")
 def pubmed_url(pmid: object) -> str | None:
     """The PubMed page of an article, or None when ``pmid`` is not a PubMed id (digits)."""
     text = str(pmid)
-    return PUBMED_URL.format(pmid=text) if _PMID.fullmatch(text) else None
+    return url_template("pubmed").format(id=text) if _PMID.fullmatch(text) else None
 
 
 class _Lists:

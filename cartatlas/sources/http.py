@@ -39,7 +39,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from cartatlas import __version__
+from cartatlas.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import IO
 from lxml import etree
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ictrp import canonical_key, refreshed_on, register_short_name_for, row_fields, trial_id_of
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.base import Input, Item, Reader, register_reader
+from cartatlas.sources.who import canonical_key, refreshed_on, register_short_name_for, row_fields, trial_id_of
 
 log = logging.getLogger(__name__)
 

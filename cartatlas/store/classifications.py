@@ -156,7 +156,7 @@ def save_classifications(
     Runs under the import's DuckDB memory settings: reading every trial once
     otherwise leaves the whole table cached, and memory grows with the database.
     """
-    from cartatlas.store.ingest import import_settings
+    from cartatlas.store.bulk import import_settings
 
     with import_settings(store):
         return _save_classifications(store, classify, versions, force=force, on_batch=on_batch)

@@ -24,10 +24,10 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from cartatlas import __version__
 from cartatlas.model import ImportStats, Reject
 from cartatlas.store.migrations import LATEST_VERSION, MIGRATIONS
 from cartatlas.store.sandbox import QueryRefused, check_query, open_query_connection
+from cartatlas.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,9 @@ class Store:
         self._query_con: duckdb.DuckDBPyConnection | None = None
         #: Runs this store started and has not finished: every other run marked running is dead.
         self._own_runs: set[str] = set()
+        #: What the migrations just applied left for the pipeline to do, in order (``Migration.then``,
+        #: and "rebuild" when derived tables were recreated): ``cartatlas.pipeline.upgrade`` does it.
+        self.upgrades: list[str] = []
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """Another connection to this database, for a result read while the main one writes.
@@ -296,6 +299,7 @@ class Store:
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
         needs_rebuild = False
+        upgrades: list[str] = []
         for migration in MIGRATIONS:
             if migration.version <= current:
                 continue
@@ -313,10 +317,12 @@ class Store:
                 rollback(self.con)
                 raise
             needs_rebuild |= migration.rebuild
+            upgrades.extend(migration.then)
         if needs_rebuild and current:
-            from cartatlas.store.ingest import rebuild
-
-            rebuild(self)
+            upgrades.append("rebuild")
+        # The store only stores: re-normalising and recording derived state are the pipeline's
+        # (``cartatlas.pipeline.upgrade.finish_upgrade``, which ``cartatlas.open`` runs next).
+        self.upgrades = upgrades
 
     # -- lifetime ----------------------------------------------------------------
 

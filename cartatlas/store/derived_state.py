@@ -17,20 +17,9 @@ from typing import Any
 
 import orjson
 
-from cartatlas import __version__
 from cartatlas.store.db import Store, now
-
-DDL = """
-CREATE TABLE IF NOT EXISTS derived_state (
-    product VARCHAR PRIMARY KEY,      -- classifications, curation, trial_links, publication_labels, ...
-    made_at TIMESTAMPTZ NOT NULL,
-    inputs VARCHAR NOT NULL,          -- fingerprint of what it was computed from
-    knowledge_version VARCHAR,        -- cartatlas.knowledge.knowledge_version() at the time
-    classifier_version VARCHAR,
-    cartatlas_version VARCHAR,
-    detail JSON                       -- counts of the refresh, for people reading the table
-)
-"""
+from cartatlas.store.schema.state import DDL as DDL
+from cartatlas.version import __version__
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
 
 def _create_publications(con: duckdb.DuckDBPyConnection) -> None:
     """PubMed articles (issue 6): both tables are derived, so a re-run recreates them."""
-    from cartatlas.publications.schema import LINKS_DDL, VIEWS, publications_ddl
+    from cartatlas.store.schema.publications import LINKS_DDL, VIEWS, publications_ddl
 
     con.execute("DROP TABLE IF EXISTS publication_links")
     con.execute("DROP TABLE IF EXISTS publications CASCADE")
@@ -168,7 +168,7 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
     details (so it is recreated and rebuilt from raw versions); cross-registry
     links get their table, and trial_clusters its view.
     """
-    from cartatlas.link.schema import CLUSTERS_VIEW, LINKS_DDL
+    from cartatlas.store.schema.links import CLUSTERS_VIEW, LINKS_DDL
 
     _create_derived(con)
     con.execute(LINKS_DDL)
@@ -177,22 +177,11 @@ def _create_links(con: duckdb.DuckDBPyConnection) -> None:
 
 def _create_state(con: duckdb.DuckDBPyConnection) -> None:
     """Issue 12: staleness of derived data, and linked registrations that disagree on CAR."""
-    from cartatlas.link.schema import DISAGREEMENTS_VIEW
-    from cartatlas.store.derived_state import DDL
+    from cartatlas.store.schema.links import DISAGREEMENTS_VIEW
+    from cartatlas.store.schema.state import DDL
 
     con.execute(DDL)
     con.execute(DISAGREEMENTS_VIEW)
-    row = con.execute("SELECT count(*) FROM publications").fetchone()
-    if row is not None and row[0] == 0:
-        # No article labelled yet: every label from now on is made with the installed knowledge base.
-        from cartatlas.pipeline import publication_labels_inputs, versions
-
-        clf, kb = versions()
-        con.execute(
-            "INSERT INTO derived_state (product, made_at, inputs, knowledge_version, classifier_version, detail) "
-            "VALUES ('publication_labels', now(), ?, ?, ?, '{}')",
-            [publication_labels_inputs(), kb, clf],
-        )
 
 
 def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
@@ -202,7 +191,7 @@ def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
     places of sites (so it is recreated and rebuilt from raw versions);
     registration dates get their table and ``trial_landscape`` its view.
     """
-    from cartatlas.analysis.schema import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
+    from cartatlas.store.schema.landscape import REGISTRATION_DATES_DDL, TRIAL_LANDSCAPE_VIEW
 
     _create_derived(con)
     con.execute(REGISTRATION_DATES_DDL)
@@ -216,6 +205,8 @@ class Migration:
     apply: Callable[[duckdb.DuckDBPyConnection], None]
     #: True when derived tables must be rebuilt from raw records afterwards.
     rebuild: bool = False
+    #: Steps of the pipeline to run once the migrations are applied (``cartatlas.pipeline.upgrade``).
+    then: tuple[str, ...] = ()
 
 
 def _sql(script: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
@@ -236,7 +227,12 @@ MIGRATIONS: list[Migration] = [
         rebuild=True,
     ),
     Migration(5, "publications, publication links and their views", _create_publications, rebuild=True),
-    Migration(6, "derived_state (what derived tables were made from); cluster_disagreements view", _create_state),
+    Migration(
+        6,
+        "derived_state (what derived tables were made from); cluster_disagreements view",
+        _create_state,
+        then=("publication_labels_state",),
+    ),
     Migration(
         7,
         "results dates, sponsor country and normalised site places in trials; registration_dates, trial_landscape",

@@ -16,11 +16,12 @@ from collections.abc import Iterator
 
 from lxml import etree
 
+from cartatlas.dates import parse_date
+from cartatlas.knowledge.registries import register_short_name
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise import who
-from cartatlas.normalise.chictr import REGISTRY, xml_fields
-from cartatlas.normalise.dates import parse_date
+from cartatlas.sources.base import Input, Item, Reader, register_reader
 from cartatlas.sources.chictr.pages import (
+    REGISTRY,
     field_value,
     is_detail_page,
     is_search_page,
@@ -29,7 +30,7 @@ from cartatlas.sources.chictr.pages import (
     parse_search_page,
     registration_number,
 )
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.who import one_line, xml_fields
 
 XML_FORMAT = "chictr_xml"
 PAGE_FORMAT = "chictr_html"
@@ -74,12 +75,12 @@ def _read_xml(inp: Input) -> Iterator[Item]:
             except (etree.XMLSyntaxError, ValueError) as exc:
                 yield Reject(inp.name, locator, f"unreadable trial element: {exc}")
                 continue
-            trial_id = who.one_line(fields.get("trialid"))
+            trial_id = one_line(fields.get("trialid"))
             if not trial_id:
                 yield Reject(inp.name, locator, "trial has no trial_id")
                 continue
             yield RawRecord(
-                registry=who.register_short_name(who.one_line(fields.get("source register")), trial_id),
+                registry=register_short_name(one_line(fields.get("source register")), trial_id),
                 record_id=trial_id,
                 format=XML_FORMAT,
                 payload=text,

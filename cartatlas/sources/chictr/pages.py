@@ -47,6 +47,9 @@ _WAF_MARKERS = (
     ("_waf_", "a WAF challenge page"),
 )
 
+#: The registry name of every ChiCTR record (``knowledge/registries.csv``).
+REGISTRY = "chictr"
+
 
 def norm(text: str | None, *, lines: bool = False) -> str:
     """Whitespace collapsed, non-breaking spaces and the trailing colon of a label removed.

@@ -15,7 +15,8 @@ harvest stops at once and says so plainly, keeping its checkpoint.  The WHO
 ICTRP export (``cartatlas import``), which carries ChiCTR's records, is the
 dependable route for bulk ChiCTR data.
 
-Resumable like the ClinicalTrials.gov sync: after each trial page is committed,
+Resumable like the ClinicalTrials.gov sync (the pass that stores and checkpoints is the
+pipeline's, ``cartatlas.pipeline.harvest.chictr``): after each trial page is committed,
 ``sync_state`` records the result page and row to continue from (token
 ``"page:row"``), so an interrupted harvest re-reads one result page and goes on.
 Every pass walks the whole query (ChiCTR offers no "updated since" search);
@@ -29,18 +30,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
 
-from cartatlas.model import ImportStats, RawRecord, Reject
+from cartatlas.model import RawRecord, Reject
 from cartatlas.sources.chictr import page_record
 from cartatlas.sources.chictr.pages import SearchPage, parse_search_page, waf_answer
 from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, PoliteSource, Retry
-from cartatlas.store import sync_state
-from cartatlas.store.db import Store
-from cartatlas.store.ingest import save_records
 
 log = logging.getLogger(__name__)
 
@@ -188,121 +186,6 @@ def _refuse_firewall(answer: Answer) -> None:
     blocked = waf_answer(answer.status, answer.text)
     if blocked is not None:
         raise WafBlocked(waf_message(answer.url, blocked))
-
-
-# -- the harvest --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ChictrProgress:
-    """Where a pass stands, for progress bars and the closing message."""
-
-    query: str
-    resumed: bool
-    pages_done: int = 0
-    records_done: int = 0
-    total: int | None = None
-    done: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-def _token(page: int, row: int) -> str:
-    return f"{page}:{row}"
-
-
-def _parse_token(token: str | None) -> tuple[int, int]:
-    if not token:
-        return 1, 0
-    try:
-        page, _, row = token.partition(":")
-        return max(1, int(page)), max(0, int(row or 0))
-    except ValueError:
-        log.warning("ChiCTR checkpoint %r is not page:row; starting the pass from its first page", token)
-        return 1, 0
-
-
-def harvest(
-    store: Store,
-    client: ChictrClient,
-    run_id: str,
-    query: str,
-    *,
-    on_trial: Callable[[ChictrProgress, ImportStats], None] | None = None,
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> tuple[ImportStats, ChictrProgress]:
-    """Walk the result pages of ``query`` and store every trial page, checkpointing after each trial."""
-    previous = sync_state.load(store, REGISTRY, query)
-    if previous is not None and previous.running:
-        state = previous
-        sync_state.resume_pass(store, state, run_id, clock())
-    else:
-        state = sync_state.begin_pass(store, REGISTRY, query, None, run_id, clock(), previous)
-    progress = ChictrProgress(
-        query=state.query,
-        resumed=state.pages_done > 0 or state.records_done > 0,
-        pages_done=state.pages_done,
-        records_done=state.records_done,
-        total=state.total,
-    )
-    page_no, skip = _parse_token(state.page_token)
-    if progress.resumed:
-        progress.notes.append(f"resumed at result page {page_no}, row {skip + 1}")
-    stats = ImportStats()
-    previous_ids: list[str] | None = None
-    page_size = 0
-    for _ in range(client.max_pages):
-        listing, list_url = client.search(state.query, page_no)
-        unreadable = [Reject(list_url, f"row {row_no}", problem) for row_no, problem in listing.problems]
-        if unreadable:
-            store.save_rejects(run_id, unreadable)
-            stats.rejects.extend(unreadable)
-            stats.rejected += len(unreadable)
-        if listing.total is not None:
-            progress.total = listing.total
-        ids = [r.registration_number for r in listing.rows]
-        if not ids:
-            break
-        if ids == previous_ids:
-            raise ChictrError(f"{list_url}: the site sent the same results for page {page_no} as for the page before")
-        previous_ids = ids
-        for index, row in enumerate(listing.rows):
-            if index < skip:
-                continue
-            item = _trial_item(client, row.registration_number, row.proj, list_url, index)
-            trial_stats = save_records(store, [item], run_id)
-            stats.add(trial_stats)
-            progress.records_done += 1
-            sync_state.checkpoint(
-                store,
-                state,
-                page_token=_token(page_no, index + 1),
-                pages_done=progress.pages_done,
-                records_done=progress.records_done,
-                total=progress.total,
-                at=clock(),
-            )
-            if on_trial is not None:
-                on_trial(progress, trial_stats)
-        skip = 0
-        progress.pages_done += 1
-        sync_state.checkpoint(
-            store,
-            state,
-            page_token=_token(page_no + 1, 0),
-            pages_done=progress.pages_done,
-            records_done=progress.records_done,
-            total=progress.total,
-            at=clock(),
-        )
-        page_size = max(page_size, len(ids))
-        if len(ids) < page_size or (progress.total is not None and page_no * page_size >= progress.total):
-            break  # a short page is the last one; so is the page that reaches the total
-        page_no += 1
-    else:
-        raise ChictrError(f"stopped after {client.max_pages:,} result pages without reaching the last one")
-    sync_state.finish_pass(store, state, clock())
-    progress.done = True
-    return stats, progress
 
 
 def _trial_item(client: ChictrClient, regno: str, proj: str | None, list_url: str, index: int) -> RawRecord | Reject:

@@ -7,10 +7,9 @@ JSON.  It spaces its requests to a fixed rate, far under the ~50 requests a
 minute the registry tolerates from one address, because a harvest of the whole
 CAR landscape is a few pages and nothing is gained by hurrying.
 
-``harvest`` walks the pages of one query into the store and checkpoints after
-every committed page in ``sync_state`` (see ``cartatlas.store.sync_state``), so
-that an interrupted harvest continues where it stopped and an incremental one
-asks only for records updated since the last complete pass began.
+The client only fetches and splits pages into records (``page_records``);
+the pass that stores them and checkpoints is the pipeline's
+(``cartatlas.pipeline.harvest.ctgov``).
 
 Clock, sleep and random source are parameters so that tests can replay faults
 deterministically without waiting.
@@ -23,23 +22,19 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 
-from cartatlas.model import ImportStats
+from cartatlas.sources.base import Item
 from cartatlas.sources.ctgov.json_files import v2_study_record
-from cartatlas.sources.files import Item
 from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, PoliteSource, Retry, excerpt
 
 # Re-exported: these lived here before the shared client, and callers import them from here.
 from cartatlas.sources.http import parse_retry_after as parse_retry_after
 from cartatlas.sources.http import user_agent as user_agent
-from cartatlas.store import sync_state
-from cartatlas.store.db import Store
-from cartatlas.store.ingest import save_records
 
 log = logging.getLogger(__name__)
 
@@ -277,162 +272,3 @@ def page_records(page: Page, page_no: int) -> list[Item]:
         v2_study_record(study, page.url, f"page {page_no} studies[{i}]", source_kind="api")
         for i, study in enumerate(page.studies)
     ]
-
-
-# -- the harvest --------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class SyncProgress:
-    """Where a pass stands, for progress bars and the closing message."""
-
-    query: str
-    since: dt.date | None
-    resumed: bool
-    pages_done: int = 0
-    records_done: int = 0
-    total: int | None = None
-    restarts: int = 0
-    done: bool = False
-    #: Set when the pass continues from another run's checkpoint or starts again.
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class SyncPlan:
-    """What this run will do: resume a pass, or begin one (full or since a date)."""
-
-    query: str
-    since: dt.date | None
-    resume: sync_state.SyncState | None
-    reason: str
-
-
-def plan_sync(
-    state: sync_state.SyncState | None,
-    query: str,
-    since: dt.date | None,
-    full: bool,
-) -> SyncPlan:
-    """Decide between resuming and starting, and from which date.
-
-    An interrupted pass is resumed unless the caller asks for a different one
-    (another ``since``, or ``full`` when it was incremental).  A new pass
-    without an explicit date counts from the start of the last complete pass,
-    less ``SINCE_OVERLAP_DAYS``: records posted while that pass ran are asked
-    for again rather than missed.
-    """
-    if full and since is not None:
-        raise ValueError("a full pass and a since date exclude each other")
-    if state is not None and state.running:
-        wanted_matches = (full and state.since is None) or (since is not None and since == state.since)
-        if wanted_matches or (not full and since is None):
-            where = f"page {state.pages_done + 1}" + (
-                f" ({state.records_done:,} of {state.total:,} records done)" if state.total is not None else ""
-            )
-            return SyncPlan(query, state.since, state, f"resuming the interrupted pass at {where}")
-    if full:
-        return SyncPlan(query, None, None, "full pass")
-    if since is not None:
-        return SyncPlan(query, since, None, f"records updated since {since}")
-    if state is not None and state.last_success_at is not None and state.pass_started_at is not None:
-        auto = state.pass_started_at.astimezone(dt.UTC).date() - dt.timedelta(days=SINCE_OVERLAP_DAYS)
-        return SyncPlan(
-            query,
-            auto,
-            None,
-            f"records updated since {auto} (last complete pass began {state.pass_started_at:%Y-%m-%d %H:%M} UTC, "
-            f"less {SINCE_OVERLAP_DAYS} days)",
-        )
-    return SyncPlan(query, None, None, "full pass (no earlier complete pass of this query)")
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-#: How often one run starts its pass again after refused page tokens before giving up.
-MAX_RESTARTS = 2
-
-
-def harvest(
-    store: Store,
-    client: CtgovClient,
-    run_id: str,
-    plan: SyncPlan,
-    *,
-    on_page: Callable[[SyncProgress, ImportStats], None] | None = None,
-    clock: Callable[[], dt.datetime] = utc_now,
-) -> tuple[ImportStats, SyncProgress]:
-    """Walk a pass into the store, checkpointing after each committed page.
-
-    The stats cover this run only; ``SyncProgress`` covers the whole pass,
-    including pages committed by the runs it resumes.
-    """
-    previous = sync_state.load(store, REGISTRY, plan.query)
-    if plan.resume is not None and previous is not None and previous.running:
-        state = previous
-        sync_state.resume_pass(store, state, run_id, clock())
-    else:
-        state = sync_state.begin_pass(store, REGISTRY, plan.query, plan.since, run_id, clock(), previous)
-    progress = SyncProgress(
-        query=state.query,
-        since=state.since,
-        resumed=plan.resume is not None,
-        pages_done=state.pages_done,
-        records_done=state.records_done,
-        total=state.total,
-    )
-    stats = ImportStats()
-    while True:
-        try:
-            for page in client.fetch_pages(state.query, state.since, state.page_token):
-                page_no = progress.pages_done + 1
-                page_stats = save_records(store, page_records(page, page_no), run_id, batch_size=MAX_PAGE_SIZE)
-                stats.add(page_stats)
-                progress.pages_done = page_no
-                progress.records_done += len(page.studies)
-                if page.total_count is not None:
-                    progress.total = page.total_count
-                sync_state.checkpoint(
-                    store,
-                    state,
-                    page_token=page.next_page_token,
-                    pages_done=progress.pages_done,
-                    records_done=progress.records_done,
-                    total=progress.total,
-                    at=clock(),
-                )
-                log.info(
-                    "page %d: %d records (%s of %s)",
-                    page_no,
-                    len(page.studies),
-                    f"{progress.records_done:,}",
-                    "?" if progress.total is None else f"{progress.total:,}",
-                )
-                if on_page is not None:
-                    on_page(progress, page_stats)
-        except PageTokenRejected as exc:
-            if progress.restarts >= MAX_RESTARTS:
-                raise ApiError(f"{exc}; the pass was already restarted {progress.restarts} times, giving up") from exc
-            progress.restarts += 1
-            note = (
-                f"the server refused the page token for page {progress.pages_done + 1} (tokens expire); "
-                "starting the pass again from the first page"
-            )
-            log.warning("%s", note)
-            progress.notes.append(note)
-            sync_state.restart_pass(store, state, clock())
-            progress.pages_done = progress.records_done = 0
-            progress.total = None
-            continue
-        break
-    if progress.total is not None and progress.records_done != progress.total:
-        log.info(
-            "the pass read %d records where the server counted %d at its start (the registry changed meanwhile)",
-            progress.records_done,
-            progress.total,
-        )
-    sync_state.finish_pass(store, state, clock())
-    progress.done = True
-    return stats, progress

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov_legacy import classic_nct_aliases, classic_nct_id, classic_record_updated
+from cartatlas.sources.base import Item
+from cartatlas.sources.ctgov.identity import classic_nct_aliases, classic_nct_id, classic_record_updated
 from cartatlas.sources.ctgov.json_files import JSON_LAYOUTS
 from cartatlas.sources.ctgov.xml_files import file_name_conflict
-from cartatlas.sources.files import Item
 
 
 def classic_study_record(study: Any, source: str, locator: str, *, check_file_name: bool = False) -> Item:

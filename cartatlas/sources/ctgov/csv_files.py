@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from typing import IO
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov_legacy import NCT_IN_TEXT, csv_record_updated
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.base import Input, Item, Reader, register_reader
+from cartatlas.sources.ctgov.identity import NCT_IN_TEXT, csv_record_updated
 
 ID_COLUMN = "NCT Number"
 _NCT = re.compile(r"^NCT\d{8}$")

@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov import record_updated
-from cartatlas.sources.files import Input, Item, LineBatch, Reader, line_batches, read_block, register_reader
+from cartatlas.sources.base import Input, Item, LineBatch, Reader, line_batches, read_block, register_reader
+from cartatlas.sources.ctgov.identity import record_updated
 
 #: (recognises(obj), iterate(obj, source, locator)) for each JSON layout.
 JsonLayout = tuple[Callable[[Any], bool], Callable[[Any, str, str], Iterator[Item]]]

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from lxml import etree
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.ctgov_legacy import (
+from cartatlas.sources.base import Input, Item, Reader, register_reader
+from cartatlas.sources.ctgov.identity import (
     keep_entity_references,
     rss_item_id,
     xml_nct_aliases,
@@ -34,7 +35,6 @@ from cartatlas.normalise.ctgov_legacy import (
     xml_parser,
     xml_record_updated,
 )
-from cartatlas.sources.files import Input, Item, Reader, register_reader
 
 _PROLOG = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>", re.S)
 _FIRST_TAG = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")

@@ -1,4 +1,4 @@
-"""NCBI E-utilities: a polite, resumable harvest of PubMed into the store.
+"""NCBI E-utilities: the client of a polite, resumable PubMed harvest (``cartatlas.pipeline.harvest.pubmed``).
 
 How the E-utilities are used, and why:
 
@@ -22,7 +22,7 @@ How the E-utilities are used, and why:
   exponential backoff and jitter; a history set that expired (NCBI keeps them
   for hours, not days) is searched again.
 
-``harvest`` checkpoints in ``sync_state`` after each committed batch (the
+The pass (``cartatlas.pipeline.harvest.pubmed.harvest``) checkpoints in ``sync_state`` after each committed batch (the
 page token is a small JSON document: the date ranges still to do and, for the
 current one, its WebEnv, query_key, count and next retstart), so an
 interrupted harvest continues where it stopped.  Sleep, clock and random
@@ -38,21 +38,17 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import orjson
 from lxml import etree
 
-from cartatlas.model import ImportStats
-from cartatlas.sources.files import Item
+from cartatlas.sources.base import Item
 from cartatlas.sources.http import RETRY_STATUSES, PoliteClient, PoliteSource, Retry, excerpt
 from cartatlas.sources.pubmed.xml_files import record_from_element
-from cartatlas.store import sync_state
-from cartatlas.store.db import Store
-from cartatlas.store.ingest import save_records
 
 log = logging.getLogger(__name__)
 
@@ -348,222 +344,6 @@ def _parse_efetch(body: bytes, url: str, retstart: int) -> Batch | Retry:
     for i, elem in enumerate(el for el in root if el.tag in ("PubmedArticle", "PubmedBookArticle")):
         items.append(record_from_element(elem, url, f"retstart {retstart} item {i}", "api"))
     return Batch(items=items, retstart=retstart, url=url)
-
-
-# -- planning and checkpoints ------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Plan:
-    """What this run will do: resume a pass, or begin one (full or since a date)."""
-
-    query: str
-    since: dt.date | None
-    resume: sync_state.SyncState | None
-    reason: str
-
-
-def plan_sync(state: sync_state.SyncState | None, query: str, since: dt.date | None, full: bool) -> Plan:
-    """Resume an interrupted pass unless told otherwise; a new pass counts from the last complete one."""
-    if full and since is not None:
-        raise ValueError("a full pass and a since date exclude each other")
-    if state is not None and state.running:
-        same = (full and state.since is None) or (since is not None and since == state.since)
-        if same or (not full and since is None):
-            return Plan(query, state.since, state, f"resuming the interrupted pass ({state.records_done:,} done)")
-    if full:
-        return Plan(query, None, None, "full pass")
-    if since is not None:
-        return Plan(query, since, None, f"records modified since {since}")
-    if state is not None and state.last_success_at is not None and state.pass_started_at is not None:
-        auto = state.pass_started_at.astimezone(dt.UTC).date() - dt.timedelta(days=SINCE_OVERLAP_DAYS)
-        return Plan(
-            query, auto, None, f"records modified since {auto} (last complete pass, less {SINCE_OVERLAP_DAYS} days)"
-        )
-    return Plan(query, None, None, "full pass (no earlier complete pass of this query)")
-
-
-DateRange = tuple[str, str] | None
-
-
-def range_term(query: str, rng: DateRange) -> str:
-    if rng is None:
-        return query
-    return f'({query}) AND ("{rng[0]}"[dp] : "{rng[1]}"[dp])'
-
-
-def _split(rng: DateRange, today: dt.date) -> list[DateRange] | None:
-    """Halve a publication-date range; None when it is a single day already."""
-    lo, hi = (dt.date(1800, 1, 1), dt.date(today.year + 1, 12, 31)) if rng is None else (_d(rng[0]), _d(rng[1]))
-    if lo >= hi:
-        return None
-    mid = lo + (hi - lo) // 2
-    return [(_s(lo), _s(mid)), (_s(mid + dt.timedelta(days=1)), _s(hi))]
-
-
-def _d(text: str) -> dt.date:
-    return dt.datetime.strptime(text, "%Y/%m/%d").date()
-
-
-def _s(day: dt.date) -> str:
-    return day.strftime("%Y/%m/%d")
-
-
-@dataclass
-class Cursor:
-    """The page token of a pubmed pass: ranges still to search and the current set."""
-
-    pending: list[DateRange] = field(default_factory=lambda: [None])
-    current: dict[str, Any] | None = None
-
-    def dumps(self) -> str:
-        return orjson.dumps({"pending": self.pending, "current": self.current}).decode()
-
-    @classmethod
-    def loads(cls, token: str | None) -> Cursor:
-        if not token:
-            return cls()
-        data = orjson.loads(token)
-        pending = [tuple(r) if r is not None else None for r in data.get("pending", [])]
-        return cls(pending=pending, current=data.get("current"))
-
-
-@dataclass(slots=True)
-class Progress:
-    query: str
-    since: dt.date | None
-    resumed: bool
-    batches_done: int = 0
-    records_done: int = 0
-    total: int | None = None
-    searches: int = 0
-    done: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def harvest(
-    store: Store,
-    client: EutilsClient,
-    run_id: str,
-    plan: Plan,
-    *,
-    on_batch: Callable[[Progress, ImportStats], None] | None = None,
-    clock: Callable[[], dt.datetime] = utc_now,
-    max_steps: int = 100_000,
-) -> tuple[ImportStats, Progress]:
-    """Walk a pass into the store, checkpointing after every committed batch."""
-    previous = sync_state.load(store, REGISTRY, plan.query)
-    if plan.resume is not None and previous is not None and previous.running:
-        state = previous
-        sync_state.resume_pass(store, state, run_id, clock())
-        cursor = Cursor.loads(state.page_token)
-    else:
-        state = sync_state.begin_pass(store, REGISTRY, plan.query, plan.since, run_id, clock(), previous)
-        cursor = Cursor()
-    progress = Progress(
-        state.query, state.since, plan.resume is not None, state.pages_done, state.records_done, state.total
-    )
-    stats = ImportStats()
-
-    def save(cur: Cursor) -> None:
-        sync_state.checkpoint(
-            store,
-            state,
-            page_token=cur.dumps(),
-            pages_done=progress.batches_done,
-            records_done=progress.records_done,
-            total=progress.total,
-            at=clock(),
-        )
-
-    for _ in range(max_steps):
-        if cursor.current is None:
-            if not cursor.pending:
-                break
-            rng = cursor.pending[0]
-            search = client.esearch(range_term(state.query, rng), since=state.since)
-            progress.searches += 1
-            if progress.total is None:
-                progress.total = search.count
-            if search.count > client.window:
-                halves = _split(rng, clock().date())
-                if halves is not None:
-                    log.info("%s: %d records, more than PubMed serves per search; splitting", rng, search.count)
-                    cursor.pending[0:1] = halves
-                    save(cursor)
-                    continue
-                note = (
-                    f"{search.count:,} records published {rng[0] if rng else ''} exceed PubMed's window; "
-                    f"only the first {client.window:,} are read"
-                )
-                progress.notes.append(note)
-                log.warning("%s", note)
-            cursor.pending.pop(0)
-            cursor.current = {
-                "range": rng,
-                "webenv": search.webenv,
-                "query_key": search.query_key,
-                "count": search.count,
-                "retstart": 0,
-            }
-            save(cursor)
-            continue
-        cur = cursor.current
-        limit = min(int(cur["count"]), client.window)
-        retstart = int(cur["retstart"])
-        if retstart >= limit:
-            cursor.current = None
-            save(cursor)
-            continue
-        search = Search(range_term(state.query, cur["range"]), int(cur["count"]), cur["webenv"], cur["query_key"], "")
-        try:
-            batch = client.efetch(search, retstart, min(client.batch_size, limit - retstart))
-            if batch.size == 0:
-                raise HistoryExpired(f"efetch returned no records at retstart {retstart} of {limit}")
-        except HistoryExpired as exc:
-            if cur.get("researched"):
-                note = f"gave up on date range {cur['range']} at record {retstart}: {exc}"
-                progress.notes.append(note)
-                log.warning("%s", note)
-                cursor.current = None
-                save(cursor)
-                continue
-            log.info("history set expired (%s); searching again", exc)
-            fresh = client.esearch(range_term(state.query, cur["range"]), since=state.since)
-            progress.searches += 1
-            same = fresh.count == int(cur["count"])
-            cursor.current = {
-                "range": cur["range"],
-                "webenv": fresh.webenv,
-                "query_key": fresh.query_key,
-                "count": fresh.count,
-                # The same count means the same set in the same order: go on; otherwise read it again.
-                "retstart": retstart if same else 0,
-                "researched": True,
-            }
-            save(cursor)
-            continue
-        batch_stats = save_records(store, batch.items, run_id, batch_size=max(client.batch_size, 1))
-        stats.add(batch_stats)
-        progress.batches_done += 1
-        progress.records_done += batch.size
-        cur["retstart"] = retstart + batch.size
-        cur.pop("researched", None)
-        save(cursor)
-        log.info(
-            "batch %d: %d records (%d of %s)", progress.batches_done, batch.size, progress.records_done, progress.total
-        )
-        if on_batch is not None:
-            on_batch(progress, batch_stats)
-    else:
-        raise EutilsError(f"stopped after {max_steps:,} steps without finishing the pass")
-    sync_state.finish_pass(store, state, clock())
-    progress.done = True
-    return stats, progress
 
 
 def iter_search(client: EutilsClient, term: str) -> Iterator[Batch]:

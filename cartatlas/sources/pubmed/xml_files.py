@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from lxml import etree
 
 from cartatlas.model import RawRecord, Reject
-from cartatlas.normalise.pubmed import FORMAT, REGISTRY, clean, record_pmid, record_updated
-from cartatlas.sources.files import Input, Item, Reader, register_reader
+from cartatlas.sources.base import Input, Item, Reader, register_reader
+from cartatlas.sources.pubmed.identity import FORMAT, REGISTRY, clean, record_pmid, record_updated
 
 log = logging.getLogger(__name__)
 

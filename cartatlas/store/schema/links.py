@@ -13,6 +13,8 @@ ClinicalTrials.gov record arrives, and keeps it after.
 
 from __future__ import annotations
 
+from cartatlas.knowledge.registries import cluster_id_registries
+
 #: status: auto (accepted by the rules), candidate (scored below the threshold: kept for curators, not
 #: used), confirmed (a curator said same), rejected (a curator said different).
 LINKS_DDL = """
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS trial_links (
 #: Statuses that join two registrations into one trial.
 ACTIVE_STATUSES = ("auto", "confirmed")
 
-CLUSTERS_VIEW = """
+CLUSTERS_VIEW_TEMPLATE = """
 CREATE OR REPLACE VIEW trial_clusters AS
 WITH RECURSIVE edges(a_reg, a_id, b_reg, b_id) AS (
     SELECT registry_a, trial_id_a, registry_b, trial_id_b FROM trial_links WHERE status IN ('auto', 'confirmed')
@@ -48,13 +50,24 @@ reach(registry, trial_id, m_reg, m_id) AS (
 ),
 canon AS (
     SELECT registry, trial_id,
-           arg_min(m_id, (CASE m_reg WHEN 'ctgov' THEN 0 WHEN 'chictr' THEN 1 ELSE 2 END, m_id)) AS cluster_id
+           arg_min(m_id, ({cluster_rank}, m_id)) AS cluster_id
     FROM reach
     GROUP BY registry, trial_id
 )
 SELECT registry, trial_id, cluster_id, count(*) OVER (PARTITION BY cluster_id) AS cluster_size
 FROM canon
 """
+
+
+def _cluster_rank() -> str:
+    """The SQL that ranks a registry for naming a cluster: ``cluster_ids`` registries in order, then the rest."""
+    ranked = cluster_id_registries()
+    whens = " ".join(f"WHEN '{name}' THEN {i}" for i, name in enumerate(ranked))
+    return f"CASE m_reg {whens} ELSE {len(ranked)} END"
+
+
+#: The view, with the registries whose ids name clusters read from knowledge/registries.csv.
+CLUSTERS_VIEW = CLUSTERS_VIEW_TEMPLATE.format(cluster_rank=_cluster_rank())
 
 
 #: Linked registrations of one trial that disagree on whether it is a CAR trial (one registration

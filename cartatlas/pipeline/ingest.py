@@ -28,7 +28,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -46,10 +45,11 @@ from typing import Any, cast
 import orjson
 import pyarrow as pa
 
-from cartatlas.model import ImportStats, RawRecord, Reject, Skipped
-from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
+from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial, _order_key
+from cartatlas.normalise.formats import DerivedTable, FormatSpec, derived_tables, format_spec
 from cartatlas.sources.files import Item, LineBatch
 from cartatlas.sources.limits import max_record_bytes, record_too_large
+from cartatlas.store.bulk import import_settings
 from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,27 @@ _PREPARED_SCHEMA = pa.schema(
 _ROW = "_row"
 
 
+def _label_publication(row: dict[str, Any]) -> dict[str, Any]:
+    from cartatlas.publications.classify import classify_publication
+
+    return classify_publication(row)
+
+
+#: Labels computed from a normalised row before it is stored, by target table: an article's kind, CAR,
+#: targets and country are stored with it (``cartatlas.pipeline.derived.relabel_publications`` redoes
+#: them when the knowledge base changes).  Trials are screened later, by ``derive``.
+LABELLERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"publications": _label_publication}
+
+
+def normalised_row(spec: FormatSpec, payload: Any) -> Trial:
+    """parse -> normalise -> label: the row one record gives its derived table (``spec.target``)."""
+    row = spec.to_trial(payload)
+    labeller = LABELLERS.get(spec.target.name)
+    if labeller is not None:
+        row.update(labeller(row))  # type: ignore[typeddict-item, arg-type]
+    return row
+
+
 def payload_text(record: RawRecord) -> str:
     """The stored form of a payload: JSON with sorted keys, or the text itself."""
     if isinstance(record.payload, str):
@@ -100,11 +121,6 @@ def payload_text(record: RawRecord) -> str:
 def content_hash(format_name: str, text: str) -> str:
     view = format_spec(format_name).hash_view(text)
     return hashlib.sha256(view.encode()).hexdigest()[:32]
-
-
-def _order_key(updated: Any, rank: int, version_id: int) -> tuple[Any, int, int]:
-    # None sorts first so that any dated version wins over an undated one.
-    return (updated.toordinal() if updated is not None else -1, rank, version_id)
 
 
 @dataclass(slots=True)
@@ -194,7 +210,7 @@ def _prepare_batch(items: Iterable[Item]) -> _Batch:
             stats.rejects.append(Reject(item.source, item.locator, record_too_large(len(text), limit), item.record_id))
             continue
         try:
-            trial = spec.to_trial(item.payload)
+            trial = normalised_row(spec, item.payload)
         except Exception as exc:  # a normaliser bug must not lose the rest of the batch
             stats.rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc!r}", item.record_id))
             continue
@@ -348,7 +364,7 @@ class _Workers:
             for _ in range(n):
                 to_child_r, to_child_w = os.pipe()
                 from_child_r, from_child_w = os.pipe()
-                code = f"from cartatlas.store.ingest import worker_main; worker_main({to_child_r}, {from_child_w})"
+                code = f"from cartatlas.pipeline.ingest import worker_main; worker_main({to_child_r}, {from_child_w})"
                 for fd in (to_child_w, from_child_w):
                     _widen_pipe(fd)
                 proc = subprocess.Popen(
@@ -564,52 +580,8 @@ def save_records(
     return total
 
 
-#: DuckDB settings while importing.  Committed rows stay in memory until a checkpoint writes them to
-#: the file, and DuckDB otherwise caches the whole growing file: a bounded memory limit with a
-#: checkpoint every 128 MB of log keeps an import's memory flat (about half a GiB at any size).  With
-#: a larger threshold the unwritten rows crowd the limit and commits slow down twofold; with a smaller
-#: one the growing row group is rewritten too often.
-IMPORT_MEMORY_LIMIT = 320 * 2**20
 #: Batches after which an import ends with an explicit checkpoint (see ``save_records``).
 _CHECKPOINT_AFTER = 10
-IMPORT_CHECKPOINT_THRESHOLD = "128MB"
-_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 10**3, "MB": 10**6, "GB": 10**9}
-
-
-def _size(text: str) -> float:
-    """A DuckDB size setting ("18.6 GiB", "256.0 MiB") in bytes (infinity when unparsable)."""
-    number, _, unit = text.strip().partition(" ")
-    try:
-        return float(number) * _UNITS[unit or "bytes"]
-    except (ValueError, KeyError):
-        return math.inf
-
-
-@contextmanager
-def import_settings(store: Store) -> Iterator[None]:
-    """Apply the import's memory settings for the duration of ``save_records``, then restore them.
-
-    A limit the user set lower is kept.
-    """
-    con = store.con
-    names = ("memory_limit", "checkpoint_threshold")
-    before = {
-        name: str(value)
-        for name, value in con.execute(
-            "SELECT name, value FROM duckdb_settings() WHERE name IN (?, ?)", list(names)
-        ).fetchall()
-    }
-    if len(before) != len(names):  # an unknown DuckDB: leave its settings alone
-        yield
-        return
-    if _size(before["memory_limit"]) > IMPORT_MEMORY_LIMIT:
-        con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT // 2**20}MB'")
-    con.execute(f"SET checkpoint_threshold = '{IMPORT_CHECKPOINT_THRESHOLD}'")
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            con.execute(f"SET {name} = '{value}'")
 
 
 @dataclass(slots=True)
@@ -806,7 +778,7 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
             out: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
             for version_id, digest, fmt, payload in rows:
                 spec = format_spec(fmt)
-                row: dict[str, Any] = dict(spec.to_trial(orjson.loads(payload) if spec.is_json else payload))
+                row: dict[str, Any] = dict(normalised_row(spec, orjson.loads(payload) if spec.is_json else payload))
                 row["version_id"] = version_id
                 row["content_hash"] = digest
                 out.setdefault(spec.target.name, (spec.target, []))[1].append(row)

@@ -265,7 +265,7 @@ def relabel_publications(store: Store) -> int:
     version has to be parsed again.
     """
     from cartatlas.publications.classify import classify_publication
-    from cartatlas.publications.schema import PUBLICATION_SCHEMA
+    from cartatlas.store.schema.publications import PUBLICATION_SCHEMA
 
     cursor = store.cursor()
     try:
