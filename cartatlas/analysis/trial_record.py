@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from cartatlas.link.schema import ACTIVE_STATUSES
 from cartatlas.store.db import Store
+from cartatlas.store.schema.links import ACTIVE_STATUSES
 
 Key = tuple[str, str]
 
