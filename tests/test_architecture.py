@@ -179,11 +179,11 @@ def test_files_the_architecture_names_exist(path: str) -> None:
 def test_names_the_what_to_touch_lists_use_exist() -> None:
     """Functions and constants the lists point at are where the lists say."""
     from cartatlas.classify import engine
-    from cartatlas.report import figures
+    from cartatlas.report import figures, labels
     from cartatlas.sources import base, files
 
-    assert hasattr(figures, "FIGURES") and hasattr(figures, "PLATFORM_LABELS")
-    assert hasattr(figures, "PRODUCT_SOURCE_LABELS")
+    assert hasattr(figures, "FIGURES") and hasattr(labels, "PLATFORM_LABELS")
+    assert hasattr(labels, "PRODUCT_SOURCE_LABELS")
     assert hasattr(engine, "CLASSIFIER_VERSION")
     assert hasattr(base, "register_reader") and hasattr(files, "_load_builtin_readers")
     section = _what_to_touch()
