@@ -233,16 +233,15 @@ class FieldScore:
 
     @property
     def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        return class_f1([self.tp, self.fp, self.fn])[0]
 
     @property
     def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        return class_f1([self.tp, self.fp, self.fn])[1]
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return class_f1([self.tp, self.fp, self.fn])[2]
 
     @property
     def accuracy(self) -> float:
@@ -364,11 +363,11 @@ class ClassScore:
 
     @property
     def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        return class_f1([self.tp, self.fp, self.fn])[0]
 
     @property
     def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        return class_f1([self.tp, self.fp, self.fn])[1]
 
     @property
     def precision_interval(self) -> tuple[float, float]:
@@ -392,6 +391,7 @@ def class_scores(report: Report) -> list[ClassScore]:
 
 
 def class_f1(counts: list[int]) -> tuple[float, float, float]:
+    """Precision, recall and F1 from (tp, fp, fn); 0 where a ratio has nothing to count (one formula for all)."""
     tp, fp, fn = counts
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
