@@ -25,9 +25,8 @@ from typer.testing import CliRunner, Result
 import cartatlas
 from cartatlas.cli import app
 from cartatlas.store.db import StorageError, Store
-from tests.conftest import CTGOV
+from tests.conftest import CTGOV, LEUKEMIA
 
-LEUKEMIA = CTGOV / "api_v2" / "leukemia_query_100.json"
 runner = CliRunner()
 
 
@@ -40,19 +39,9 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("failures") / "built.duckdb"
-    with cartatlas.open(path) as atlas:
-        atlas.import_files([LEUKEMIA])
-    return path
-
-
 @pytest.fixture
-def db(built: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "atlas.duckdb"
-    shutil.copy(built, copy)
-    return copy
+def db(leukemia_db: Path) -> Path:
+    return leukemia_db
 
 
 def _env() -> dict[str, str]:
@@ -212,7 +201,7 @@ def test_readers_work_side_by_side(db: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def read_only_db(built: Path, tmp_path: Path) -> Iterator[Path]:
+def read_only_db(leukemia_built: Path, tmp_path: Path) -> Iterator[Path]:
     """The database in a read-only directory, itself read-only (mode 444).
 
     root ignores file modes, so as root the directory is a file system
@@ -221,7 +210,7 @@ def read_only_db(built: Path, tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() == 0:
         with _mounted_tmpfs(tmp_path / "shelf", "64m") as shelf:
             path = shelf / "atlas.duckdb"
-            shutil.copy(built, path)
+            shutil.copy(leukemia_built, path)
             path.chmod(0o444)
             shelf.chmod(0o555)
             remounted = subprocess.run(["mount", "-o", "remount,ro", str(shelf)], capture_output=True)
@@ -232,7 +221,7 @@ def read_only_db(built: Path, tmp_path: Path) -> Iterator[Path]:
     shelf = tmp_path / "shelf"
     shelf.mkdir()
     path = shelf / "atlas.duckdb"
-    shutil.copy(built, path)
+    shutil.copy(leukemia_built, path)
     path.chmod(0o444)
     shelf.chmod(0o555)
     try:

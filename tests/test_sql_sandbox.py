@@ -7,7 +7,6 @@ command must still work.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,27 +19,15 @@ from typer.testing import CliRunner, Result
 import cartatlas
 from cartatlas.cli import app
 from cartatlas.store.sandbox import QueryRefused, check_query
-from tests.conftest import CTGOV
+from tests.conftest import LEUKEMIA
 
-LEUKEMIA = CTGOV / "api_v2" / "leukemia_query_100.json"
 runner = CliRunner()
 SECRET = "cartatlas-test-secret-7f3a"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sandbox") / "built.duckdb"
-    with cartatlas.open(path) as atlas:
-        atlas.import_files([LEUKEMIA])
-    return path
-
-
 @pytest.fixture
-def db(built: Path, tmp_path: Path) -> Path:
-    """A fresh copy per test: an attack that worked must not spoil the next test."""
-    copy = tmp_path / "atlas.duckdb"
-    shutil.copy(built, copy)
-    return copy
+def db(leukemia_db: Path) -> Path:
+    return leukemia_db
 
 
 @pytest.fixture
