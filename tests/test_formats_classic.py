@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import cartatlas
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise import format_spec
-from cartatlas.normalise.ctgov_legacy import classic_to_v2
+from cartatlas.normalise.ctgov_classic import classic_to_v2
 from cartatlas.sources.files import Input, read_input, read_path
 from tests.conftest import CTGOV
 

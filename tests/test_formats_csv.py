@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import cartatlas
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
-from cartatlas.normalise.ctgov_legacy import csv_row_to_v2, parse_age, parse_location
+from cartatlas.normalise.ctgov_csv import csv_row_to_v2, parse_age, parse_location
 from cartatlas.sources.files import Input, read_input, read_path
 from tests.conftest import CTGOV
 
