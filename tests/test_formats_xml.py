@@ -22,7 +22,8 @@ import cartatlas
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.ctgov_xml import xml_to_v2
-from cartatlas.sources.files import Input, read_input, read_path
+from cartatlas.sources.base import Input
+from cartatlas.sources.files import read_input, read_path
 from tests.conftest import CTGOV
 
 XML = CTGOV / "legacy_xml"

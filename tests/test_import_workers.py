@@ -11,8 +11,8 @@ import pytest
 
 import cartatlas
 from cartatlas.pipeline import ingest, workers
+from cartatlas.sources.base import Input, line_batches
 from cartatlas.sources.ctgov.json_files import _read, parse_line
-from cartatlas.sources.files import Input, line_batches
 from tests.conftest import CTGOV
 
 CORPUS = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"

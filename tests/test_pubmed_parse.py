@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 import cartatlas
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise import format_spec
-from cartatlas.normalise.pubmed import FORMAT, parse_medline_date
+from cartatlas.normalise.pubmed import parse_medline_date
 from cartatlas.pipeline.prepare import normalised_row
-from cartatlas.sources.files import Input, read_input, read_path
+from cartatlas.sources.base import Input
+from cartatlas.sources.files import read_input, read_path
+from cartatlas.sources.pubmed.identity import FORMAT
 from tests.conftest import DATA
 
 PUBMED = DATA / "pubmed"

@@ -20,7 +20,7 @@ from typing import Any
 
 from lxml import etree
 
-from cartatlas.normalise.dates import parse_date
+from cartatlas.dates import parse_date
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.sources.ctgov.identity import (
     _text,

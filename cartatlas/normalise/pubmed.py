@@ -35,17 +35,20 @@ from typing import Any
 
 from lxml import etree
 
-from cartatlas.normalise.dates import MONTHS
+from cartatlas.dates import MONTHS
+from cartatlas.knowledge.registries import find_registry_ids, id_registry
 from cartatlas.normalise.formats import DerivedTable, FormatSpec, register_format
-from cartatlas.normalise.ids import find_registry_ids, id_registry
-from cartatlas.sources.pubmed.identity import FORMAT as FORMAT
-from cartatlas.sources.pubmed.identity import REGISTRY as REGISTRY
-from cartatlas.sources.pubmed.identity import _date, _int, _month
-from cartatlas.sources.pubmed.identity import clean as clean
-from cartatlas.sources.pubmed.identity import medline_citation as medline_citation
-from cartatlas.sources.pubmed.identity import record_pmid as record_pmid
-from cartatlas.sources.pubmed.identity import record_updated as record_updated
-from cartatlas.sources.pubmed.identity import ymd_date as ymd_date
+from cartatlas.sources.pubmed.identity import (
+    FORMAT,
+    REGISTRY,
+    _date,
+    _int,
+    _month,
+    clean,
+    medline_citation,
+    record_pmid,
+    ymd_date,
+)
 from cartatlas.store.schema.publications import PUBLICATION_SCHEMA
 
 log = logging.getLogger(__name__)

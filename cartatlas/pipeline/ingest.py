@@ -38,7 +38,7 @@ from cartatlas.pipeline.prepare import Batch, merge_batches, normalised_row
 from cartatlas.pipeline.version_plan import current_versions, plan_versions
 from cartatlas.pipeline.workers import Preparer, import_workers
 from cartatlas.pipeline.write import commit, insert_rows
-from cartatlas.sources.files import Item, LineBatch
+from cartatlas.sources.base import Item, LineBatch
 from cartatlas.store.bulk import import_settings
 from cartatlas.store.db import Store, rollback
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from cartatlas.model import ImportStats, RawRecord, Reject, Skipped, Trial
 from cartatlas.normalise.formats import DerivedTable, FormatSpec, format_spec
-from cartatlas.sources.files import Item
+from cartatlas.sources.base import Item
 from cartatlas.sources.limits import max_record_bytes, record_too_large
 
 RAW_SCHEMA = pa.schema(

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from cartatlas.model import ImportStats
 from cartatlas.pipeline.prepare import Batch, prepare
-from cartatlas.sources.files import Item, LineBatch
+from cartatlas.sources.base import Item, LineBatch
 
 #: Worker processes that prepare large JSON-lines inputs; ``0`` prepares everything in this process.
 #: Defaults to the number of CPUs (at most 4: the writer and the reading process need a core too).
