@@ -27,7 +27,8 @@ from cartatlas.pipeline.ingest import rebuild, save_records
 from cartatlas.pipeline.upgrade import open_store
 from cartatlas.report.build import ReportResult, write_report
 from cartatlas.review import review_queue
-from cartatlas.sources.files import Item, LineBatch, iter_paths, read_path_batches
+from cartatlas.sources.base import Item, LineBatch
+from cartatlas.sources.files import iter_paths, read_path_batches
 from cartatlas.store.db import Store
 from cartatlas.store.export import export_trials
 
@@ -624,7 +625,7 @@ class Atlas:
     def history(self, record_id: str, registry: str | None = None) -> builtins.list[StoredVersion]:
         """Every stored version of a record, in the registry's date order, with what changed each time."""
         from cartatlas.analysis.history import record_history
-        from cartatlas.normalise.ids import id_registry
+        from cartatlas.knowledge.registries import id_registry
 
         reg = registry or id_registry(record_id)
         if reg is None:
@@ -697,7 +698,7 @@ def landscape_options(
     latest_status: bool = False,
 ) -> LandscapeOptions:
     """Validated options from user-facing values (strings as typed on a command line)."""
-    from cartatlas.normalise.dates import parse_date
+    from cartatlas.dates import parse_date
 
     date = parse_date(as_of) if isinstance(as_of, str) else as_of
     if isinstance(as_of, str) and date is None:

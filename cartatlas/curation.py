@@ -47,8 +47,8 @@ import orjson
 from cartatlas.classify import types
 from cartatlas.classify.knowledge import knowledge, normalise_term, split_list
 from cartatlas.curation_file import curation_rows
+from cartatlas.dates import parse_date
 from cartatlas.knowledge import read_table
-from cartatlas.normalise.dates import parse_date
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
 from cartatlas.store.db import Store, now, rollback
 

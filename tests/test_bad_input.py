@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 import cartatlas
 from cartatlas.model import RawRecord, Reject
 from cartatlas.sources import limits
+from cartatlas.sources.base import Input, LineBatch, line_batches
 from cartatlas.sources.ctgov.json_files import parse_line
-from cartatlas.sources.files import Input, LineBatch, line_batches, read_input, read_path
+from cartatlas.sources.files import read_input, read_path
 from tests.conftest import CTGOV
 
 CORPUS = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 import cartatlas
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
-from cartatlas.normalise.ctgov_legacy import csv_row_to_v2, parse_age, parse_location
-from cartatlas.sources.files import Input, read_input, read_path
+from cartatlas.normalise.ctgov_csv import csv_row_to_v2, parse_age, parse_location
+from cartatlas.sources.base import Input
+from cartatlas.sources.files import read_input, read_path
 from tests.conftest import CTGOV
 
 SITE_2018 = CTGOV / "website_csv" / "legacy_site_b_cell_query_2018.csv"

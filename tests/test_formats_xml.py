@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 import cartatlas
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
-from cartatlas.normalise.ctgov_legacy import xml_to_v2
-from cartatlas.sources.files import Input, read_input, read_path
+from cartatlas.normalise.ctgov_xml import xml_to_v2
+from cartatlas.sources.base import Input
+from cartatlas.sources.files import read_input, read_path
 from tests.conftest import CTGOV
 
 XML = CTGOV / "legacy_xml"

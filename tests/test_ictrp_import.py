@@ -203,7 +203,7 @@ def test_registry_phase_spellings(text: str, expected: list[str]) -> None:
     ],
 )
 def test_ictrp_and_chictr_dates(text: str, expected: dt.date | None) -> None:
-    from cartatlas.normalise.dates import parse_date
+    from cartatlas.dates import parse_date
 
     assert parse_date(text) == expected
 

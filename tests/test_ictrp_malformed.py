@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from cartatlas.model import RawRecord, Reject, Skipped
 from cartatlas.normalise.formats import format_spec
-from cartatlas.sources.files import Input, read_input
+from cartatlas.sources.base import Input
+from cartatlas.sources.files import read_input
 from tests.ictrp_samples import CHICTR, CSV_FILES, XML_FILES
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -20,6 +20,7 @@ from cartatlas.cli import app
 from cartatlas.cli.common import CliError
 from cartatlas.model import ImportStats
 from cartatlas.pipeline.harvest.pubmed import Progress
+from cartatlas.sources.http import Retry
 from cartatlas.sources.pubmed import eutils
 from cartatlas.sources.pubmed.eutils import (
     EutilsClient,
@@ -250,7 +251,7 @@ def test_esearch_xml_answers_and_errors_are_understood() -> None:
     assert (search.count, search.query_key, search.webenv) == (42, "3", "MCID_abc")
     with pytest.raises(eutils.EutilsError, match="refused the search"):
         _parse_esearch(b'{"esearchresult": {"ERROR": "Invalid query"}}', "u", "t")
-    assert isinstance(_parse_esearch(b'{"esearchresult": {"count": "4"', "u", "t"), eutils._Problem)
+    assert isinstance(_parse_esearch(b'{"esearchresult": {"count": "4"', "u", "t"), Retry)
 
 
 def test_cli_sync_pubmed_then_export(tmp_path: Path, state: EutilsState, server: str) -> None:

@@ -32,9 +32,9 @@ from cartatlas.sources.ctgov.api import (
     CtgovClient,
     RetriesExhausted,
     essie_or,
-    parse_retry_after,
     since_filter,
 )
+from cartatlas.sources.http import parse_retry_after
 from cartatlas.store import sync_state
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cartatlas.dates import parse_date
+from cartatlas.knowledge.registries import find_registry_ids, id_registry
 from cartatlas.model import PHASES
 from cartatlas.normalise.countries import normalise_country
-from cartatlas.normalise.dates import parse_date
-from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
 
 

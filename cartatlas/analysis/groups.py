@@ -17,7 +17,6 @@ import pycountry
 
 from cartatlas.knowledge import read_table
 from cartatlas.normalise.countries import country_code, country_name
-from cartatlas.normalise.places import region_of, sponsor_country
 
 OTHER = "Other countries"
 
@@ -91,8 +90,3 @@ def focus_code(focus: str) -> str:
     if not code or pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"unknown focus country {focus!r}")
     return code
-
-
-# Regions and sponsor countries are read at normalisation (``cartatlas.normalise.places``); re-exported here
-# for callers that count by them.
-__all__ = ["OTHER", "CountryGroups", "focus_code", "load_scheme", "parse_groups", "region_of", "sponsor_country"]

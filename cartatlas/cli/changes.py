@@ -89,7 +89,7 @@ def diff_cmd(
     if fmt not in DIFF_FORMATS:
         raise CliError(f"unknown format {fmt!r}; choose from {', '.join(DIFF_FORMATS)}")
     from cartatlas.analysis import diff as diffs
-    from cartatlas.normalise.dates import parse_date
+    from cartatlas.dates import parse_date
     from cartatlas.report.changes import render_csv, render_text
 
     for name, value in (("--from", before), ("--to", after)):

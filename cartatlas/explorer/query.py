@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 from cartatlas.analysis.filters import DEFAULT_COLUMNS, FACETS, TABLE_COLUMNS, TrialFilter
 from cartatlas.analysis.groups import focus_code
 from cartatlas.classify.types import RELATIONS
+from cartatlas.dates import parse_date
 from cartatlas.explorer.state import Counting
-from cartatlas.normalise.dates import parse_date
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_RELATIONS = ("follow_up", "therapy")

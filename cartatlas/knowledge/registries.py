@@ -113,7 +113,7 @@ def url_template(name: str) -> str:
     return known.url_template if known is not None else DEFAULT_URL_TEMPLATE
 
 
-# -- ids (moved from normalise/ids.py, which re-exports them) ----------------------------------
+# -- ids -------------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
@@ -169,7 +169,7 @@ def find_registry_ids(text: str | None) -> list[tuple[str, str]]:
     return out
 
 
-# -- ICTRP's "Source Register" (moved from normalise/who.py, which re-exports it) ---------------
+# -- ICTRP's "Source Register" ---------------------------------------------------------------------
 
 
 def _alias_key(text: str) -> str:

@@ -35,11 +35,10 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from cartatlas.knowledge.registries import cluster_id_registries, records_registry
+from cartatlas.knowledge.registries import cluster_id_registries, find_registry_ids, id_registry, records_registry
 from cartatlas.link import match
 from cartatlas.link.curation import LinkDecision, read_link_decisions
 from cartatlas.normalise.ictrp import identity_ids
-from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.store.db import Store, now, rollback
 from cartatlas.store.schema.links import ACTIVE_STATUSES
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartatlas.curation_file import curation_rows
-from cartatlas.normalise.dates import parse_date
+from cartatlas.dates import parse_date
 
 log = logging.getLogger(__name__)
 

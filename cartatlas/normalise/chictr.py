@@ -19,17 +19,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cartatlas.dates import parse_date
+from cartatlas.knowledge.registries import find_registry_ids, id_registry
 from cartatlas.model import ArmGroup, Intervention, SecondaryId, Site, Sponsor, Trial
 from cartatlas.normalise import who
 from cartatlas.normalise.countries import normalise_country
-from cartatlas.normalise.dates import parse_date
 from cartatlas.normalise.formats import FormatSpec, register_format
 from cartatlas.normalise.ictrp import trial_from_fields
-from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.normalise.places import site_place, sponsor_country
-from cartatlas.sources.chictr.pages import REGISTRY as REGISTRY
-from cartatlas.sources.who import xml_fields as xml_fields
+from cartatlas.sources.chictr.pages import REGISTRY
+from cartatlas.sources.who import one_line, xml_fields
 
 BASE_URL = "https://www.chictr.org.cn"
 _DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}")
@@ -273,12 +273,12 @@ def normalise_chictr_page(page: dict[str, Any]) -> Trial:
 
 def _list_row_trial(row: dict[str, Any]) -> Trial:
     """What a search result list shows of a trial: id, title, sponsor, study type, registration date."""
-    trial_id = who.one_line(row.get("registration_number"))
+    trial_id = one_line(row.get("registration_number"))
     if not trial_id:
         raise ValueError("ChiCTR list row without a registration number")
-    title = who.one_line(row.get("title"))
-    sponsor = who.one_line(row.get("sponsor"))
-    proj = who.one_line(row.get("proj"))
+    title = one_line(row.get("title"))
+    sponsor = one_line(row.get("sponsor"))
+    proj = one_line(row.get("proj"))
     return Trial(
         trial_id=trial_id,
         registry=REGISTRY,
@@ -292,7 +292,7 @@ def _list_row_trial(row: dict[str, Any]) -> Trial:
         study_type=who.study_type(row.get("study_type")),
         phases=[],
         first_submitted=None,
-        first_posted=parse_date(who.one_line(row.get("registered"))),
+        first_posted=parse_date(one_line(row.get("registered"))),
         start_date=None,
         primary_completion_date=None,
         completion_date=None,

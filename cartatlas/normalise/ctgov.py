@@ -11,14 +11,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from cartatlas.dates import parse_date
+from cartatlas.knowledge.registries import id_registry
 from cartatlas.model import ArmGroup, Intervention, SecondaryId, Site, Sponsor, Trial
 from cartatlas.normalise.countries import normalise_country
-from cartatlas.normalise.dates import parse_date
-from cartatlas.normalise.ids import id_registry
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.normalise.places import site_place, sponsor_country
 from cartatlas.sources.ctgov.identity import _EMPTY, _date_of
-from cartatlas.sources.ctgov.identity import record_updated as record_updated
 
 
 def _s(value: Any) -> str | None:

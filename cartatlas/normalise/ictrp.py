@@ -20,18 +20,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cartatlas.dates import parse_date
+from cartatlas.knowledge.registries import find_registry_ids, id_registry
 from cartatlas.model import ArmGroup, Intervention, SecondaryId, Sponsor, Trial
 from cartatlas.normalise import who
-from cartatlas.normalise.dates import parse_date
 from cartatlas.normalise.formats import FormatSpec, register_format
-from cartatlas.normalise.ids import find_registry_ids, id_registry
 from cartatlas.normalise.phases import normalise_phases
 from cartatlas.normalise.places import sponsor_country
-from cartatlas.sources.who import canonical_key as canonical_key
-from cartatlas.sources.who import refreshed_on as refreshed_on
-from cartatlas.sources.who import register_short_name_for as register_short_name_for
-from cartatlas.sources.who import row_fields as row_fields
-from cartatlas.sources.who import trial_id_of as trial_id_of
+from cartatlas.sources.who import clean_text, one_line, refreshed_on, register_short_name_for, row_fields, trial_id_of
 
 _CTGOV_TYPE = re.compile(
     r"^(drug|biological|device|procedure|procedure/surgery|behavioral|radiation|genetic|dietary supplement|"
@@ -112,7 +108,7 @@ def _eu_products(text: str) -> list[Intervention]:
 
 def interventions_and_arms(text: str | None, registry: str) -> tuple[list[Intervention], list[ArmGroup]]:
     """Interventions (and ChiCTR's arms) from ICTRP's one free-text Intervention column."""
-    cleaned = who.clean_text(text)
+    cleaned = clean_text(text)
     if not cleaned:
         return [], []
     if registry == "euctr" and _EU_PRODUCT.search(cleaned):
@@ -155,19 +151,19 @@ def conditions(text: str | None) -> list[str]:
 
 
 def eligibility(inclusion: str | None, exclusion: str | None) -> str | None:
-    parts = [t for t in (who.clean_text(inclusion), who.clean_text(exclusion)) if t]
+    parts = [t for t in (clean_text(inclusion), clean_text(exclusion)) if t]
     return "\n\n".join(parts) or None
 
 
 def design_text(value: str | None) -> str | None:
-    text = who.clean_text(value)
+    text = clean_text(value)
     if not text or who.is_empty_value(text):
         return None
     return "; ".join(line.strip().rstrip(",;") for line in text.split("\n") if line.strip())
 
 
 def _results(value: str | None) -> bool | None:
-    text = (who.one_line(value) or "").casefold()
+    text = (one_line(value) or "").casefold()
     return True if text == "yes" else False if text == "no" else None
 
 
@@ -185,19 +181,17 @@ def trial_from_fields(f: dict[str, str], source_format: str) -> Trial:
     trial_id = trial_id_of(f)
     if trial_id is None:
         raise ValueError("ICTRP record has no TrialID")
-    source_register = who.one_line(f.get("source register"))
+    source_register = one_line(f.get("source register"))
     registry = register_short_name_for(f, trial_id)
     sids = secondary_ids(f, registry, trial_id)
     nct = trial_id if registry == "ctgov" else next((s["id"] for s in sids if s["registry"] == "ctgov"), None)
     interventions, arms = interventions_and_arms(f.get("intervention"), registry)
-    phase_text = who.clean_text(f.get("phase"))
+    phase_text = clean_text(f.get("phase"))
     countries = who.country_codes(f.get("countries"))
-    brief_title = who.one_line(f.get("public title"))
-    official_title = who.one_line(f.get("scientific title"))
+    brief_title = one_line(f.get("public title"))
+    official_title = one_line(f.get("scientific title"))
     collaborators = [Sponsor(name=name, sponsor_class=None) for name in who.split_list(f.get("secondary sponsor"))]
-    registered = parse_date(who.one_line(f.get("date registration"))) or parse_date(
-        who.one_line(f.get("date registration3"))
-    )
+    registered = parse_date(one_line(f.get("date registration"))) or parse_date(one_line(f.get("date registration3")))
     return Trial(
         trial_id=trial_id,
         registry=registry,
@@ -206,17 +200,17 @@ def trial_from_fields(f: dict[str, str], source_format: str) -> Trial:
         secondary_ids=sids,
         brief_title=brief_title,
         official_title=official_title,
-        acronym=who.one_line(f.get("acronym")),
+        acronym=one_line(f.get("acronym")),
         overall_status=who.status(f.get("recruitment status")),
         study_type=who.study_type(f.get("study type")),
         phases=normalise_phases([phase_text]) if phase_text else [],
         first_submitted=None,
         first_posted=registered,
-        start_date=parse_date(who.one_line(f.get("date enrollement"))),
+        start_date=parse_date(one_line(f.get("date enrollement"))),
         primary_completion_date=None,
-        completion_date=parse_date(who.one_line(f.get("results date completed"))),
+        completion_date=parse_date(one_line(f.get("results date completed"))),
         last_update_posted=refreshed_on(f),
-        lead_sponsor=who.one_line(f.get("primary sponsor")),
+        lead_sponsor=one_line(f.get("primary sponsor")),
         lead_sponsor_class=None,
         collaborators=collaborators,
         conditions=conditions(f.get("condition")),
@@ -239,12 +233,12 @@ def trial_from_fields(f: dict[str, str], source_format: str) -> Trial:
         source_format=source_format,
         language=who.language_of(brief_title, official_title),
         source_register=source_register,
-        web_address=who.one_line(f.get("web address")),
+        web_address=one_line(f.get("web address")),
         phase_text=phase_text,
         study_design=design_text(f.get("study design")),
         secondary_outcomes=who.split_list(f.get("secondary outcome")),
-        results_first_posted=parse_date(who.one_line(f.get("results date posted"))),
-        sponsor_country=sponsor_country(who.one_line(f.get("primary sponsor"))),
+        results_first_posted=parse_date(one_line(f.get("results date posted"))),
+        sponsor_country=sponsor_country(one_line(f.get("primary sponsor"))),
     )
 
 

@@ -35,17 +35,20 @@ from typing import Any
 
 from lxml import etree
 
-from cartatlas.normalise.dates import MONTHS
+from cartatlas.dates import MONTHS
+from cartatlas.knowledge.registries import find_registry_ids, id_registry
 from cartatlas.normalise.formats import DerivedTable, FormatSpec, register_format
-from cartatlas.normalise.ids import find_registry_ids, id_registry
-from cartatlas.sources.pubmed.identity import FORMAT as FORMAT
-from cartatlas.sources.pubmed.identity import REGISTRY as REGISTRY
-from cartatlas.sources.pubmed.identity import _date, _int, _month
-from cartatlas.sources.pubmed.identity import clean as clean
-from cartatlas.sources.pubmed.identity import medline_citation as medline_citation
-from cartatlas.sources.pubmed.identity import record_pmid as record_pmid
-from cartatlas.sources.pubmed.identity import record_updated as record_updated
-from cartatlas.sources.pubmed.identity import ymd_date as ymd_date
+from cartatlas.sources.pubmed.identity import (
+    FORMAT,
+    REGISTRY,
+    _date,
+    _int,
+    _month,
+    clean,
+    medline_citation,
+    record_pmid,
+    ymd_date,
+)
 from cartatlas.store.schema.publications import PUBLICATION_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -302,7 +305,7 @@ def normalise_pubmed(payload: str) -> dict[str, Any]:
     """The publications row of one stored record, without its labels.
 
     The labels (kind, CAR, targets, country, ...) are the classification's: the pipeline adds
-    them when it stores the row (``cartatlas.pipeline.ingest.normalised_row``).
+    them when it stores the row (``cartatlas.pipeline.prepare.normalised_row``).
     """
     root = parse_record(payload)
     return parse_publication(root)

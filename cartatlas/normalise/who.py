@@ -14,11 +14,8 @@ import re
 from functools import lru_cache
 
 from cartatlas.knowledge import read_table
-from cartatlas.knowledge.registries import register_short_name as register_short_name
 from cartatlas.normalise.countries import normalise_country
-from cartatlas.sources.who import clean_text as clean_text
-from cartatlas.sources.who import element_text as element_text
-from cartatlas.sources.who import one_line as one_line
+from cartatlas.sources.who import clean_text, one_line
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")

@@ -3,8 +3,9 @@
 Sources only fetch and split input into records, the store only stores, normalisers only
 normalise; the steps that run them in order live here (docs/architecture.md):
 
-- ``ingest``: parse -> normalise -> store, in worker processes for large files, and ``rebuild``
-  (re-normalise every stored version);
+- ``ingest``: parse -> normalise -> store, and ``rebuild`` (re-normalise every stored version), in
+  steps of their own: ``prepare`` (hash, normalise, Arrow tables), ``workers`` (the worker processes
+  that prepare large files), ``version_plan`` (new versions, current versions), ``write``;
 - ``harvest``: the passes over the live sources (ClinicalTrials.gov, ChiCTR, PubMed) that page
   through a registry, store each page and keep the checkpoint;
 - ``derived``: ``derive``, which brings classifications, curation, links and publication labels up
@@ -12,7 +13,7 @@ normalise; the steps that run them in order live here (docs/architecture.md):
 - ``upgrade``: what a schema migration leaves for the pipeline (re-normalising, recording state).
 
 The names of ``derived`` are read from this package too (``from cartatlas.pipeline import derive``),
-loaded on first use: an import worker imports ``cartatlas.pipeline.ingest`` and must not pay for
+loaded on first use: an import worker imports ``cartatlas.pipeline.workers`` and must not pay for
 pandas, which ``derived`` loads through the analysis.
 """
 

@@ -25,7 +25,6 @@ import pandas as pd
 
 from cartatlas.analysis.landscape import Landscape, compute_landscape
 from cartatlas.knowledge import knowledge_version
-from cartatlas.report.tables import TRIAL_COLUMNS as TRIAL_COLUMNS
 from cartatlas.report.tables import trial_table
 from cartatlas.spreadsheet import frame_sheet, write_csv, write_xlsx
 from cartatlas.store.db import Store

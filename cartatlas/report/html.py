@@ -35,9 +35,8 @@ from cartatlas.analysis.landscape import (
     Landscape,
 )
 from cartatlas.knowledge.registries import display_name as registry_name
-from cartatlas.knowledge.registries import url_template
+from cartatlas.knowledge.registries import id_matches, url_template
 from cartatlas.normalise.countries import country_name
-from cartatlas.normalise.ids import id_matches
 from cartatlas.report.caveats import as_of_caveat, dates_caveat
 from cartatlas.report.changes import html_context
 from cartatlas.report.labels import Kind, rank_key

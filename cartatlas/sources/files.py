@@ -17,39 +17,8 @@ from pathlib import Path
 from typing import IO, cast
 
 from cartatlas.model import Reject, Skipped
-from cartatlas.sources.base import _READ_ERRORS, _READERS
-
-# Re-exported: callers read these from here, where they lived before ``base`` took them.
-from cartatlas.sources.base import (
-    LINES_PER_BATCH as LINES_PER_BATCH,
-)
-from cartatlas.sources.base import (
-    Input as Input,
-)
-from cartatlas.sources.base import (
-    Item as Item,
-)
-from cartatlas.sources.base import (
-    LineBatch as LineBatch,
-)
-from cartatlas.sources.base import (
-    Reader as Reader,
-)
-from cartatlas.sources.base import (
-    line_batches as line_batches,
-)
-from cartatlas.sources.base import (
-    read_block as read_block,
-)
-from cartatlas.sources.base import (
-    register_reader as register_reader,
-)
-from cartatlas.sources.base import (
-    stream_break as stream_break,
-)
-from cartatlas.sources.limits import (
-    TooLarge,
-)
+from cartatlas.sources.base import _READ_ERRORS, _READERS, Input, Item, LineBatch, Reader, stream_break
+from cartatlas.sources.limits import TooLarge
 
 log = logging.getLogger(__name__)
 

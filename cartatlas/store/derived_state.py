@@ -18,7 +18,6 @@ from typing import Any
 import orjson
 
 from cartatlas.store.db import Store, now
-from cartatlas.store.schema.state import DDL as DDL
 from cartatlas.version import __version__
 
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from cartatlas.dates import parse_date
 from cartatlas.explorer import changes, views
 from cartatlas.explorer.query import BadQuery, View, parse
 from cartatlas.explorer.security import CSRF_FIELD, check_write
 from cartatlas.explorer.web import error, explorer, render, view_of
-from cartatlas.normalise.dates import parse_date
 
 router = APIRouter()
 

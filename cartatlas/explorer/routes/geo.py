@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cartatlas.analysis.groups import region_of
 from cartatlas.explorer import charts
 from cartatlas.explorer.query import BadQuery
 from cartatlas.explorer.web import error, explorer, render_cached, view_of
+from cartatlas.normalise.places import region_of
 
 router = APIRouter()
 

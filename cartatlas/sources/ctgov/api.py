@@ -32,10 +32,6 @@ from cartatlas.sources.base import Item
 from cartatlas.sources.ctgov.json_files import v2_study_record
 from cartatlas.sources.http import RETRY_STATUSES, Answer, PoliteClient, PoliteSource, Retry, excerpt
 
-# Re-exported: these lived here before the shared client, and callers import them from here.
-from cartatlas.sources.http import parse_retry_after as parse_retry_after
-from cartatlas.sources.http import user_agent as user_agent
-
 log = logging.getLogger(__name__)
 
 REGISTRY = "ctgov"

@@ -4,7 +4,7 @@ The classic API answered ``full_studies`` queries with a response object
 wrapping ``FullStudies[].Study``; people also saved single ``FullStudy`` or
 ``Study`` objects.  Each ``Study`` is stored exactly as received (format
 ``ctgov_classic``) and rewritten into the v2 layout only when normalised, by
-``cartatlas.normalise.ctgov_legacy``.  The layouts plug into the JSON reader
+``cartatlas.normalise.ctgov_classic``.  The layouts plug into the JSON reader
 (``json_files.JSON_LAYOUTS``), so JSON lines, gzip and zip work as for v2.
 """
 

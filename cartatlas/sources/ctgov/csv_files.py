@@ -1,7 +1,7 @@
 """ClinicalTrials.gov website CSV downloads, the 2018 layout and the current one.
 
 Both start with an "NCT Number" column; the rest of the header says which
-layout it is (``ctgov_legacy.csv_row_to_v2`` reads either).  Each row is
+layout it is (``ctgov_csv.csv_row_to_v2`` reads either).  Each row is
 stored as a dict keyed by the header names (format ``ctgov_csv``).  The file
 is streamed, so an export of any size reads in flat memory, and a broken row
 (wrong number of fields, no NCT id) is a Reject naming the file and line

@@ -3,8 +3,8 @@ and the registry's last-update date (which orders versions), in every format Cli
 written (API v2 JSON, the classic API's JSON, legacy per-study XML, RSS, the website's CSV), read
 without converting the study.
 
-Moved from the normalisers (``normalise/ctgov.py``, ``normalise/ctgov_legacy.py``), which import it
-from here: a reader does not import a normaliser.
+Moved from the normalisers (``normalise/ctgov.py`` and the older formats' ``normalise/ctgov_*.py``), which
+import it from here: a reader does not import a normaliser.
 """
 
 from __future__ import annotations

@@ -107,9 +107,6 @@ class HistoryExpired(EutilsError):
     """NCBI no longer holds the WebEnv/query_key set; the search must be run again."""
 
 
-#: The name this module gave ``Retry`` before the shared client; kept for callers that check for it.
-_Problem = Retry
-
 T = TypeVar("T")
 
 

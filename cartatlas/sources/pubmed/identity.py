@@ -51,14 +51,14 @@ def _int(text: str | None) -> int | None:
     if text is None:
         return None
     s = text.strip()
-    return int(s) if s.isdigit() else None
+    return int(s) if s.isascii() and s.isdigit() else None  # "²" is a digit to isdigit, not to int
 
 
 def _month(text: str | None) -> int | None:
     if not text:
         return None
     s = text.strip().lower().rstrip(".")
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
         m = int(s)
         return m if 1 <= m <= 12 else None
     return MONTHS.get(s) or MONTHS.get(s[:3])
