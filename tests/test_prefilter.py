@@ -1,0 +1,186 @@
+"""The screening prefilter (issue 16) never changes a classification.
+
+Every sample record is classified with and without the prefilter and the whole
+Classification (labels, flags, evidence) must be equal.  Property tests insert
+a term of the knowledge tables (read from the CSVs, not from the prefilter, so
+that dropping a pattern from the prefilter fails them) into a record the
+prefilter lets through, in random case, field and place: the prefilter must
+then send it to the full rules.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any, cast
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cartatlas.classify import classify_trial, knowledge
+from cartatlas.classify.knowledge import split_list
+from cartatlas.classify.prefilter import quick_context
+from cartatlas.knowledge import read_table
+from cartatlas.model import RawRecord, Trial
+from cartatlas.normalise.formats import format_spec
+from cartatlas.sources.files import iter_paths, read_path
+
+DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+
+
+@functools.cache
+def sample_trials() -> list[Trial]:
+    """Every trial record of the samples, in every format the importers read (PubMed holds articles)."""
+    out: list[Trial] = []
+    for path, _ in iter_paths([DATA / "ctgov", DATA / "ictrp", DATA / "chictr"]):
+        for item in read_path(path, strict=False):
+            if isinstance(item, RawRecord):
+                out.append(format_spec(item.format).to_trial(item.payload))
+    return out
+
+
+def test_every_sample_record_is_classified_identically_with_the_prefilter() -> None:
+    kb = knowledge()
+    trials = sample_trials()
+    assert len(trials) == 7206
+    quick = 0
+    for trial in trials:
+        full = classify_trial(trial, kb, full=True)
+        fast = classify_trial(trial, kb)
+        assert fast == full, trial.get("trial_id")
+        quick += quick_context(trial, kb) is not None
+    # Most records that are not CAR trials take the quick path (4,090 of 4,577 with relation none in 2026-12).
+    assert quick > 3500
+
+
+@functools.cache
+def quick_records() -> list[Trial]:
+    """Sample records the prefilter lets through, one in 40 (all formats)."""
+    kb = knowledge()
+    return [t for t in sample_trials()[::40] if quick_context(t, kb) is not None]
+
+
+@functools.cache
+def knowledge_terms() -> list[str]:
+    """Terms that must reach the full rules, straight from the knowledge tables."""
+    terms: list[str] = []
+    for row in read_table("products.csv"):
+        terms += [row["name"], *split_list(row.get("aliases")), *split_list(row.get("chinese_names"))]
+        terms += split_list(row.get("ambiguous_aliases"))
+    for row in read_table("platform_terms.csv"):
+        if row["kind"].strip() in ("car", "caar", "car_weak"):
+            terms += [row["term"], *split_list(row.get("exact_case"))]
+    for row in read_table("car_other_meanings.csv"):
+        terms.append(row["phrase"])
+    for row in read_table("antigens.csv"):
+        if "component" not in split_list(row.get("lineage")):
+            symbol = row["symbol"].strip()
+            terms += [
+                f"{symbol}CAR",
+                f"{symbol}-CART",
+                f"CAR-{symbol}",
+                f"CART{symbol[2:]}" if symbol[:2] == "CD" else "",
+            ]
+    terms += ["chimeric antigen receptor", "嵌合抗原受体T细胞", "19-28z", "4-1BBζ", "zamtocabtagene autoleucel"]
+    terms += ["T cells genetically targeted to the CD19 antigen", "genetically modified T cells", "CD19/CD22", "CART19"]
+    return sorted({t.strip() for t in terms if t.strip()})
+
+
+@functools.cache
+def code_names() -> list[str]:
+    """Codes with a CAR developer's prefix: the code-name rule reads them in titles and interventions."""
+    return sorted({row["prefix"] + "101" for row in read_table("code_prefixes.csv")})
+
+
+FIELDS = ("brief_title", "official_title", "brief_summary", "detailed_description", "conditions", "keywords", "iv_name")
+
+
+def _insert(text: str | None, term: str, where: float) -> str:
+    text = text or ""
+    cut = int(len(text) * where)
+    while 0 < cut < len(text) and text[cut - 1] != " ":
+        cut -= 1
+    return text[:cut] + " " + term + " " + text[cut:]
+
+
+def _with_term(trial: Trial, field: str, term: str, where: float) -> Trial:
+    t = cast(dict[str, Any], copy.deepcopy(trial))
+    if field in ("conditions", "keywords"):
+        t[field] = [*(t.get(field) or []), term]
+    elif field == "iv_name":
+        ivs = list(t.get("interventions") or [])
+        if ivs and isinstance(ivs[0], dict):
+            ivs[0] = {**ivs[0], "name": _insert(ivs[0].get("name"), term, where)}
+        else:
+            ivs = [{"type": "DRUG", "name": term, "other_names": [], "description": None}]
+        t["interventions"] = ivs
+    else:
+        t[field] = _insert(t.get(field), term, where)
+    return cast(Trial, t)
+
+
+def _random_case(term: str, flips: list[bool]) -> str:
+    return "".join(c.upper() if f else c.lower() for c, f in zip(term, flips + [False] * len(term), strict=False))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    record=st.integers(min_value=0, max_value=10_000),
+    term=st.integers(min_value=0, max_value=100_000),
+    field=st.sampled_from(FIELDS),
+    where=st.floats(min_value=0, max_value=1),
+    flips=st.lists(st.booleans(), max_size=40),
+)
+def test_a_knowledge_term_anywhere_reaches_the_full_rules(
+    record: int, term: int, field: str, where: float, flips: list[bool]
+) -> None:
+    kb = knowledge()
+    records, terms = quick_records(), knowledge_terms()
+    trial = records[record % len(records)]
+    word = _random_case(terms[term % len(terms)], flips)
+    changed = _with_term(trial, field, word, where)
+    assert quick_context(changed, kb) is None, (word, field)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    record=st.integers(min_value=0, max_value=10_000),
+    term=st.integers(min_value=0, max_value=100_000),
+    field=st.sampled_from(("brief_title", "official_title", "iv_name")),
+    where=st.floats(min_value=0, max_value=1),
+)
+def test_a_developer_code_in_a_title_or_intervention_reaches_the_full_rules(
+    record: int, term: int, field: str, where: float
+) -> None:
+    records, codes = quick_records(), code_names()
+    changed = _with_term(records[record % len(records)], field, codes[term % len(codes)], where)
+    assert quick_context(changed, knowledge()) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(record=st.integers(min_value=0, max_value=10_000), term=st.integers(min_value=0, max_value=100_000))
+def test_a_car_developer_as_sponsor_reaches_the_full_rules(record: int, term: int) -> None:
+    kb = knowledge()
+    records = quick_records()
+    names = sorted({n for row in read_table("developers.csv") for n in [row["name"], *split_list(row.get("aliases"))]})
+    t = cast(dict[str, Any], copy.deepcopy(records[record % len(records)]))
+    t["lead_sponsor"] = names[term % len(names)]
+    assert quick_context(cast(Trial, t), kb) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    record=st.integers(min_value=0, max_value=10_000),
+    term=st.integers(min_value=0, max_value=100_000),
+    field=st.sampled_from(FIELDS),
+    where=st.floats(min_value=0, max_value=1),
+)
+def test_labels_with_an_inserted_term_are_the_full_rules_labels(
+    record: int, term: int, field: str, where: float
+) -> None:
+    """Whatever the prefilter decides about a changed record, the classification is the full rules' one."""
+    kb = knowledge()
+    records, terms = quick_records(), knowledge_terms()
+    changed = _with_term(records[record % len(records)], field, terms[term % len(terms)], where)
+    assert classify_trial(changed, kb) == classify_trial(changed, kb, full=True)
