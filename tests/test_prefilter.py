@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 from cartatlas.classify import classify_trial, knowledge
 from cartatlas.classify.knowledge import normalise_display, split_list
-from cartatlas.classify.prefilter import quick_context
+from cartatlas.classify.prefilter import quick_context, screen_study
 from cartatlas.classify.text import ELIGIBILITY, build_segments
 from cartatlas.knowledge import read_table
 from cartatlas.model import RawRecord, Trial
+from cartatlas.normalise.ctgov import normalise_ctgov, screening_view
 from cartatlas.normalise.formats import format_spec
 from cartatlas.sources.files import iter_paths, read_path
 
@@ -47,10 +48,11 @@ def test_every_sample_record_is_classified_identically_with_the_prefilter() -> N
     assert len(trials) == 7206
     quick = 0
     for trial in trials:
-        full = classify_trial(trial, kb, full=True)
-        fast = classify_trial(trial, kb)
-        assert fast == full, trial.get("trial_id")
-        quick += quick_context(trial, kb) is not None
+        full = classify_trial(trial, kb)
+        ctx = quick_context(trial, kb)
+        if ctx is not None:
+            assert classify_trial(trial, kb, ctx=ctx) == full, trial.get("trial_id")
+            quick += 1
     # Most records that are not CAR trials take the quick path (4,090 of 4,577 with relation none in 2026-12).
     assert quick > 3500
 
@@ -192,4 +194,29 @@ def test_labels_with_an_inserted_term_are_the_full_rules_labels(
     kb = knowledge()
     records, terms = quick_records(), knowledge_terms()
     changed = _with_term(records[record % len(records)], field, terms[term % len(terms)], where)
-    assert classify_trial(changed, kb) == classify_trial(changed, kb, full=True)
+    ctx = quick_context(changed, kb)
+    if ctx is not None:
+        assert classify_trial(changed, kb, ctx=ctx) == classify_trial(changed, kb)
+
+
+@functools.cache
+def v2_studies() -> list[dict[str, Any]]:
+    """Every API v2 study of the samples: the searches and the 2,587 CAR trials of the monitor corpus."""
+    out: list[dict[str, Any]] = []
+    for path, _ in iter_paths([DATA / "ctgov"]):
+        for item in read_path(path, strict=False):
+            if isinstance(item, RawRecord) and item.format == "ctgov_v2":
+                out.append(item.payload)
+    return out
+
+
+def test_every_v2_study_screened_from_its_view_is_classified_as_when_normalised() -> None:
+    kb = knowledge()
+    studies = v2_studies()
+    assert len(studies) == 2761
+    viewed = 0
+    for study in studies:
+        full = classify_trial(normalise_ctgov(study), kb)
+        assert screen_study(study, kb) == full, full["trial_id"]
+        viewed += quick_context(screening_view(study), kb) is not None
+    assert viewed > 50  # the searches' studies that are not CAR trials (the monitor corpus is all CAR trials)

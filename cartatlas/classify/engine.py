@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from cartatlas.classify import context, disease, platform, prefilter, relation, source, targets
+from cartatlas.classify import context, disease, platform, relation, source, targets
 from cartatlas.classify.context import Context, build_context
 from cartatlas.classify.knowledge import Knowledge, knowledge
 from cartatlas.classify.types import Classification, Evidence
@@ -41,16 +41,14 @@ def _kb_stamp() -> str:
     return _STAMP
 
 
-def classify_trial(trial: Trial, kb: Knowledge | None = None, *, full: bool = False) -> Classification:
+def classify_trial(trial: Trial, kb: Knowledge | None = None, *, ctx: Context | None = None) -> Classification:
     """Classify one trial; never raises on odd or missing text fields.
 
-    A record in which nothing about CAR can be found gets its context from ``prefilter.quick_context``
-    (one pass of a trigger automaton, then only the disease hits); the rules below run on it all the
-    same, and give what they give on the full context (``prefilter``'s docstring says why).  ``full``
-    skips the prefilter (the tests compare both).
+    ``ctx``: the rules' context when the caller has built it already (``prefilter.quick_context`` builds
+    it for a record in which nothing about CAR can be found, from far less work; the rules then run on it
+    as on any other).
     """
     kb = kb if kb is not None else knowledge()
-    ctx = None if full else prefilter.quick_context(trial, kb)
     if ctx is None:
         ctx = build_context(trial, kb)
     rel, rel_conf = relation.decide(ctx)

@@ -23,7 +23,8 @@ something could be found:
   patterns of ``text.scan``, run by the same functions: any match at all sends
   the record to the full rules (over-matching: "scar" or "CD19/CD20" in a
   leukaemia trial is a match here, and the rules then decide);
-- the eligibility criteria: ``text.car_words_search``, as ``build_context``;
+- the eligibility criteria are read as ``build_context`` reads them (``text.car_words_search``): CAR words
+  there only add evidence to a ``none`` (``relation._no_car``), which the rules then add;
 - the code-name rule (``codename.decide``) can only fire with a CAR developer
   among the sponsors (``Context.sponsor_developers``, asked as the rules ask)
   or a developer's code prefix in a title or intervention: the prefixes
@@ -62,21 +63,18 @@ from typing import Any
 import ahocorasick
 
 from cartatlas.classify.context import Context
-from cartatlas.classify.knowledge import Knowledge, match_form
+from cartatlas.classify.knowledge import Entry, Knowledge, knowledge, match_form
 from cartatlas.classify.text import (
     _ANCHOR_WORDS,
     _CD_SLASH,
     _LATIN_NON_ASCII,
     _NON_LATIN,
-    CONDITION,
     ELIGIBILITY,
     INTERVENTION,
-    KEYWORD,
     MAX_ANCHORS,
     MAX_HITS_PER_TERM,
     TITLE,
     Hit,
-    Segment,
     _construct_matches,
     _drop_contained,
     _engineered_matches,
@@ -85,65 +83,65 @@ from cartatlas.classify.text import (
     build_segments,
     car_words_search,
 )
+from cartatlas.classify.types import Classification
 from cartatlas.model import Trial
+from cartatlas.normalise.ctgov import normalise_ctgov, screening_view
 
 #: Kinds of automaton entries that can become a CAR mention or add evidence to a ``none``.
 TRIGGER_KINDS = frozenset({"car", "caar", "car_weak", "product", "product_ambiguous", "non_car", "other_meaning"})
-#: The segments ``disease.decide`` reads first.
-_DISEASE_FIRST = frozenset({CONDITION, TITLE, KEYWORD})
+#: The entry a trigger key carries in the prefilter's automaton: its hit sends the record to the full rules.
+TRIGGER = Entry("trigger", "", "trigger", None, "prefilter")
 
 
 @dataclass(frozen=True)
 class Prefilter:
-    """The trigger automaton and code prefixes, derived from one ``Knowledge``."""
+    """The prefilter's automaton and the developers' code prefixes, derived from one ``Knowledge``."""
 
     kb: Knowledge
+    #: The rules' automaton keys that are triggers or name a disease, with the rules' payload layout
+    #: (length, lead, trail, entries, ASCII): entries are the key's disease entries plus ``TRIGGER``.
     automaton: Any
     #: Code prefixes of CAR developers, lower case, as substrings of text without spaces and dots.
     prefixes: Any
-    #: Shortest span between two matches of one automaton key, per script: below this many times
-    #: ``MAX_HITS_PER_TERM`` characters a field cannot hold enough matches of one term to be capped.
-    ascii_period: int
-    other_period: int
 
 
-def _period(key: str) -> int:
-    for p in range(1, len(key)):
-        if key[p:] == key[: len(key) - p]:
-            return p
-    return max(1, len(key))
+def is_trigger(entry: Entry) -> bool:
+    """Whether a hit of this entry can make a CAR mention or ``none`` evidence."""
+    return entry.kind in TRIGGER_KINDS or (entry.kind == "antigen" and entry.car_glued)
 
 
 def trigger_keys(kb: Knowledge) -> list[str]:
     """The rules' automaton keys whose entries can make a CAR mention or ``none`` evidence."""
-    out = []
-    for key, value in kb.automaton.items():
-        entries = value[3]
-        if any(e.kind in TRIGGER_KINDS or (e.kind == "antigen" and e.car_glued) for e in entries):
-            out.append(key)
-    return out
+    return [key for key, value in kb.automaton.items() if any(is_trigger(e) for e in value[3])]
 
 
 def build_prefilter(kb: Knowledge) -> Prefilter:
     auto = ahocorasick.Automaton()
-    for key in trigger_keys(kb):
-        auto.add_word(key, key)
+    for key, (klen, lead, trail, entries, ascii_key) in kb.automaton.items():
+        kept = tuple(e for e in entries if e.kind == "disease")
+        if any(is_trigger(e) for e in entries):
+            kept += (TRIGGER,)
+        if kept:
+            auto.add_word(key, (klen, lead, trail, kept, ascii_key))
     auto.make_automaton()
     prefixes = ahocorasick.Automaton()
     for prefix, _ in kb.code_prefixes:
-        p = prefix.lower()
-        if p:
-            prefixes.add_word(p, p)
+        if prefix:
+            prefixes.add_word(prefix.lower(), prefix)
     if len(prefixes) == 0:
-        prefixes.add_word("\x00", "\x00")  # an automaton needs a word; this one never occurs in text
+        prefixes.add_word("\x00", "")  # an automaton needs a word; this one never occurs in text
     prefixes.make_automaton()
-    keys = list(kb.automaton.keys())
-    ascii_period = min((_period(k) for k in keys if k.isascii()), default=1)
-    other_period = min((_period(k) for k in keys if not k.isascii()), default=1)
-    return Prefilter(kb, auto, prefixes, ascii_period, other_period)
+    return Prefilter(kb, _Automaton(auto), prefixes)
 
 
-#: Prefilters by the id of their knowledge base (which the entry keeps alive, so the id stays its own).
+@dataclass(frozen=True)
+class _Automaton:
+    """What ``text._vocabulary_hits`` reads of a knowledge base: its automaton."""
+
+    automaton: Any
+
+
+#: Prefilters by the id of their knowledge base (the entry holds the base, so the id stays its own).
 _BUILT: dict[int, Prefilter] = {}
 
 
@@ -157,112 +155,123 @@ def prefilter(kb: Knowledge) -> Prefilter:
     return pf
 
 
-def _passes(form: str) -> list[str]:
+def _passes(norm: str) -> list[tuple[str, bool | None]]:
+    """The texts ``text.scan`` gives the automaton, with the script of the keys read in each."""
+    form = match_form(norm)
     if form.isascii():
-        return [form]
-    return [form, _LATIN_NON_ASCII.sub("#", _NON_LATIN.sub(" ", form))]
+        return [(form, None)]
+    return [(form, False), (_LATIN_NON_ASCII.sub("#", _NON_LATIN.sub(" ", form)), True)]
 
 
-def _pattern_may_match(norm: str) -> bool:
-    """Whether a glued, construct, engineered, slash-list or INN pattern of ``text.scan`` matches (or may cap)."""
+def _pattern_may_match(norm: str) -> str:
+    """Which glued, construct, engineered, slash-list or INN pattern of ``text.scan`` matches (or may cap), or ""."""
     if "car" in norm and next(_glued_car_matches(norm), None) is not None:
-        return True
+        return "glued CAR spelling"
     if ("z" in norm or "ζ" in norm) and next(_construct_matches(norm), None) is not None:
-        return True
+        return "CAR construct notation"
     if ("t cell" in norm or "lymphocytes" in norm or "nk cell" in norm) and next(
         _engineered_matches(norm), None
     ) is not None:
-        return True
+        return "engineered cells"
     if "cd" in norm and "/" in norm and _CD_SLASH.search(norm) is not None:
-        return True
+        return "CD antigens joined by slashes"
     if "cabtagene" in norm:
-        return True
-    return len(norm) >= MAX_ANCHORS and any(norm.count(word) >= MAX_ANCHORS for word in _ANCHOR_WORDS)
+        return "-cabtagene INN stem"
+    if len(norm) >= MAX_ANCHORS and any(norm.count(word) >= MAX_ANCHORS for word in _ANCHOR_WORDS):
+        return "too many anchors (capped)"
+    return ""
 
 
-def _may_cap(pf: Prefilter, seg: Segment, passes: list[str]) -> bool:
-    """Whether the full scan of a field not read here could pass ``MAX_HITS_PER_TERM`` matches of one term."""
-    n = len(passes[0])
-    if n < MAX_HITS_PER_TERM * (pf.ascii_period if len(passes) == 1 else min(pf.ascii_period, pf.other_period)):
+def _short(passes: list[tuple[str, bool | None]]) -> bool:
+    """Whether no automaton key can match more than ``MAX_HITS_PER_TERM`` times in a field.
+
+    Every ASCII key starts with a space (``automaton_key`` pads a key that starts with a letter or
+    digit; marks are spaces in the match form), and every other key with a character beyond ASCII,
+    so no key matches more often than the text has spaces or characters beyond ASCII.
+    """
+    limit = MAX_HITS_PER_TERM
+    form = passes[0][0]
+    if passes[-1][0].count(" ") > limit:
         return False
-    return (
-        _vocabulary_hits(seg, [(p, None if len(passes) == 1 else i == 1) for i, p in enumerate(passes)], pf.kb, None)
-        is None
-    )
-
-
-def _disease_hits(seg: Segment, passes: list[str], kb: Knowledge) -> list[Hit] | None:
-    """The disease hits of a segment as ``text.scan`` finds them; None when the scan would count (caps)."""
-    found = _vocabulary_hits(seg, [(p, None if len(passes) == 1 else i == 1) for i, p in enumerate(passes)], kb, None)
-    if found is None:
-        return None
-    hits, _ = found
-    if len(hits) > MAX_HITS_PER_TERM:
-        return None
-    hits = [h for h in hits if h.entry.kind == "disease"]
-    return _drop_contained(hits) if len(hits) > 1 else hits
+    return len(form) == len(form.encode("utf-8")) or len(form.encode("utf-8")) - len(form) <= limit
 
 
 def quick_context(trial: Trial, kb: Knowledge) -> Context | None:
     """The rules' context of a record in which nothing about CAR can be found, or None (then run the full rules).
 
-    The context holds the record's segments and exactly the disease hits the disease rule reads; see the
-    module docstring for why every other rule then decides what it decides on the full context.
+    The context holds the record's segments and exactly the disease hits of the full scan, in its order;
+    see the module docstring for why every other rule then decides what it decides on the full context.
     """
+    found = _quick(trial, kb)
+    return found if isinstance(found, Context) else None
+
+
+def full_rules_reason(trial: Trial, kb: Knowledge | None = None) -> str:
+    """Why the prefilter sends a record to the full rules ("" when it does not): for the benchmark's hit rate."""
+    found = _quick(trial, kb if kb is not None else knowledge())
+    return "" if isinstance(found, Context) else found
+
+
+def _quick(trial: Trial, kb: Knowledge) -> Context | str:
     pf = prefilter(kb)
     segments = build_segments(trial)
-    iterate = pf.automaton.iter
-    forms: list[list[str] | None] = []
-    code_text: list[str] = []
-    for seg in segments:
-        if seg.role == ELIGIBILITY:
-            if car_words_search(seg.norm) is not None:
-                return None
-            forms.append(None)
-            continue
-        seg_passes = _passes(match_form(seg.norm))
-        for text in seg_passes:
-            if next(iterate(text), None) is not None:
-                return None
-        if _pattern_may_match(seg.norm):
-            return None
-        if seg.role == INTERVENTION or seg.role == TITLE:
-            code_text.append(seg.norm)
-        forms.append(seg_passes)
-    if code_text:
-        squeezed = "\n".join(code_text).replace(" ", "").replace(".", "")
-        if next(pf.prefixes.iter(squeezed), None) is not None:
-            return None
     ctx = Context(trial, kb, segments, [], {})
-    if ctx.sponsor_developers():
-        return None
+    # The cheap questions first: a CAR developer among the sponsors, a developer's code prefix.
+    sponsors = ctx.sponsor_developers()
+    if sponsors:
+        return f"sponsor is a CAR developer: {sponsors[0][2].name}"
+    code_text = "\n".join(s.norm for s in segments if s.role == INTERVENTION or s.role == TITLE)
+    if code_text:
+        for _, prefix in pf.prefixes.iter(code_text.replace(" ", "").replace(".", "")):
+            return f"code prefix: {prefix}"
     hits: list[Hit] = []
-    scanned: set[int] = set()
-    for i, seg in enumerate(segments):
-        passes = forms[i]
-        if passes is not None and seg.role in _DISEASE_FIRST:
-            found = _disease_hits(seg, passes, kb)
-            if found is None:
-                return None
-            hits.extend(found)
-            scanned.add(i)
-    if not hits:
-        for i, seg in enumerate(segments):
-            passes = forms[i]
-            if passes is not None and i not in scanned:
-                found = _disease_hits(seg, passes, kb)
-                if found is None:
-                    return None
-                hits.extend(found)
-                scanned.add(i)
-        # Keep the segments' order, as the full scan does.
-        order = {id(s): k for k, s in enumerate(segments)}
-        hits.sort(key=lambda h: order[id(h.seg)])
-    for i, seg in enumerate(segments):
-        passes = forms[i]
-        if passes is not None and i not in scanned and _may_cap(pf, seg, passes):
-            return None
+    for seg in segments:
+        norm = seg.norm
+        if seg.role == ELIGIBILITY:
+            # As ``build_context``: CAR words here only add evidence to a ``none`` (``relation._no_car``).
+            if not ctx.eligibility_car:
+                m = car_words_search(norm)
+                if m is not None:
+                    ctx.eligibility_car = seg.disp[max(0, m.start() - 40) : m.end() + 40]
+            continue
+        pattern = _pattern_may_match(norm)
+        if pattern:
+            return pattern
+        passes = _passes(norm)
+        # A short field is read with the prefilter's automaton (its triggers and diseases only); a long one
+        # with the rules' own, whose count of matches says whether the full scan would cap it.
+        short = _short(passes)
+        found = _vocabulary_hits(seg, passes, pf.automaton if short else kb, None)
+        if found is None:
+            return "more matches in a field than one term may keep (capped)"
+        seg_hits = found[0]
+        if seg_hits:
+            for h in seg_hits:
+                if h.entry is TRIGGER or (not short and is_trigger(h.entry)):
+                    return f"term: {h.text}"
+            if not short:
+                seg_hits = [h for h in seg_hits if h.entry.kind == "disease"]
+            if len(seg_hits) > 1:
+                seg_hits = _drop_contained(seg_hits)
+            hits.extend(seg_hits)
     ctx.hits = hits
     if hits:
         ctx.by_kind = {"disease": hits}
     return ctx
+
+
+def screen_study(study: dict[str, Any], kb: Knowledge | None = None) -> Classification:
+    """The classification of one API v2 study, normalised only when something about CAR may be found.
+
+    ``normalise.ctgov.screening_view`` takes the fields the screening reads (a few µs); a record in
+    which ``quick_context`` finds nothing is classified from that view, every other one from its full
+    normalised trial.  The result is ``classify_trial(normalise_ctgov(study))`` in either case.
+    """
+    from cartatlas.classify.engine import classify_trial
+
+    kb = kb if kb is not None else knowledge()
+    view = screening_view(study)
+    ctx = quick_context(view, kb)
+    if ctx is not None:
+        return classify_trial(view, kb, ctx=ctx)
+    return classify_trial(normalise_ctgov(study), kb)
