@@ -169,15 +169,30 @@ def test_a_developer_code_in_a_title_or_intervention_reaches_the_full_rules(
     assert quick_context(changed, knowledge()) is None
 
 
-@settings(max_examples=60, deadline=None)
-@given(record=st.integers(min_value=0, max_value=10_000), term=st.integers(min_value=0, max_value=100_000))
-def test_a_car_developer_as_sponsor_reaches_the_full_rules(record: int, term: int) -> None:
+@settings(max_examples=80, deadline=None)
+@given(
+    record=st.integers(min_value=0, max_value=10_000),
+    term=st.integers(min_value=0, max_value=100_000),
+    code=st.sampled_from(["", "XY-1234", "ABC101 cell injection", "genetically engineered lymphocytes"]),
+    follow_up=st.booleans(),
+)
+def test_a_car_developer_as_sponsor_keeps_the_labels(record: int, term: int, code: str, follow_up: bool) -> None:
+    """A CAR developer's record reaches the full rules when a code, cells or a follow-up title may be read."""
     kb = knowledge()
     records = quick_records()
     names = sorted({n for row in read_table("developers.csv") for n in [row["name"], *split_list(row.get("aliases"))]})
     t = cast(dict[str, Any], copy.deepcopy(records[record % len(records)]))
     t["lead_sponsor"] = names[term % len(names)]
-    assert quick_context(cast(Trial, t), kb) is None
+    if code:
+        t["interventions"] = [{"type": "DRUG", "name": code, "other_names": [], "description": None}]
+    if follow_up:
+        t["brief_title"] = "Long-term Follow-up Study of Participants"
+    trial = cast(Trial, t)
+    ctx = quick_context(trial, kb)
+    if code or follow_up:
+        assert ctx is None
+    elif ctx is not None:
+        assert classify_trial(trial, kb, ctx=ctx) == classify_trial(trial, kb)
 
 
 @settings(max_examples=150, deadline=None)

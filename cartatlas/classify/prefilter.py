@@ -26,11 +26,14 @@ something could be found:
 - the eligibility criteria are read as ``build_context`` reads them (``text.car_words_search``): CAR words
   there only add evidence to a ``none`` (``relation._no_car``), which the rules then add;
 - the code-name rule (``codename.decide``) can only fire with a CAR developer
-  among the sponsors (``Context.sponsor_developers``, asked as the rules ask)
+  among the sponsors (``Context.sponsor_developers``, asked as the rules ask) when
+  a title or intervention holds a digit (a code), an intervention names cells,
+  or a title holds a follow-up cue (``_developer_may_be_read``),
   or a developer's code prefix in a title or intervention: the prefixes
   (``Knowledge.code_prefixes``, the list ``code_prefix_re`` is built from) are
   looked for in that text with every space and dot removed, which holds every
-  match of ``code_prefix_re`` (it allows a space or dot between letters);
+  match of ``code_prefix_re`` (it allows a space or dot between letters), and
+  where one occurs, ``code_prefix_re`` itself decides;
 - the caps of ``text.scan`` (``screening:capped``): a field is fully scanned
   when it is long enough to hold ``MAX_HITS_PER_TERM`` matches of one term,
   and the full rules run when the scan would count.
@@ -62,6 +65,7 @@ from typing import Any
 
 import ahocorasick
 
+from cartatlas.classify import codename
 from cartatlas.classify.context import Context
 from cartatlas.classify.knowledge import Entry, Knowledge, knowledge, match_form
 from cartatlas.classify.text import (
@@ -75,6 +79,7 @@ from cartatlas.classify.text import (
     MAX_HITS_PER_TERM,
     TITLE,
     Hit,
+    Segment,
     _construct_matches,
     _drop_contained,
     _engineered_matches,
@@ -196,6 +201,26 @@ def _short(passes: list[tuple[str, bool | None]]) -> bool:
     return len(form) == len(form.encode("utf-8")) or len(form.encode("utf-8")) - len(form) <= limit
 
 
+def _developer_may_be_read(kb: Knowledge, segments: list[Segment]) -> str:
+    """What the code-name rule could read in a record sponsored by a CAR developer, or "" when nothing.
+
+    ``codename.decide`` decides something only from a follow-up cue in a title, a code in an intervention
+    name or title (``_codes_in``: none without a digit), or an intervention of engineered cells
+    (``engineered_products``: none without "cell", "lymphocyte" or "ctl").
+    """
+    for seg in segments:
+        if seg.role == INTERVENTION or seg.role == TITLE:
+            if codename._DIGIT.search(seg.disp) is not None:
+                return "a code may be named"
+            if seg.role == INTERVENTION and ("cell" in seg.norm or "lymphocyte" in seg.norm or "ctl" in seg.norm):
+                return "engineered cells may be named"
+            if seg.role == TITLE:
+                found = _vocabulary_hits(seg, _passes(seg.norm), kb, {})
+                if found is None or any(h.entry.kind == "follow_up" for h in found[0]):
+                    return "a title names a follow-up"
+    return ""
+
+
 def quick_context(trial: Trial, kb: Knowledge) -> Context | None:
     """The rules' context of a record in which nothing about CAR can be found, or None (then run the full rules).
 
@@ -219,11 +244,16 @@ def _quick(trial: Trial, kb: Knowledge) -> Context | str:
     # The cheap questions first: a CAR developer among the sponsors, a developer's code prefix.
     sponsors = ctx.sponsor_developers()
     if sponsors:
-        return f"sponsor is a CAR developer: {sponsors[0][2].name}"
+        reason = _developer_may_be_read(kb, segments)
+        if reason:
+            return f"sponsor is a CAR developer ({sponsors[0][2].name}) and {reason}"
     code_text = "\n".join(s.norm for s in segments if s.role == INTERVENTION or s.role == TITLE)
-    if code_text:
-        for _, prefix in pf.prefixes.iter(code_text.replace(" ", "").replace(".", "")):
-            return f"code prefix: {prefix}"
+    # ``codename._prefix_somewhere`` itself, asked only when a prefix occurs with spaces and dots removed
+    # (which every match of ``code_prefix_re`` does): its pattern, tried at every character, is slow.
+    if code_text and next(pf.prefixes.iter(code_text.replace(" ", "").replace(".", "")), None) is not None:
+        m = kb.code_prefix_re.search(code_text)
+        if m is not None:
+            return f"code prefix: {m.group(0)}"
     hits: list[Hit] = []
     for seg in segments:
         norm = seg.norm
