@@ -102,9 +102,7 @@ print(orjson.dumps({"n": n, "car": car, "kinds": kinds.most_common(), "top": top
 
 
 def run(code: str, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, check=False
-    )
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, check=False)
     if out.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{out.stderr[-3000:]}")
     return out.stdout.strip().splitlines()[-1]

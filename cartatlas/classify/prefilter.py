@@ -1,63 +1,65 @@
-"""Screening at parse speed where there is nothing to find (issue 16): a record with no trace of a CAR skips the rules.
+"""Screening where there is nothing to find (issue 16): the rules' context of a record with no trace of a CAR.
 
 About 99% of a registry's records are not CAR trials.  For them the full rules
-(``engine.classify_trial``) still scan every text field with the whole
-vocabulary (3,400 terms: diseases, drugs, cues, antigens, ...), try the glued
-CAR spellings, the construct notation and the code-name rule, and end with
-relation ``none``.  What such a record's classification holds besides
+(``engine.classify_trial``) normalise the whole record, scan every text field
+with the whole vocabulary (3,400 terms: diseases, drugs, cues, antigens, ...),
+try the glued CAR spellings, the construct notation and the code-name rule, and
+end with relation ``none``.  What such a record's classification holds besides
 ``none`` is its disease entities and branch (with their evidence), read from
 the disease hits of its conditions, titles and keywords (of all its text when
-those name none).  ``quick_context`` builds the rules' ``Context`` for such a
-record from far less work, and says None (run the full rules) whenever
-something could be found:
+those name none), and the evidence of CAR words in its eligibility criteria.
+``quick_context`` builds the rules' ``Context`` for such a record from less
+work, and says None (run the full rules) whenever something could be found:
 
-- one pass of the *trigger automaton* over every text field read for positive
-  evidence.  Its keys are exactly the keys of the rules' automaton
-  (``Knowledge.automaton``, same spelling, same padding for word boundaries,
-  same match form of the text) whose entries can become a CAR mention or add
-  evidence to a ``none`` (``TRIGGER_KINDS``: CAR terms, CAR-like constructs,
-  products and ambiguous code names, antigens glued to "CAR", other meanings
-  of "CAR", other engineered products).  So a key the full scan would find,
-  this pass finds at the same place; it never needs a list of its own;
+- one automaton pass over every text field read for positive evidence.  Its
+  keys are exactly the keys of the rules' automaton (``Knowledge.automaton``:
+  same spelling, same padding for word boundaries, same match form of the
+  text) whose entries can become a CAR mention or add evidence to a ``none``
+  (``TRIGGER_KINDS``: CAR terms, products and ambiguous code names, antigens
+  glued to "CAR", other meanings of "CAR", other engineered products), which
+  carry the entry ``TRIGGER``, and those that name a disease, with their
+  disease entries.  So the pass finds every trigger and every disease hit the
+  full scan finds, at the same place; it has no list of its own to drift.  A
+  field long enough to hold ``MAX_HITS_PER_TERM`` matches of one term
+  (``_short``) is read with the rules' own automaton instead, whose count
+  tells whether the full scan would cap it (``screening:capped``);
 - the glued-spelling, construct, engineered-cell, "CD19/22" and "-cabtagene"
   patterns of ``text.scan``, run by the same functions: any match at all sends
   the record to the full rules (over-matching: "scar" or "CD19/CD20" in a
   leukaemia trial is a match here, and the rules then decide);
-- the eligibility criteria are read as ``build_context`` reads them (``text.car_words_search``): CAR words
-  there only add evidence to a ``none`` (``relation._no_car``), which the rules then add;
-- the code-name rule (``codename.decide``) can only fire with a CAR developer
-  among the sponsors (``Context.sponsor_developers``, asked as the rules ask) when
-  a title or intervention holds a digit (a code), an intervention names cells,
-  or a title holds a follow-up cue (``_developer_may_be_read``),
-  or a developer's code prefix in a title or intervention: the prefixes
-  (``Knowledge.code_prefixes``, the list ``code_prefix_re`` is built from) are
-  looked for in that text with every space and dot removed, which holds every
-  match of ``code_prefix_re`` (it allows a space or dot between letters), and
-  where one occurs, ``code_prefix_re`` itself decides;
-- the caps of ``text.scan`` (``screening:capped``): a field is fully scanned
-  when it is long enough to hold ``MAX_HITS_PER_TERM`` matches of one term,
-  and the full rules run when the scan would count.
+- the eligibility criteria are read as ``build_context`` reads them
+  (``text.car_words_search``): CAR words there only add evidence to a ``none``
+  (``relation._no_car``), which the rules then add;
+- the code-name rule (``codename.decide``) decides only for a record with a CAR
+  developer among its sponsors (``Context.sponsor_developers``, asked as the
+  rules ask) whose titles or interventions hold a digit (a code), whose
+  interventions name cells, or whose title holds a follow-up cue
+  (``_developer_may_be_read``), or for a record with a developer's code prefix
+  in a title or intervention: the prefixes (``Knowledge.code_prefixes``, the
+  list ``code_prefix_re`` is built from) are looked for in that text with every
+  space and dot removed, which holds every match of ``code_prefix_re`` (it
+  allows a space or dot between letters), and where one occurs,
+  ``code_prefix_re`` itself decides.
 
 Soundness: when none of these fires, the full scan finds no hit of a trigger
 kind and no glued, construct, engineered, slash-list or INN match, so
 ``context._mentions`` is empty (its candidates are exactly those hits), the
-code-name rule returns None before reading anything, ``relation._no_car``
-finds no ``non_car`` or ``other_meaning`` hit and no CAR word in the
-eligibility, and platform, targets, source and combinations return their
-empty values for ``none``.  What remains is ``disease.decide`` with no
-targets, which reads only the disease hits of the conditions, titles and
-keywords, or of all fields when those have none; ``quick_context`` gives it
-exactly those hits (the same automaton and ``_drop_contained`` over the same
+code-name rule returns None before it reads anything, ``relation._no_car``
+finds no ``non_car`` or ``other_meaning`` hit (and the same eligibility text),
+and platform, targets, source and combinations return their empty values for
+``none``.  What remains is ``disease.decide`` with no targets, which reads only
+disease hits; ``quick_context`` gives it exactly the full scan's (the same keys
+and entries, ``_vocabulary_hits`` and ``_drop_contained`` over the same
 segments, so the same hits in the same order).  The engine then runs its own
-rules on that context, so the classification is built by the same code.
-Case, Unicode and normalisation: every check reads the segments that
-``build_segments`` makes (``normalise_display``: lower case, dashes as
-spaces), with the same match form (``match_form``) and, for text that is not
-ASCII, the same second pass with non-Latin characters blanked; no separate
-normalisation exists to drift.  ``tests/test_prefilter.py`` checks every
-sample record and random insertions of every kind of knowledge term.
+rules on that context (``classify_trial(trial, ctx=...)``), so the
+classification is built by the same code.  Case, Unicode and normalisation:
+every check reads the segments ``build_segments`` makes (``normalise_display``:
+lower case, dashes as spaces), with the same match form and, for text that is
+not ASCII, the same second pass with non-Latin characters blanked; the rules
+apply no NFKC folding, so neither does this.  ``tests/test_prefilter.py``
+checks every sample record, and random insertions of terms read from the
+knowledge tables (not from this module), which fail when a pattern is dropped.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
