@@ -15,6 +15,7 @@ import functools
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -235,3 +236,24 @@ def test_every_v2_study_screened_from_its_view_is_classified_as_when_normalised(
         assert screen_study(study, kb) == full, full["trial_id"]
         viewed += quick_context(screening_view(study), kb) is not None
     assert viewed > 50  # the searches' studies that are not CAR trials (the monitor corpus is all CAR trials)
+
+
+def test_cartatlas_classify_prints_the_full_rules_classifications(tmp_path: Path) -> None:
+    """`cartatlas classify` screens API v2 studies through the prefilter; its output is the full rules' output."""
+    from typer.testing import CliRunner
+
+    from cartatlas.cli import app
+
+    out = tmp_path / "out.jsonl"
+    folder = DATA / "ctgov" / "api_v2"
+    result = CliRunner().invoke(app, ["classify", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    printed = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    expected = [
+        classify_trial(format_spec(item.format).to_trial(item.payload))
+        for path, _ in iter_paths([folder])
+        for item in read_path(path, strict=False)
+        if isinstance(item, RawRecord)
+    ]
+    assert len(printed) == len(expected) == 161
+    assert printed == [orjson.loads(orjson.dumps(c)) for c in expected]
