@@ -94,7 +94,7 @@ for line in lines():
     if classify_trial(normalise_ctgov(study), kb)["relation"] in ("therapy", "follow_up"):
         car += 1
         continue
-    kinds[reason.split(":")[0]] += 1
+    kinds[reason.split(" (")[0].split(":")[0]] += 1
     top[reason] += 1
 print(orjson.dumps({"n": n, "car": car, "kinds": kinds.most_common(), "top": top.most_common(12)}).decode())
 """

@@ -32,8 +32,8 @@ work, and says None (run the full rules) whenever something could be found:
   (``relation._no_car``), which the rules then add;
 - the code-name rule (``codename.decide``) decides only for a record with a CAR
   developer among its sponsors (``Context.sponsor_developers``, asked as the
-  rules ask) whose titles or interventions hold a digit (a code), whose
-  interventions name cells, or whose title holds a follow-up cue
+  rules ask) whose titles or interventions name a code (``codename.code_names``
+  itself), whose interventions name cells, or whose title holds a follow-up cue
   (``_developer_may_be_read``), or for a record with a developer's code prefix
   in a title or intervention: the prefixes (``Knowledge.code_prefixes``, the
   list ``code_prefix_re`` is built from) are looked for in that text with every
@@ -60,6 +60,7 @@ apply no NFKC folding, so neither does this.  ``tests/test_prefilter.py``
 checks every sample record, and random insertions of terms read from the
 knowledge tables (not from this module), which fail when a pattern is dropped.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,7 +82,6 @@ from cartatlas.classify.text import (
     MAX_HITS_PER_TERM,
     TITLE,
     Hit,
-    Segment,
     _construct_matches,
     _drop_contained,
     _engineered_matches,
@@ -203,23 +203,25 @@ def _short(passes: list[tuple[str, bool | None]]) -> bool:
     return len(form) == len(form.encode("utf-8")) or len(form.encode("utf-8")) - len(form) <= limit
 
 
-def _developer_may_be_read(kb: Knowledge, segments: list[Segment]) -> str:
+def _developer_may_be_read(ctx: Context) -> str:
     """What the code-name rule could read in a record sponsored by a CAR developer, or "" when nothing.
 
-    ``codename.decide`` decides something only from a follow-up cue in a title, a code in an intervention
-    name or title (``_codes_in``: none without a digit), or an intervention of engineered cells
-    (``engineered_products``: none without "cell", "lymphocyte" or "ctl").
+    With a CAR developer among the sponsors, ``codename.decide`` decides something only from a follow-up
+    cue in a title, a code in an intervention name or title (``codename.code_names``, which reads only the
+    segments' text and the knowledge base, so it is asked here as the rule asks it), or an intervention of
+    engineered cells (``engineered_products``: none without "cell", "lymphocyte" or "ctl").
     """
-    for seg in segments:
-        if seg.role == INTERVENTION or seg.role == TITLE:
-            if codename._DIGIT.search(seg.disp) is not None:
-                return "a code may be named"
-            if seg.role == INTERVENTION and ("cell" in seg.norm or "lymphocyte" in seg.norm or "ctl" in seg.norm):
-                return "engineered cells may be named"
-            if seg.role == TITLE:
-                found = _vocabulary_hits(seg, _passes(seg.norm), kb, {})
-                if found is None or any(h.entry.kind == "follow_up" for h in found[0]):
-                    return "a title names a follow-up"
+    kb = ctx.kb
+    for seg in ctx.segments:
+        if seg.role == INTERVENTION and ("cell" in seg.norm or "lymphocyte" in seg.norm or "ctl" in seg.norm):
+            return "engineered cells may be named"
+        if seg.role == TITLE:
+            found = _vocabulary_hits(seg, _passes(seg.norm), kb, {})
+            if found is None or any(h.entry.kind == "follow_up" for h in found[0]):
+                return "a title names a follow-up"
+    codes = codename.code_names(ctx)
+    if codes:
+        return f"a code is named: {codes[0].text}"
     return ""
 
 
@@ -246,7 +248,7 @@ def _quick(trial: Trial, kb: Knowledge) -> Context | str:
     # The cheap questions first: a CAR developer among the sponsors, a developer's code prefix.
     sponsors = ctx.sponsor_developers()
     if sponsors:
-        reason = _developer_may_be_read(kb, segments)
+        reason = _developer_may_be_read(ctx)
         if reason:
             return f"sponsor is a CAR developer ({sponsors[0][2].name}) and {reason}"
     code_text = "\n".join(s.norm for s in segments if s.role == INTERVENTION or s.role == TITLE)
