@@ -41,10 +41,16 @@ def _kb_stamp() -> str:
     return _STAMP
 
 
-def classify_trial(trial: Trial, kb: Knowledge | None = None) -> Classification:
-    """Classify one trial; never raises on odd or missing text fields."""
+def classify_trial(trial: Trial, kb: Knowledge | None = None, *, ctx: Context | None = None) -> Classification:
+    """Classify one trial; never raises on odd or missing text fields.
+
+    ``ctx``: the rules' context when the caller has built it already (``prefilter.quick_context`` builds
+    it for a record in which nothing about CAR can be found, from far less work; the rules then run on it
+    as on any other).
+    """
     kb = kb if kb is not None else knowledge()
-    ctx = build_context(trial, kb)
+    if ctx is None:
+        ctx = build_context(trial, kb)
     rel, rel_conf = relation.decide(ctx)
     if rel == "therapy":
         chosen = ctx.positive()

@@ -9,7 +9,7 @@ so a field is interpreted in exactly one place.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from cartatlas.dates import parse_date
 from cartatlas.knowledge.registries import id_registry
@@ -222,3 +222,53 @@ def normalise_ctgov(study: dict[str, Any], source_format: str = "ctgov_v2") -> T
         results_first_posted=_date_of(status.get("resultsFirstPostDateStruct")),
         sponsor_country=sponsor_country(_s(lead.get("name"))),
     )
+
+
+def screening_view(study: dict[str, Any]) -> Trial:
+    """The fields of ``normalise_ctgov``'s trial that the screening reads, and nothing else (issue 16).
+
+    Text (titles, interventions, arms, summaries, conditions, keywords, primary outcomes, eligibility),
+    sponsors and study type, taken exactly as ``normalise_ctgov`` takes them (``tests/test_prefilter.py``
+    compares the classifications of every sample study); dates, sites and ids are left out, which is
+    most of the cost of normalising.  Raises ``ValueError`` like ``normalise_ctgov`` without an NCT id.
+    """
+    ps = study.get("protocolSection") or _EMPTY
+    ident = ps.get("identificationModule") or _EMPTY
+    nct = _s(ident.get("nctId"))
+    if nct is None:
+        raise ValueError("record has no NCT id (protocolSection.identificationModule.nctId)")
+    sponsors = ps.get("sponsorCollaboratorsModule") or _EMPTY
+    lead = sponsors.get("leadSponsor") or _EMPTY
+    desc = ps.get("descriptionModule") or _EMPTY
+    cond = ps.get("conditionsModule") or _EMPTY
+    arms = ps.get("armsInterventionsModule") or _EMPTY
+    outcomes = ps.get("outcomesModule") or _EMPTY
+    view: dict[str, Any] = {
+        "trial_id": nct,
+        "registry": "ctgov",
+        "brief_title": _s(ident.get("briefTitle")),
+        "official_title": _s(ident.get("officialTitle")),
+        "acronym": _s(ident.get("acronym")),
+        "study_type": _enum((ps.get("designModule") or _EMPTY).get("studyType")),
+        "lead_sponsor": _s(lead.get("name")),
+        "collaborators": [{"name": name} for c in sponsors.get("collaborators") or () if (name := _s(c.get("name")))],
+        "conditions": _strs(cond.get("conditions")),
+        "keywords": _strs(cond.get("keywords")),
+        "interventions": [
+            {
+                "name": _s(i.get("name")) or "",
+                "other_names": _strs(i.get("otherNames")),
+                "description": _s(i.get("description")),
+            }
+            for i in arms.get("interventions") or ()
+        ],
+        "arm_groups": [
+            {"label": _s(a.get("label")) or "", "description": _s(a.get("description"))}
+            for a in arms.get("armGroups") or ()
+        ],
+        "brief_summary": _s(desc.get("briefSummary")),
+        "detailed_description": _s(desc.get("detailedDescription")),
+        "eligibility_criteria": _s((ps.get("eligibilityModule") or _EMPTY).get("eligibilityCriteria")),
+        "primary_outcomes": _strs(o.get("measure") for o in outcomes.get("primaryOutcomes") or ()),
+    }
+    return cast(Trial, view)
