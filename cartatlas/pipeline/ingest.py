@@ -32,6 +32,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +43,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -123,6 +125,44 @@ def content_hash(format_name: str, text: str) -> str:
     return hashlib.sha256(view.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class KnownHashes:
+    """The content hashes stored before an import began (their first 64 bits, sorted).
+
+    A weekly re-import of a whole registry export brings mostly records that
+    are stored already, and normalising them (with their Arrow conversion)
+    is two thirds of preparing a record.  A record whose hash is known is
+    therefore prepared without its normalised row: planning decides whether
+    it is really an unchanged version, and the rare record that is not (a
+    hash stored for another record, or two hashes sharing 64 bits) is
+    normalised then, in ``_plan``, so the outcome never depends on this set.
+    """
+
+    prefixes: np.ndarray
+
+    def __contains__(self, digest: str) -> bool:
+        try:
+            value = np.uint64(int(digest[:16], 16))
+        except ValueError:
+            return False
+        i = int(self.prefixes.searchsorted(value))
+        return i < len(self.prefixes) and bool(self.prefixes[i] == value)
+
+    def __len__(self) -> int:
+        return len(self.prefixes)
+
+
+def known_hashes(store: Store) -> KnownHashes | None:
+    """The stored content hashes as a ``KnownHashes`` (None when nothing is stored yet)."""
+    table = store.con.sql(
+        "SELECT DISTINCT TRY_CAST('0x' || content_hash[1:16] AS UBIGINT) AS h FROM raw_records "
+        "WHERE h IS NOT NULL ORDER BY h"
+    ).to_arrow_table()
+    if table is None or table.num_rows == 0:
+        return None
+    return KnownHashes(table.column(0).to_numpy())
+
+
 @dataclass(slots=True)
 class _Batch:
     """One batch after preparation, columnar so that it crosses a process boundary as Arrow IPC."""
@@ -132,6 +172,8 @@ class _Batch:
     records: pa.Table
     #: Normalised rows by derived table name; ``_ROW`` points into ``records``.
     derived: dict[str, pa.Table]
+    #: Rows of ``records`` rejected while planning (a known hash whose record failed to normalise).
+    dropped: set[int] = field(default_factory=set)
 
 
 _ROW_SCHEMAS: dict[str, pa.Schema] = {}
@@ -175,13 +217,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _prepare(items: Iterable[Item]) -> _Batch:
-    """Serialise, hash and normalise a batch: all the CPU work that needs no database."""
+def _prepare(items: Iterable[Item], known: KnownHashes | None = None) -> _Batch:
+    """Serialise, hash and normalise a batch: all the CPU work that needs no database.
+
+    Records whose hash is in ``known`` are not normalised (see ``KnownHashes``).
+    """
     with _gc_paused():
-        return _prepare_batch(items)  # its parsed records and rows are freed before the collector resumes
+        return _prepare_batch(items, known)  # its parsed records and rows are freed before the collector resumes
 
 
-def _prepare_batch(items: Iterable[Item]) -> _Batch:
+def _prepare_batch(items: Iterable[Item], known: KnownHashes | None = None) -> _Batch:
     stats = ImportStats()
     columns: dict[str, list[Any]] = {name: [] for name in _PREPARED_SCHEMA.names}
     column_lists = [columns[name] for name in _PREPARED_SCHEMA.names]
@@ -209,6 +254,13 @@ def _prepare_batch(items: Iterable[Item]) -> _Batch:
             # record costs memory in proportion to its size, so one record may not take the machine.
             stats.rejects.append(Reject(item.source, item.locator, record_too_large(len(text), limit), item.record_id))
             continue
+        if known is not None and digest in known:
+            # Most likely a version stored already: no normalised row (no target) unless planning needs one.
+            values = (*_record_values(item, digest, text), None)
+            for column, value in zip(column_lists, values, strict=True):
+                column.append(value)
+            n += 1
+            continue
         try:
             trial = normalised_row(spec, item.payload)
         except Exception as exc:  # a normaliser bug must not lose the rest of the batch
@@ -227,24 +279,28 @@ def _prepare_batch(items: Iterable[Item]) -> _Batch:
         if group is None:
             group = rows[target.name] = (target, [])
         group[1].append(row)
-        values = (
-            item.registry,
-            item.record_id,
-            digest,
-            item.format,
-            item.source_kind,
-            item.source,
-            item.locator,
-            item.record_updated,
-            text,
-            target.name,
-        )
+        values = (*_record_values(item, digest, text), target.name)
         for column, value in zip(column_lists, values, strict=True):
             column.append(value)
         n += 1
     records = pa.Table.from_pydict(columns, schema=_PREPARED_SCHEMA)
     derived = {name: _derived_arrow(t, r) for name, (t, r) in rows.items()}
     return _Batch(stats, records, derived)
+
+
+def _record_values(item: RawRecord, digest: str, text: str) -> tuple[Any, ...]:
+    """A prepared record's stored columns (``_PREPARED_SCHEMA`` but its target), in order."""
+    return (
+        item.registry,
+        item.record_id,
+        digest,
+        item.format,
+        item.source_kind,
+        item.source,
+        item.locator,
+        item.record_updated,
+        text,
+    )
 
 
 def _merge(batches: list[_Batch]) -> _Batch:
@@ -281,9 +337,9 @@ def _from_ipc(data: bytes) -> pa.Table:
 _IpcBatch = tuple[ImportStats, bytes, dict[str, bytes]]
 
 
-def _prepare_lines(batch: LineBatch) -> _IpcBatch:
+def _prepare_lines(batch: LineBatch, known: KnownHashes | None = None) -> _IpcBatch:
     """In a worker process: parse, serialise, hash and normalise a batch of lines; Arrow IPC back."""
-    prepared = _prepare(batch.items())
+    prepared = _prepare(batch.items(), known)
     return (
         prepared.stats,
         _to_ipc(prepared.records),
@@ -291,16 +347,19 @@ def _prepare_lines(batch: LineBatch) -> _IpcBatch:
     )
 
 
-def worker_main(read_fd: int, write_fd: int) -> None:
+def worker_main(read_fd: int, write_fd: int, known_path: str | None = None) -> None:
     """A preparing worker: ``LineBatch``es in, prepared batches (Arrow IPC) out, until its input closes.
 
     Ctrl-C is the importing process's to handle: it closes the pipes, and the
     worker ends at the next read.  Everything imported before the first batch
     is frozen out of the cyclic collector, so collections only see batch data.
+    ``known_path`` is a ``.npy`` file of ``KnownHashes`` prefixes, mapped read-only
+    (the workers share its pages).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cartatlas.normalise  # noqa: F401  (registers every format)
 
+    known = KnownHashes(np.load(known_path, mmap_mode="r")) if known_path else None
     gc.freeze()
     source = Connection(read_fd, writable=False)
     sink = Connection(write_fd, readable=False)
@@ -310,7 +369,7 @@ def worker_main(read_fd: int, write_fd: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            result: tuple[str, Any] = ("ok", _prepare_lines(batch))
+            result: tuple[str, Any] = ("ok", _prepare_lines(batch, known))
         except Exception:
             result = ("error", traceback.format_exc())
         try:
@@ -353,18 +412,26 @@ class _Workers:
     block on a full pipe while the other waits for it.
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, known: KnownHashes | None = None) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         self.procs: list[tuple[subprocess.Popen[bytes], Connection, Connection]] = []
         self.busy: list[bool] = []
         self.used = False
+        self.known_file: str | None = None
         try:
+            if known is not None:
+                fd, self.known_file = tempfile.mkstemp(prefix="cartatlas-known-", suffix=".npy")
+                with os.fdopen(fd, "wb") as fh:
+                    np.save(fh, known.prefixes)
             for _ in range(n):
                 to_child_r, to_child_w = os.pipe()
                 from_child_r, from_child_w = os.pipe()
-                code = f"from cartatlas.pipeline.ingest import worker_main; worker_main({to_child_r}, {from_child_w})"
+                code = (
+                    "from cartatlas.pipeline.ingest import worker_main; "
+                    f"worker_main({to_child_r}, {from_child_w}, {self.known_file!r})"
+                )
                 for fd in (to_child_w, from_child_w):
                     _widen_pipe(fd)
                 proc = subprocess.Popen(
@@ -408,6 +475,9 @@ class _Workers:
                 proc.kill()
                 proc.wait()
         self.procs = []
+        if self.known_file is not None:
+            Path(self.known_file).unlink(missing_ok=True)
+            self.known_file = None
 
 
 #: Full line batches prepared in this process before worker processes take over, and the batch at
@@ -428,7 +498,8 @@ class _Preparer:
     never waits for them.
     """
 
-    def __init__(self, workers: int, batch_size: int) -> None:
+    def __init__(self, workers: int, batch_size: int, known: KnownHashes | None = None) -> None:
+        self.known = known
         self.workers = workers
         self.batch_size = batch_size
         self.pool: _Workers | None = None
@@ -442,7 +513,7 @@ class _Preparer:
         if isinstance(unit, LineBatch) and unit.n_lines >= self.batch_size and self.workers > 0:
             self.full_batches += 1
             if self.pool is None and self.full_batches >= min(WORKERS_START_AT, WORKERS_AFTER + 1):
-                self.pool = _Workers(self.workers)
+                self.pool = _Workers(self.workers, self.known)
         # A short batch (the end of a large file) goes to the workers too once they have taken over.
         pool = self.pool
         if isinstance(unit, LineBatch) and pool is not None and (pool.used or self.full_batches > WORKERS_AFTER):
@@ -453,7 +524,7 @@ class _Preparer:
             pool.send(i, unit)
             self.queue.append(i)
         else:
-            self.queue.append(_prepare(unit.items() if isinstance(unit, LineBatch) else unit))
+            self.queue.append(_prepare(unit.items() if isinstance(unit, LineBatch) else unit, self.known))
         while self.queue and isinstance(self.queue[0], _Batch):
             yield self._next()
 
@@ -512,8 +583,14 @@ def save_records(
     batch_size: int = BATCH_SIZE,
     commit_size: int = COMMIT_SIZE,
     on_batch: Callable[[ImportStats], None] | None = None,
+    skip_known: bool = False,
 ) -> ImportStats:
     """Store new and changed versions, refresh normalised rows, log rejects.
+
+    ``skip_known`` prepares records whose content hash is stored already
+    without normalising them (``KnownHashes``): what a re-import of a whole
+    export needs, where most records did not change.  The stored result is
+    the same either way.
 
     ``items`` may interleave records and rejects (a reader reports a broken
     record in place and goes on), and ``LineBatch``es of unparsed lines
@@ -555,7 +632,7 @@ def save_records(
         raw, derived = _plan(store, merged, run_id)
         pending = (writer.submit(_commit, store, run_id, raw, derived, merged.stats.rejects), merged.stats)
 
-    preparer = _Preparer(import_workers(), batch_size)
+    preparer = _Preparer(import_workers(), batch_size, known_hashes(store) if skip_known else None)
     with import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
         try:
             for unit in _units(items, batch_size):
@@ -618,6 +695,9 @@ def _plan(store: Store, batch: _Batch, run_id: str) -> tuple[pa.Table | None, li
             if key not in current or order > current[key]:
                 current[key] = order
 
+    if keys:
+        _normalise_unknown(batch, keys, digests, existing)
+        records = batch.records  # with the targets of the records normalised there
     ids = _reserve_version_ids(store, len(keys)) if keys else iter(())
     taken: list[int] = []
     version_ids: list[int] = []
@@ -625,6 +705,8 @@ def _plan(store: Store, batch: _Batch, run_id: str) -> tuple[pa.Table | None, li
     updated_col: list[Any] | None = None
     ranks: list[int] = []
     for i, key in enumerate(keys):
+        if i in batch.dropped:
+            continue
         seen_hashes = existing.setdefault(key, set())
         digest = digests[i]
         if digest in seen_hashes:
@@ -685,6 +767,54 @@ def _plan(store: Store, batch: _Batch, run_id: str) -> tuple[pa.Table | None, li
     for r in stats.rejects:
         log.debug("rejected %s", r)
     return raw, derived
+
+
+def _normalise_unknown(
+    batch: _Batch, keys: list[tuple[str, str]], digests: list[str], existing: dict[tuple[str, str], set[str]]
+) -> None:
+    """Normalise the records prepared without a row (``KnownHashes``) whose hash is not stored for them.
+
+    Rare: a hash stored for another record, or 64-bit prefixes that collide.
+    They get the row the full preparation would have given them, or become
+    rejects as they would have, so skipping known hashes never changes what
+    is stored.
+    """
+    targets = batch.records.column("target")
+    if targets.null_count == 0:
+        return
+    missing = [
+        i
+        for i, target in enumerate(targets.to_pylist())
+        if target is None and digests[i] not in existing.get(keys[i], ())
+    ]
+    if not missing:
+        return
+    chosen = batch.records.take(pa.array(missing, pa.int64())).to_pylist()
+    rows: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
+    target_names = targets.to_pylist()
+    for i, rec in zip(missing, chosen, strict=True):
+        spec = format_spec(rec["format"])
+        try:
+            trial = normalised_row(spec, orjson.loads(rec["payload"]) if spec.is_json else rec["payload"])
+            row_id = trial[spec.target.id_column]  # type: ignore[literal-required]
+            problem = None if row_id == rec["record_id"] else f"record id {row_id} does not match {rec['record_id']}"
+        except Exception as exc:
+            problem = f"cannot normalise: {exc!r}"
+        if problem is not None:
+            batch.stats.rejects.append(Reject(rec["source"], rec["locator"], problem, rec["record_id"]))
+            batch.dropped.add(i)
+            continue
+        row: dict[str, Any] = dict(trial)
+        row["content_hash"] = rec["content_hash"]
+        row[_ROW] = i
+        rows.setdefault(spec.target.name, (spec.target, []))[1].append(row)
+        target_names[i] = spec.target.name
+    for name, (table, table_rows) in rows.items():
+        new = _derived_arrow(table, table_rows)
+        batch.derived[name] = pa.concat_tables([batch.derived[name], new]) if name in batch.derived else new
+    batch.records = batch.records.set_column(
+        _PREPARED_SCHEMA.get_field_index("target"), "target", pa.array(target_names, pa.string())
+    )
 
 
 def _derived_table(name: str) -> DerivedTable:

@@ -1,0 +1,136 @@
+"""Weekly re-runs (issue 16): a re-import of a whole export does only the work its changes need,
+and stores exactly what the full path stores."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pytest
+
+import cartatlas
+from cartatlas.pipeline import ingest
+from tests.conftest import CTGOV
+
+CORPUS = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"
+
+
+def _weeks(tmp_path: Path, n: int) -> tuple[Path, Path, list[str], list[str]]:
+    """Week 1: the first n monitor studies; week 2: the same export with every 50th study's status
+    changed and two new studies (copies with new NCT ids).  Returns the files, the changed and new ids."""
+    lines = gzip.decompress(CORPUS.read_bytes()).splitlines()[:n]
+    first, second = tmp_path / "week1.jsonl", tmp_path / "week2.jsonl"
+    first.write_bytes(b"\n".join(lines) + b"\n")
+    changed, new, out = [], [], []
+    for i, line in enumerate(lines):
+        if i % 50 == 7:
+            study = orjson.loads(line)
+            status = study["protocolSection"].setdefault("statusModule", {})
+            status["overallStatus"] = "TERMINATED" if status.get("overallStatus") != "TERMINATED" else "COMPLETED"
+            changed.append(study["protocolSection"]["identificationModule"]["nctId"])
+            line = orjson.dumps(study)
+        out.append(line)
+    for k, line in enumerate(lines[:2]):
+        study = orjson.loads(line)
+        study["protocolSection"]["identificationModule"]["nctId"] = f"NCT9{k:07d}"
+        new.append(f"NCT9{k:07d}")
+        out.append(orjson.dumps(study))
+    second.write_bytes(b"\n".join(out) + b"\n")
+    return first, second, changed, new
+
+
+def _content(atlas: cartatlas.Atlas) -> dict[str, list[tuple[object, ...]]]:
+    queries = {
+        "raw": "SELECT * EXCLUDE (fetched_at, run_id) FROM raw_records ORDER BY version_id",
+        "trials": "SELECT * FROM trials ORDER BY registry, trial_id",
+        "sites": "SELECT * FROM trial_sites ORDER BY ALL",
+        "rejects": "SELECT source, locator, record_id, problem FROM rejects ORDER BY ALL",
+    }
+    return {name: [tuple(r) for r in atlas.store.con.execute(q).fetchall()] for name, q in queries.items()}
+
+
+def _two_weeks(db: Path, first: Path, second: Path) -> tuple[list[cartatlas.ImportStats], dict[str, list[tuple[object, ...]]]]:
+    with cartatlas.open(db) as atlas:
+        stats = [atlas.import_files([path], classify=False) for path in (first, second)]
+        return stats, _content(atlas)
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_reimport_skips_known_records_and_stores_what_the_full_path_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    monkeypatch.setenv(ingest.WORKERS_ENV, workers)
+    monkeypatch.setattr(ingest, "WORKERS_AFTER", 0)  # with workers: from the first full batch on
+    first, second, changed, new = _weeks(tmp_path, ingest.BATCH_SIZE + 500)
+    stats, skipped = _two_weeks(tmp_path / "skip.duckdb", first, second)
+    monkeypatch.setattr(ingest, "known_hashes", lambda store: None)  # the full path: every record normalised
+    full_stats, full = _two_weeks(tmp_path / "full.duckdb", first, second)
+    assert skipped == full
+    assert (stats[1].seen, stats[1].new, stats[1].changed, stats[1].unchanged) == (2502, 2, 50, 2450)
+    assert [(s.new, s.changed, s.unchanged, s.rejected) for s in stats] == [
+        (s.new, s.changed, s.unchanged, s.rejected) for s in full_stats
+    ]
+    # The change is picked up: the changed studies show their new status, the new ones are there.
+    with cartatlas.open(tmp_path / "skip.duckdb") as atlas:
+        rows = atlas.store.con.execute(
+            "SELECT t.trial_id, t.overall_status, r.payload FROM trials t JOIN raw_records r USING (version_id) "
+            "WHERE t.trial_id IN (SELECT UNNEST(?))",
+            [changed + new],
+        ).fetchall()
+    assert len(rows) == len(changed) + len(new) == 52
+    for trial_id, status, payload in rows:
+        assert orjson.loads(payload)["protocolSection"]["statusModule"]["overallStatus"].lower() == status.lower()
+
+
+def test_known_records_are_not_normalised_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ingest.WORKERS_ENV, "0")
+    first, second, changed, new = _weeks(tmp_path, 600)
+    calls: list[str] = []
+    real = ingest.normalised_row
+
+    def counting(spec: object, payload: object) -> object:
+        row = real(spec, payload)  # type: ignore[arg-type]
+        calls.append(row["trial_id"])  # type: ignore[typeddict-item]
+        return row
+
+    monkeypatch.setattr(ingest, "normalised_row", counting)
+    with cartatlas.open(tmp_path / "a.duckdb") as atlas:
+        atlas.import_files([first], classify=False)
+        assert len(calls) == 600
+        calls.clear()
+        stats = atlas.import_files([second], classify=False)
+    assert sorted(calls) == sorted(changed + new)
+    assert (stats.changed, stats.new, stats.unchanged) == (12, 2, 588)
+
+
+def test_a_known_hash_not_stored_for_its_record_is_normalised_while_planning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hash of week 2 claimed known (as a hash of another record, or a 64-bit collision would):
+    the changed and new records are normalised while planning, or rejected as the full path rejects them."""
+    monkeypatch.setenv(ingest.WORKERS_ENV, "0")
+    first, second, changed, _new = _weeks(tmp_path, 600)
+    with cartatlas.open(tmp_path / "scratch.duckdb") as atlas:
+        atlas.import_files([second], classify=False)
+        every_hash = ingest.known_hashes(atlas.store)
+    assert every_hash is not None and len(every_hash) == 602
+    real = ingest.normalised_row
+
+    def failing(spec: object, payload: object) -> object:  # one changed study no longer normalises
+        row = real(spec, payload)  # type: ignore[arg-type]
+        if row["trial_id"] == changed[3] and row["overall_status"] == "TERMINATED":  # type: ignore[typeddict-item]
+            raise ValueError("broken on purpose")
+        return row
+
+    monkeypatch.setattr(ingest, "normalised_row", failing)
+    contents, all_stats = [], []
+    for name, known in (("claimed", lambda store: every_hash), ("full", lambda store: None)):
+        monkeypatch.setattr(ingest, "known_hashes", known)
+        stats, content = _two_weeks(tmp_path / f"{name}.duckdb", first, second)
+        contents.append(content)
+        all_stats.append([(s.seen, s.new, s.changed, s.unchanged, s.rejected) for s in stats])
+    assert contents[0] == contents[1]
+    assert all_stats[0] == all_stats[1]
+    assert all_stats[0][1] == (602, 2, 11, 588, 1)
+    assert [r[3] for r in contents[0]["rejects"]] == ["cannot normalise: ValueError('broken on purpose')"]
