@@ -40,7 +40,10 @@ def _weeks(tmp_path: Path, n: int) -> tuple[Path, Path, list[str], list[str]]:
     return first, second, changed, new
 
 
-def _content(atlas: cartatlas.Atlas) -> dict[str, list[tuple[object, ...]]]:
+Content = dict[str, list[tuple[object, ...]]]
+
+
+def _content(atlas: cartatlas.Atlas) -> Content:
     queries = {
         "raw": "SELECT * EXCLUDE (fetched_at, run_id) FROM raw_records ORDER BY version_id",
         "trials": "SELECT * FROM trials ORDER BY registry, trial_id",
@@ -50,7 +53,7 @@ def _content(atlas: cartatlas.Atlas) -> dict[str, list[tuple[object, ...]]]:
     return {name: [tuple(r) for r in atlas.store.con.execute(q).fetchall()] for name, q in queries.items()}
 
 
-def _two_weeks(db: Path, first: Path, second: Path) -> tuple[list[cartatlas.ImportStats], dict[str, list[tuple[object, ...]]]]:
+def _two_weeks(db: Path, first: Path, second: Path) -> tuple[list[cartatlas.ImportStats], Content]:
     with cartatlas.open(db) as atlas:
         stats = [atlas.import_files([path], classify=False) for path in (first, second)]
         return stats, _content(atlas)
@@ -79,7 +82,7 @@ def test_a_reimport_skips_known_records_and_stores_what_the_full_path_stores(
             [changed + new],
         ).fetchall()
     assert len(rows) == len(changed) + len(new) == 52
-    for trial_id, status, payload in rows:
+    for _trial_id, status, payload in rows:
         assert orjson.loads(payload)["protocolSection"]["statusModule"]["overallStatus"].lower() == status.lower()
 
 
