@@ -6,7 +6,7 @@ gzipped JSON-lines file, then measures in one run, each step in a fresh process:
 1. baseline: decompress and parse every line with orjson (nothing else);
 2. import: ``Atlas.import_files(..., classify=False)`` into a new database
    (hashing, versioning, normalisation, DuckDB writes; worker processes
-   prepare the batches, see ``cartatlas.pipeline.ingest``);
+   prepare the batches, see ``cartatlas.pipeline.workers``);
 3. classification: ``Atlas.classify()`` of every imported trial, on its own.
 
 For each N it prints records/s of the three, the ratios to the baseline (the

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 import cartatlas
-from cartatlas.pipeline import ingest
+from cartatlas.pipeline import ingest, workers
 from cartatlas.sources.ctgov.json_files import _read, parse_line
 from cartatlas.sources.files import Input, line_batches
 from tests.conftest import CTGOV
@@ -54,7 +54,7 @@ def _content(atlas: cartatlas.Atlas) -> dict[str, list[tuple[object, ...]]]:
 
 def test_workers_store_the_same_as_the_plain_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file of more than one batch goes to worker processes; versions, hashes and rows do not change."""
-    monkeypatch.setattr(ingest, "WORKERS_AFTER", 0)  # workers from the first full batch on
+    monkeypatch.setattr(workers, "WORKERS_AFTER", 0)  # workers from the first full batch on
     lines = _lines(ingest.BATCH_SIZE + 150)
     lines.insert(5, b'{"not json')
     first = tmp_path / "first.jsonl.gz"
@@ -69,9 +69,9 @@ def test_workers_store_the_same_as_the_plain_path(tmp_path: Path, monkeypatch: p
                 line = orjson.dumps(study)
             fh.write(line + b"\n")
     contents = []
-    for workers in ("0", "1"):
-        monkeypatch.setenv(ingest.WORKERS_ENV, workers)
-        with cartatlas.open(tmp_path / f"w{workers}.duckdb") as atlas:
+    for n_workers in ("0", "1"):
+        monkeypatch.setenv(workers.WORKERS_ENV, n_workers)
+        with cartatlas.open(tmp_path / f"w{n_workers}.duckdb") as atlas:
             stats = [atlas.import_files([path], classify=False) for path in (first, second)]
             contents.append(_content(atlas))
         assert (stats[0].new, stats[0].rejected) == (ingest.BATCH_SIZE + 150, 1)
@@ -81,16 +81,16 @@ def test_workers_store_the_same_as_the_plain_path(tmp_path: Path, monkeypatch: p
 
 def test_workers_start_only_after_a_few_full_batches() -> None:
     """A small file is prepared in this process; past WORKERS_AFTER full batches the workers take over, in order."""
-    data = b"\n".join(_lines(10 * (ingest.WORKERS_AFTER + 2))) + b"\n"
-    preparer = ingest._Preparer(workers=1, batch_size=10)
+    data = b"\n".join(_lines(10 * (workers.WORKERS_AFTER + 2))) + b"\n"
+    preparer = workers.Preparer(workers=1, batch_size=10)
     prepared = []
     try:
         for i, batch in enumerate(line_batches("f.jsonl", io.BytesIO(data), parse_line, 10)):
             prepared.extend(preparer.push(batch))
-            assert (preparer.pool is not None) == (i + 1 >= ingest.WORKERS_START_AT)
-            assert (preparer.pool is not None and preparer.pool.used) == (i >= ingest.WORKERS_AFTER)
+            assert (preparer.pool is not None) == (i + 1 >= workers.WORKERS_START_AT)
+            assert (preparer.pool is not None and preparer.pool.used) == (i >= workers.WORKERS_AFTER)
         prepared.extend(preparer.drain())
     finally:
         preparer.close()
     ids = [rid for b in prepared for rid in b.records.column("record_id").to_pylist()]
-    assert ids == [f"NCT{80000000 + i:08d}" for i in range(10 * (ingest.WORKERS_AFTER + 2))]
+    assert ids == [f"NCT{80000000 + i:08d}" for i in range(10 * (workers.WORKERS_AFTER + 2))]

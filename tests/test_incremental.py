@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 import cartatlas
-from cartatlas.pipeline import ingest
+from cartatlas.pipeline import ingest, prepare, version_plan, workers
 from tests.conftest import CTGOV
 
 CORPUS = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"
@@ -59,12 +60,12 @@ def _two_weeks(db: Path, first: Path, second: Path) -> tuple[list[cartatlas.Impo
         return stats, _content(atlas)
 
 
-@pytest.mark.parametrize("workers", ["0", "1"])
+@pytest.mark.parametrize("n_workers", ["0", "1"])
 def test_a_reimport_skips_known_records_and_stores_what_the_full_path_stores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n_workers: str
 ) -> None:
-    monkeypatch.setenv(ingest.WORKERS_ENV, workers)
-    monkeypatch.setattr(ingest, "WORKERS_AFTER", 0)  # with workers: from the first full batch on
+    monkeypatch.setenv(workers.WORKERS_ENV, n_workers)
+    monkeypatch.setattr(workers, "WORKERS_AFTER", 0)  # with workers: from the first full batch on
     first, second, changed, new = _weeks(tmp_path, ingest.BATCH_SIZE + 500)
     stats, skipped = _two_weeks(tmp_path / "skip.duckdb", first, second)
     monkeypatch.setattr(ingest, "known_hashes", lambda store: None)  # the full path: every record normalised
@@ -87,17 +88,18 @@ def test_a_reimport_skips_known_records_and_stores_what_the_full_path_stores(
 
 
 def test_known_records_are_not_normalised_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ingest.WORKERS_ENV, "0")
+    monkeypatch.setenv(workers.WORKERS_ENV, "0")
     first, second, changed, new = _weeks(tmp_path, 600)
     calls: list[str] = []
-    real = ingest.normalised_row
+    real = prepare.normalised_row
 
-    def counting(spec: object, payload: object) -> object:
-        row = real(spec, payload)  # type: ignore[arg-type]
-        calls.append(row["trial_id"])  # type: ignore[typeddict-item]
+    def counting(spec: Any, payload: Any) -> Any:
+        row = real(spec, payload)
+        calls.append(row["trial_id"])
         return row
 
-    monkeypatch.setattr(ingest, "normalised_row", counting)
+    monkeypatch.setattr(prepare, "normalised_row", counting)
+    monkeypatch.setattr(version_plan, "normalised_row", counting)
     with cartatlas.open(tmp_path / "a.duckdb") as atlas:
         atlas.import_files([first], classify=False)
         assert len(calls) == 600
@@ -112,21 +114,22 @@ def test_a_known_hash_not_stored_for_its_record_is_normalised_while_planning(
 ) -> None:
     """Every hash of week 2 claimed known (as a hash of another record, or a 64-bit collision would):
     the changed and new records are normalised while planning, or rejected as the full path rejects them."""
-    monkeypatch.setenv(ingest.WORKERS_ENV, "0")
+    monkeypatch.setenv(workers.WORKERS_ENV, "0")
     first, second, changed, _new = _weeks(tmp_path, 600)
     with cartatlas.open(tmp_path / "scratch.duckdb") as atlas:
         atlas.import_files([second], classify=False)
-        every_hash = ingest.known_hashes(atlas.store)
+        every_hash = version_plan.known_hashes(atlas.store)
     assert every_hash is not None and len(every_hash) == 602
-    real = ingest.normalised_row
+    real = prepare.normalised_row
 
-    def failing(spec: object, payload: object) -> object:  # one changed study no longer normalises
-        row = real(spec, payload)  # type: ignore[arg-type]
-        if row["trial_id"] == changed[3] and row["overall_status"] == "TERMINATED":  # type: ignore[typeddict-item]
+    def failing(spec: Any, payload: Any) -> Any:  # one changed study no longer normalises
+        row = real(spec, payload)
+        if row["trial_id"] == changed[3] and row["overall_status"] == "TERMINATED":
             raise ValueError("broken on purpose")
         return row
 
-    monkeypatch.setattr(ingest, "normalised_row", failing)
+    monkeypatch.setattr(prepare, "normalised_row", failing)
+    monkeypatch.setattr(version_plan, "normalised_row", failing)
     contents, all_stats = [], []
     for name, known in (("claimed", lambda store: every_hash), ("full", lambda store: None)):
         monkeypatch.setattr(ingest, "known_hashes", known)

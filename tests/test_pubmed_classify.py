@@ -19,7 +19,7 @@ from cartatlas.analysis import publications as pubs
 from cartatlas.model import RawRecord
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.pubmed import FORMAT
-from cartatlas.pipeline.ingest import normalised_row
+from cartatlas.pipeline.prepare import normalised_row
 from cartatlas.publications.places import country_of, region_of
 from cartatlas.sources.files import read_paths
 

@@ -17,7 +17,7 @@ import cartatlas
 from cartatlas.model import RawRecord, Reject
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.pubmed import FORMAT, parse_medline_date
-from cartatlas.pipeline.ingest import normalised_row
+from cartatlas.pipeline.prepare import normalised_row
 from cartatlas.sources.files import Input, read_input, read_path
 from tests.conftest import DATA
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 import cartatlas
-from cartatlas.pipeline import ingest
+from cartatlas.pipeline import ingest, write
 from cartatlas.store.db import ROW_GROUP_SIZE, SchemaError, Store
 from cartatlas.store.migrations import LATEST_VERSION, MIGRATIONS
 from tests.conftest import CTGOV
@@ -129,7 +129,7 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ingest, "_upsert", boom)
+    monkeypatch.setattr(write, "upsert", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         atlas.import_files([LEUKEMIA])
     assert atlas.sql("SELECT count(*) AS n FROM raw_records")["n"][0] == 0
@@ -148,7 +148,7 @@ def test_batches_commit_independently(
     Batches of 10 records are merged into transactions of at least ``commit_size`` records.
     """
     calls = {"n": 0}
-    real = ingest._upsert
+    real = write.upsert
 
     def flaky(store: Store, group: Any) -> None:
         calls["n"] += 1
@@ -156,7 +156,7 @@ def test_batches_commit_independently(
             raise RuntimeError("crash")
         real(store, group)
 
-    monkeypatch.setattr(ingest, "_upsert", flaky)
+    monkeypatch.setattr(write, "upsert", flaky)
     monkeypatch.setattr(ingest, "BATCH_SIZE", 10)
     defaults = {"batch_size": 10, "commit_size": commit_size, "on_batch": None}
     monkeypatch.setattr(ingest.save_records, "__kwdefaults__", defaults)

@@ -302,7 +302,7 @@ def normalise_pubmed(payload: str) -> dict[str, Any]:
     """The publications row of one stored record, without its labels.
 
     The labels (kind, CAR, targets, country, ...) are the classification's: the pipeline adds
-    them when it stores the row (``cartatlas.pipeline.ingest.normalised_row``).
+    them when it stores the row (``cartatlas.pipeline.prepare.normalised_row``).
     """
     root = parse_record(payload)
     return parse_publication(root)
