@@ -1,12 +1,11 @@
 """End-to-end benchmark (issue 16): import + screen + link + report, then the weekly re-run after a 1% change.
 
-For each scale it builds the registry-like corpus (``benchmarks/corpus.py``
-when present; otherwise the 2,587-record monitor corpus replicated with new
-NCT ids, as ``bench_import.py`` does, which is all-CAR and says so), then
-measures in one run, each stage in a fresh process so that its peak memory is
-its own:
+For each scale it builds the registry-like corpus (``benchmarks/corpus.py``:
+560,000 records at scale 1, about 1% CAR trials, every format), then measures
+in one run, each stage in a fresh process so that its peak memory is its own:
 
-1. baseline: decompress and parse every JSON line with orjson (nothing else);
+1. baseline: decompress and parse every JSON line with orjson (nothing else; the
+   JSON-lines file holds about 90% of the records);
 2. import (``Atlas.import_files(..., classify=False)``);
 3. screen (``Atlas.classify()``);
 4. link (``Atlas.refresh()``: registrations, publication labels and links,
@@ -26,7 +25,7 @@ summary).
 
     python benchmarks/bench_e2e.py [--scale 1 2] [--records N] [--verify] [--keep DIR]
 
-``--records N`` (fallback corpus only) sets the records at scale 1 (default 560,000).
+``--records N`` sets the records at scale 1 (default 560,000, the size of ClinicalTrials.gov).
 """
 
 from __future__ import annotations
@@ -54,22 +53,12 @@ CHANGED_EVERY = 100
 NEW_EVERY = 1000
 
 
-def build_corpus(out: Path, scale: float, records: int) -> tuple[str, int]:
-    """The registry-like corpus if ``benchmarks/corpus.py`` is there; the replicated monitor corpus if not."""
-    try:
-        import corpus
-    except ImportError:
-        corpus = None
-    if corpus is not None:
-        info = corpus.build_corpus(out, scale)
-        n = getattr(info, "records", None) or getattr(info, "n_records", None) or 0
-        return "registry-like corpus (benchmarks/corpus.py)", int(n)
-    from bench_import import replicate
+def build_corpus(out: Path, scale: float, records: int | None) -> tuple[str, int]:
+    """The registry-like corpus of ``benchmarks/corpus.py``: (what it is, records)."""
+    import corpus
 
-    out.mkdir(parents=True, exist_ok=True)
-    n = int(records * scale)
-    replicate(n, out / "ctgov_replicated.jsonl.gz")
-    return "monitor corpus replicated with new NCT ids (all CAR trials)", n
+    info = corpus.build_corpus(out, scale, round(records * scale) if records else None)
+    return f"registry-like corpus (benchmarks/corpus.py), {info.car:,} CAR trials", info.total
 
 
 def _open(path: Path, mode: str) -> Any:
@@ -233,16 +222,19 @@ def compare(a: Path, b: Path) -> list[str]:
     return out
 
 
-def bench(scale: float, records: int, tmp: Path, verify: bool) -> None:
+def bench(scale: float, records: int | None, tmp: Path, verify: bool) -> None:
     data, week2 = tmp / f"corpus_{scale}", tmp / f"corpus_{scale}_week2"
     db = tmp / f"e2e_{scale}.duckdb"
     t = time.perf_counter()
-    kind, _ = build_corpus(data, scale, records)
+    kind, total = build_corpus(data, scale, records)
     counts = next_week(data, week2)
     size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 2**20
     made = time.perf_counter() - t
-    print(f"\nscale {scale}: {kind}, {counts['studies']:,} studies ({size:,.0f} MiB), made in {made:.0f} s")
-    print(f"  next week: {counts['changed']:,} studies changed, {counts['new']:,} new")
+    print(f"\nscale {scale}: {total:,} records, {kind} ({size:,.0f} MiB), made in {made:.0f} s")
+    print(
+        f"  next week: {counts['changed']:,} of the {counts['studies']:,} JSON-lines studies changed, "
+        f"{counts['new']:,} new CAR studies (other files as they were)"
+    )
     base = run("parse", BASELINE, str(data))
     full = pipeline(data, db, tmp / f"report_{scale}")
     base2 = run("parse", BASELINE, str(week2))
@@ -268,7 +260,7 @@ def bench(scale: float, records: int, tmp: Path, verify: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=float, nargs="*", default=[1.0])
-    parser.add_argument("--records", type=int, default=560_000, help="records at scale 1 (fallback corpus)")
+    parser.add_argument("--records", type=int, help="records at scale 1 (default: the corpus's 560,000)")
     parser.add_argument("--verify", action="store_true", help="compare the re-run with a fresh build")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
