@@ -13,8 +13,8 @@ in one run, each stage in a fresh process so that its peak memory is its own:
 5. report (``Atlas.report``, with figures).
 
 Then the "next week" corpus: the same files with 1% of the studies changed
-(every 100th: a status change, every 200th of them also a new site) and 0.1%
-new CAR trials (copies of CAR studies with new NCT ids), and the same four
+(every 100th: a status change, every 200th also a new site) and a tenth as
+many new CAR trials as there are (copies of CAR studies with new NCT ids), and the same four
 stages again on the same database, as a weekly ``cartatlas build`` would run
 them.  It prints each stage's records/s, its ratio to the parse baseline,
 wall time and peak RSS (the process and, separately, its largest child: the
@@ -48,9 +48,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: Share of studies changed for the weekly re-run, and share of new CAR studies added.
+#: Share of studies changed for the weekly re-run; one new CAR study per this many CAR studies.
 CHANGED_EVERY = 100
-NEW_EVERY = 1000
+NEW_EVERY_CAR = 10
 
 
 def build_corpus(out: Path, scale: float, records: int | None) -> tuple[str, int]:
@@ -69,7 +69,7 @@ def next_week(src: Path, dst: Path) -> dict[str, int]:
     """The corpus a week later: 1% of studies changed, 0.1% new CAR studies; other files copied as they are."""
     counts = {"changed": 0, "new": 0, "studies": 0}
     dst.mkdir(parents=True, exist_ok=True)
-    serial = 0
+    serial = car = 0
     for path in sorted(src.rglob("*")):
         if path.is_dir():
             continue
@@ -94,7 +94,9 @@ def next_week(src: Path, dst: Path) -> dict[str, int]:
                     counts["changed"] += 1
                     line = orjson.dumps(study) + b"\n"
                 out.write(line if line.endswith(b"\n") else line + b"\n")
-                if i % NEW_EVERY == 0 and _is_car(protocol):
+                if _is_car(protocol):
+                    car += 1
+                if _is_car(protocol) and car % NEW_EVERY_CAR == 0:
                     serial += 1
                     copy = orjson.loads(line)
                     copy["protocolSection"]["identificationModule"]["nctId"] = f"NCT{80000000 + serial:08d}"

@@ -12,7 +12,7 @@ import pytest
 
 import cartatlas
 from cartatlas.pipeline import ingest, prepare, version_plan, workers
-from tests.conftest import CTGOV
+from tests.conftest import CTGOV, DATA
 
 CORPUS = CTGOV / "reconstructed" / "cart_monitor_2026-08-22.jsonl.gz"
 
@@ -140,3 +140,46 @@ def test_a_known_hash_not_stored_for_its_record_is_normalised_while_planning(
     assert all_stats[0] == all_stats[1]
     assert all_stats[0][1] == (602, 2, 11, 588, 1)
     assert [r[3] for r in contents[0]["rejects"]] == ["cannot normalise: ValueError('broken on purpose')"]
+
+
+def _links(atlas: cartatlas.Atlas) -> list[tuple[object, ...]]:
+    query = "SELECT * EXCLUDE (linked_at) FROM trial_links ORDER BY ALL"
+    return [tuple(r) for r in atlas.store.con.execute(query).fetchall()]
+
+
+def test_a_relink_from_stored_features_gives_the_links_of_a_full_pass(tmp_path: Path) -> None:
+    """ICTRP samples (links across registries) and monitor studies: after a weekly change, the links made
+    from the stored features of unchanged registrations equal those of a pass that computes every one."""
+    from cartatlas.link import link_trials
+    from cartatlas.link.features import refresh_features
+
+    first, second, changed, new = _weeks(tmp_path, 300)
+    # One changed study now names another study's NCT id in its title: a link the re-run must find.
+    lines = second.read_bytes().splitlines()
+    named = orjson.loads(lines[20])["protocolSection"]["identificationModule"]["nctId"]
+    study = orjson.loads(lines[7])
+    study["protocolSection"]["identificationModule"]["briefTitle"] += f" (extension of {named})"
+    lines[7] = orjson.dumps(study)
+    second.write_bytes(b"\n".join(lines) + b"\n")
+    with cartatlas.open(tmp_path / "a.duckdb") as atlas:
+        atlas.import_files([DATA / "ictrp", first], classify=False)
+        store = atlas.store
+        stats = link_trials(store)
+        cached = _links(atlas)
+        assert refresh_features(store) == 0  # every feature stored
+        link_trials(store, cached=False)
+        assert _links(atlas) == cached
+        assert (stats.clusters, len(cached)) == (29, 116)  # the ICTRP samples: scored links across registries
+
+        atlas.import_files([second], classify=False)
+        assert refresh_features(store) == len(changed) + len(new) == 8
+        link_trials(store)
+        cached = _links(atlas)
+        link_trials(store, cached=False)
+        full = _links(atlas)
+    assert cached == full
+    mine = orjson.loads(lines[7])["protocolSection"]["identificationModule"]["nctId"]
+    assert [r[4:] for r in cached if {r[1], r[3]} == {mine, named}] == [
+        ("id_in_title", 1.0, r[6], "candidate") for r in cached if {r[1], r[3]} == {mine, named}
+    ]
+    assert any({r[1], r[3]} == {mine, named} for r in cached)
