@@ -71,7 +71,7 @@ def next_week(src: Path, dst: Path) -> dict[str, int]:
     dst.mkdir(parents=True, exist_ok=True)
     serial = car = 0
     for path in sorted(src.rglob("*")):
-        if path.is_dir():
+        if path.is_dir() or path.name.startswith("."):
             continue
         target = dst / path.relative_to(src)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -228,9 +228,18 @@ def bench(scale: float, records: int | None, tmp: Path, verify: bool) -> None:
     data, week2 = tmp / f"corpus_{scale}", tmp / f"corpus_{scale}_week2"
     db = tmp / f"e2e_{scale}.duckdb"
     t = time.perf_counter()
-    kind, total = build_corpus(data, scale, records)
+    marker = data / ".bench_e2e_complete"
+    if marker.exists():  # --keep: a corpus built by an earlier run (building one at scale 1 takes minutes)
+        kind, total = marker.read_text().rsplit("\t", 1)[0], int(marker.read_text().rsplit("\t", 1)[1])
+    else:
+        kind, total = build_corpus(data, scale, records)
+        marker.write_text(f"{kind}\t{total}")
+    if week2.exists():
+        shutil.rmtree(week2)
     counts = next_week(data, week2)
     size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 2**20
+    for old in tmp.glob(f"e2e_{scale}*.duckdb*"):  # a database of an earlier run (--keep)
+        old.unlink()
     made = time.perf_counter() - t
     print(f"\nscale {scale}: {total:,} records, {kind} ({size:,.0f} MiB), made in {made:.0f} s")
     print(
