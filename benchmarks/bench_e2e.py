@@ -239,7 +239,7 @@ def bench(scale: float, records: int | None, tmp: Path, verify: bool) -> None:
     counts = next_week(data, week2)
     size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) / 2**20
     for old in tmp.glob(f"e2e_{scale}*.duckdb*"):  # a database of an earlier run (--keep)
-        old.unlink()
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     made = time.perf_counter() - t
     print(f"\nscale {scale}: {total:,} records, {kind} ({size:,.0f} MiB), made in {made:.0f} s")
     print(
