@@ -23,6 +23,7 @@ from cartatlas import knowledge
 from cartatlas.link import _COLUMNS, Features, Key, Mention, registration_features
 from cartatlas.link.match import Profile
 from cartatlas.store.db import Store, rollback
+from cartatlas.version import __version__
 
 #: Raised when what ``features`` computes changes: every stored feature is made again.
 FEATURES_VERSION = "1"
@@ -31,8 +32,11 @@ CHUNK = 5000
 
 
 def features_version() -> str:
-    """The code and knowledge base that features are made with."""
-    return f"{FEATURES_VERSION}:{knowledge.knowledge_version()}"
+    """The code (features and cartatlas versions) and knowledge base that features are made with.
+
+    ``rebuild``, which re-normalises rows under unchanged content hashes, empties the table.
+    """
+    return f"{FEATURES_VERSION}:{__version__}:{knowledge.knowledge_version()}"
 
 
 def _sorted(values: set[str]) -> list[str]:

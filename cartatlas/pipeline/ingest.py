@@ -48,9 +48,6 @@ BATCH_SIZE = 2000
 #: per statement and per commit is large next to its cost per row (a 2,000-record commit costs 60%
 #: more per record than a 10,000-record one); larger transactions gain little more and hold more memory.
 COMMIT_SIZE = 10_000
-#: ... or up to this many bytes of payload text, whichever comes first: 10,000 full API v2 studies of
-#: a registry export (about 50 KB each) held 1.4 GB in the importing process (issue 16).
-COMMIT_BYTES = 128 * 2**20
 
 
 def _units(items: Iterable[Item | LineBatch], size: int) -> Iterator[list[Item] | LineBatch]:
@@ -126,10 +123,7 @@ def save_records(
 
     def write(batch: Batch) -> None:
         group.append(batch)
-        if (
-            sum(b.records.num_rows for b in group) >= commit_size
-            or sum(b.records.column("payload").nbytes for b in group) >= COMMIT_BYTES
-        ):
+        if sum(b.records.num_rows for b in group) >= commit_size:
             flush()
 
     def flush() -> None:
@@ -184,6 +178,9 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
     try:
         for table in derived_tables():
             con.execute(f"DELETE FROM {table.name}")
+        # Link features were made from the old rows under the same content hashes: made again on the next link.
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'link_features'").fetchone() != (0,):
+            con.execute("DELETE FROM link_features")
         for start in range(0, len(version_ids), batch_size):
             chunk = version_ids[start : start + batch_size]
             rows = con.execute(
