@@ -95,7 +95,7 @@ class Atlas:
                 yield from read_path_batches(path, strict=explicit)
 
         with self.store.run("import", None, "; ".join(map(str, path_list)), {"paths": path_list}) as run:
-            run.stats.add(save_records(self.store, items(), run.run_id, on_batch=on_batch))
+            run.stats.add(save_records(self.store, items(), run.run_id, on_batch=on_batch, skip_known=True))
         stats = run.stats
         if classify:
             self.refresh()

@@ -192,6 +192,16 @@ def _changes(before: dict[str, Any], after: dict[str, Any], fields: dict[str, st
     return out
 
 
+def _payloads(store: Store, version_ids: list[int]) -> dict[int, str]:
+    """The stored payloads of these versions, by version id."""
+    if not version_ids:
+        return {}
+    rows = store.con.execute(
+        "SELECT version_id, payload FROM raw_records WHERE version_id IN (SELECT UNNEST(?))", [version_ids]
+    ).fetchall()
+    return {int(v): "" if p is None else str(p) for v, p in rows}
+
+
 def compute_feed(
     store: Store,
     *,
@@ -239,6 +249,7 @@ def compute_feed(
         "first_posted", "enrollment", "start_date", "primary_completion_date", "completion_date", "countries",
         "relation", "targets", "platforms", "cluster_id",
     ]  # fmt: skip
+    todo: list[tuple[dict[str, Any], tuple[Any, ...], tuple[Any, ...] | None]] = []
     for values in current_rows:
         now = dict(zip(names, values, strict=True))
         key = (now["registry"], now["trial_id"])
@@ -248,12 +259,16 @@ def compute_feed(
             continue  # the version shown as current was not fetched in the window
         earlier = [v for v in stored if v[3] < start]
         previous = max(earlier, key=lambda v: _order_key(v[4], format_spec(v[5]).rank, v[2])) if earlier else None
+        todo.append((now, current, previous))
+    # The previous versions' payloads in one query: one query per record decompressed a row group of
+    # payloads each time (23 s for the 500 changed records of a weekly re-run of 56,000).
+    payloads = _payloads(store, [int(previous[2]) for _, _, previous in todo if previous is not None])
+    for now, current, previous in todo:
         is_car = now["relation"] in wanted
         kind = "new" if previous is None else "changed"
         changes: list[FieldChange] = []
         if previous is not None:
-            payload = con.execute("SELECT payload FROM raw_records WHERE version_id = ?", [previous[2]]).fetchone()
-            text = payload[0] if payload else ""
+            text = payloads.get(int(previous[2]), "")
             if not is_car and not any(w in text.lower() for w in _CAR_WORDS):
                 continue
             old = _normalised(previous[5], text)

@@ -19,6 +19,14 @@ Three passes, each only adding what the one before could not decide:
 
 ``trial_links`` is rewritten on every run (one transaction); ``trial_clusters``
 is a view over it, so per-trial counts are ``count(DISTINCT cluster_id)``.
+
+What a run reads of each registration (the ids it gives, ``mentions``, and
+its matching profile, ``match.profile``) depends on that registration alone,
+and finding ids in free text is most of a run's cost.  Both are kept in
+``link_features`` by content hash (``cartatlas.link.features``), so a run
+after a weekly import computes them only for the registrations that changed;
+the passes themselves always run over every registration, so the links are
+those of a run from scratch.
 """
 
 from __future__ import annotations
@@ -120,8 +128,8 @@ class LinkStats:
 # -- reading trials ---------------------------------------------------------------------
 
 
-def _rows(store: Store) -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {_COLUMNS} FROM trials ORDER BY registry, trial_id")
+def _rows(store: Store, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = store.con.execute(f"SELECT {_COLUMNS} FROM trials {where} ORDER BY registry, trial_id", params or [])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -191,9 +199,23 @@ def mentions(row: dict[str, Any]) -> Iterator[Mention]:
 # -- the passes ----------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Features:
+    """What the passes read of one registration: the ids it gives and its matching profile."""
+
+    mentions: list[Mention]
+    profile: match.Profile
+
+
+def registration_features(row: dict[str, Any]) -> Features:
+    """A registration's ``Features`` from its row of ``trials``."""
+    return Features(list(mentions(row)), match.profile(row))
+
+
 class _Linker:
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = {(str(r["registry"]), str(r["trial_id"])): r for r in rows}
+    def __init__(self, rows: dict[Key, Features]) -> None:
+        #: Every registration, in (registry, trial_id) order: the order of the passes.
+        self.rows = rows
         self.by_identity: dict[Key, list[Key]] = defaultdict(list)
         self.identities: dict[Key, set[Key]] = {}
         for key in self.rows:
@@ -204,15 +226,12 @@ class _Linker:
         self.links: dict[tuple[Key, Key], Link] = {}
         #: For each trial, registries in which it names a partner (any id, imported or not).
         self.declared: dict[Key, set[str]] = defaultdict(set)
-        self._profiles: dict[Key, match.Profile] = {}
         self._corpus: match.Corpus | None = None
 
     # -- profiles and similarity --------------------------------------------------------
 
     def profile(self, key: Key) -> match.Profile:
-        if key not in self._profiles:
-            self._profiles[key] = match.profile(self.rows[key])
-        return self._profiles[key]
+        return self.rows[key].profile
 
     def corpus(self) -> match.Corpus:
         if self._corpus is None:
@@ -234,7 +253,7 @@ class _Linker:
     def link_by_ids(self) -> None:
         for key, row in self.rows.items():
             own = self.identities[key]
-            for m in mentions(row):
+            for m in row.mentions:
                 if m.key in own:
                     continue
                 if m.method != "id_in_text":
@@ -419,18 +438,26 @@ def _registry_guess(trial_id: str) -> str | None:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def link_trials(store: Store, curation: Path | None = None) -> LinkStats:
+def link_trials(store: Store, curation: Path | None = None, *, cached: bool = True) -> LinkStats:
     """Recompute ``trial_links`` from the stored trials, then apply the curation file's link rows.
 
     Raises ``ValueError`` when the curation file cannot be read at all; rows
-    that cannot be used are listed in ``LinkStats.problems``.
+    that cannot be used are listed in ``LinkStats.problems``.  ``cached``
+    reads each registration's features from ``link_features`` (computing
+    those of new and changed registrations); without it they are all
+    computed from the rows, which gives the same links.
     """
+    from cartatlas.link.features import cached_features
+
     stats = LinkStats()
     decisions: list[LinkDecision] = []
     if curation is not None:
         decisions, problems = read_link_decisions(Path(curation))
         stats.problems.extend(problems)
-    rows = _rows(store)
+    if cached:
+        rows = cached_features(store)
+    else:
+        rows = {(str(r["registry"]), str(r["trial_id"])): registration_features(r) for r in _rows(store)}
     stats.trials = len(rows)
     linker = _Linker(rows)
     linker.link_by_ids()

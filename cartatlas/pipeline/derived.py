@@ -24,9 +24,12 @@ refresh`` runs it alone.
 
 Linking is recomputed whole rather than patched: a link depends on the
 whole corpus (rare-word blocking, at most one partner per registry), and a
-whole pass gives the same result as ``cartatlas link`` by construction.  It is
+whole pass gives the same result as ``cartatlas link`` by construction.  What
+it reads of each registration (ids in its text, its matching profile) is kept
+by content hash (``cartatlas.link.features``), so after a weekly import only
+the changed registrations' features are computed again.  It is
 skipped entirely when nothing it reads changed, so a sync that brings no new
-or changed trial costs a fingerprint query.  A whole pass costs about 0.45 ms
+or changed trial costs a fingerprint query.  A first pass costs about 0.45 ms
 per registration (docs/performance.md), so it runs inline while the database
 holds at most ``relink_limit()`` registrations; above that, an import or sync
 leaves the links stale, says so, and ``cartatlas link`` (or ``build``, which

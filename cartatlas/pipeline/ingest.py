@@ -35,7 +35,7 @@ import orjson
 from cartatlas.model import ImportStats
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
 from cartatlas.pipeline.prepare import Batch, merge_batches, normalised_row
-from cartatlas.pipeline.version_plan import current_versions, plan_versions
+from cartatlas.pipeline.version_plan import current_versions, known_hashes, plan_versions
 from cartatlas.pipeline.workers import Preparer, import_workers
 from cartatlas.pipeline.write import commit, insert_rows
 from cartatlas.sources.base import Item, LineBatch
@@ -87,8 +87,14 @@ def save_records(
     batch_size: int = BATCH_SIZE,
     commit_size: int = COMMIT_SIZE,
     on_batch: Callable[[ImportStats], None] | None = None,
+    skip_known: bool = False,
 ) -> ImportStats:
     """Store new and changed versions, refresh normalised rows, log rejects.
+
+    ``skip_known`` prepares records whose content hash is stored already
+    without normalising them (``KnownHashes``): what a re-import of a whole
+    export needs, where most records did not change.  The stored result is
+    the same either way.
 
     ``items`` may interleave records and rejects (a reader reports a broken
     record in place and goes on), and ``LineBatch``es of unparsed lines
@@ -130,7 +136,7 @@ def save_records(
         raw, derived = plan_versions(store, merged, run_id)
         pending = (writer.submit(commit, store, run_id, raw, derived, merged.stats.rejects), merged.stats)
 
-    preparer = Preparer(import_workers(), batch_size)
+    preparer = Preparer(import_workers(), batch_size, known_hashes(store) if skip_known else None)
     with import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
         try:
             for unit in _units(items, batch_size):
@@ -172,6 +178,9 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
     try:
         for table in derived_tables():
             con.execute(f"DELETE FROM {table.name}")
+        # Link features were made from the old rows under the same content hashes: made again on the next link.
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'link_features'").fetchone() != (0,):
+            con.execute("DELETE FROM link_features")
         for start in range(0, len(version_ids), batch_size):
             chunk = version_ids[start : start + batch_size]
             rows = con.execute(

@@ -13,9 +13,10 @@ import gc
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -82,6 +83,33 @@ def content_hash(format_name: str, text: str) -> str:
     return hashlib.sha256(view.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class KnownHashes:
+    """The content hashes stored before an import began (their first 64 bits, sorted).
+
+    A weekly re-import of a whole registry export brings mostly records that
+    are stored already, and normalising them (with their Arrow conversion)
+    is two thirds of preparing a record.  A record whose hash is known is
+    therefore prepared without its normalised row: planning decides whether
+    it is really an unchanged version, and the rare record that is not (a
+    hash stored for another record, or two hashes sharing 64 bits) is
+    normalised then (``version_plan``), so the outcome never depends on this set.
+    """
+
+    prefixes: np.ndarray
+
+    def __contains__(self, digest: str) -> bool:
+        try:
+            value = np.uint64(int(digest[:16], 16))
+        except ValueError:
+            return False
+        i = int(self.prefixes.searchsorted(value))
+        return i < len(self.prefixes) and bool(self.prefixes[i] == value)
+
+    def __len__(self) -> int:
+        return len(self.prefixes)
+
+
 @dataclass(slots=True)
 class Batch:
     """One batch after preparation, columnar so that it crosses a process boundary as Arrow IPC."""
@@ -91,6 +119,8 @@ class Batch:
     records: pa.Table
     #: Normalised rows by derived table name; ``ROW`` points into ``records``.
     derived: dict[str, pa.Table]
+    #: Rows of ``records`` rejected while planning (a known hash whose record failed to normalise).
+    dropped: set[int] = field(default_factory=set)
 
 
 _ROW_SCHEMAS: dict[str, pa.Schema] = {}
@@ -105,7 +135,7 @@ def _row_schema(table: DerivedTable) -> pa.Schema:
     return schema
 
 
-def _derived_arrow(table: DerivedTable, rows: list[dict[str, Any]]) -> pa.Table:
+def derived_arrow(table: DerivedTable, rows: list[dict[str, Any]]) -> pa.Table:
     """Normalised rows as Arrow columns, ready for a plain ``INSERT`` in the writer.
 
     ``from_pylist`` here, in the worker, keeps the conversion off the single
@@ -134,13 +164,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def prepare(items: Iterable[Item]) -> Batch:
-    """Serialise, hash and normalise a batch: all the CPU work that needs no database."""
+def prepare(items: Iterable[Item], known: KnownHashes | None = None) -> Batch:
+    """Serialise, hash and normalise a batch: all the CPU work that needs no database.
+
+    Records whose hash is in ``known`` are not normalised (see ``KnownHashes``).
+    """
     with _gc_paused():
-        return _prepare_batch(items)  # its parsed records and rows are freed before the collector resumes
+        return _prepare_batch(items, known)  # its parsed records and rows are freed before the collector resumes
 
 
-def _prepare_batch(items: Iterable[Item]) -> Batch:
+def _prepare_batch(items: Iterable[Item], known: KnownHashes | None = None) -> Batch:
     stats = ImportStats()
     columns: dict[str, list[Any]] = {name: [] for name in PREPARED_SCHEMA.names}
     column_lists = [columns[name] for name in PREPARED_SCHEMA.names]
@@ -168,6 +201,13 @@ def _prepare_batch(items: Iterable[Item]) -> Batch:
             # record costs memory in proportion to its size, so one record may not take the machine.
             stats.rejects.append(Reject(item.source, item.locator, record_too_large(len(text), limit), item.record_id))
             continue
+        if known is not None and digest in known:
+            # Most likely a version stored already: no normalised row (no target) unless planning needs one.
+            values = (*record_values(item, digest, text), None)
+            for column, value in zip(column_lists, values, strict=True):
+                column.append(value)
+            n += 1
+            continue
         try:
             trial = normalised_row(spec, item.payload)
         except Exception as exc:  # a normaliser bug must not lose the rest of the batch
@@ -186,24 +226,28 @@ def _prepare_batch(items: Iterable[Item]) -> Batch:
         if group is None:
             group = rows[target.name] = (target, [])
         group[1].append(row)
-        values = (
-            item.registry,
-            item.record_id,
-            digest,
-            item.format,
-            item.source_kind,
-            item.source,
-            item.locator,
-            item.record_updated,
-            text,
-            target.name,
-        )
+        values = (*record_values(item, digest, text), target.name)
         for column, value in zip(column_lists, values, strict=True):
             column.append(value)
         n += 1
     records = pa.Table.from_pydict(columns, schema=PREPARED_SCHEMA)
-    derived = {name: _derived_arrow(t, r) for name, (t, r) in rows.items()}
+    derived = {name: derived_arrow(t, r) for name, (t, r) in rows.items()}
     return Batch(stats, records, derived)
+
+
+def record_values(item: RawRecord, digest: str, text: str) -> tuple[Any, ...]:
+    """A prepared record's stored columns (``PREPARED_SCHEMA`` but its target), in order."""
+    return (
+        item.registry,
+        item.record_id,
+        digest,
+        item.format,
+        item.source_kind,
+        item.source,
+        item.locator,
+        item.record_updated,
+        text,
+    )
 
 
 def merge_batches(batches: list[Batch]) -> Batch:

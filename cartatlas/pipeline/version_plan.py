@@ -12,11 +12,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
-from cartatlas.model import _order_key
+from cartatlas.model import Reject, _order_key
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
-from cartatlas.pipeline.prepare import PREPARED_SCHEMA, RAW_SCHEMA, ROW, Batch
+from cartatlas.pipeline.prepare import (
+    PREPARED_SCHEMA,
+    RAW_SCHEMA,
+    ROW,
+    Batch,
+    KnownHashes,
+    derived_arrow,
+    normalised_row,
+)
 from cartatlas.store.db import Store, now
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,9 @@ def plan_versions(store: Store, batch: Batch, run_id: str) -> tuple[pa.Table | N
             if key not in current or order > current[key]:
                 current[key] = order
 
+    if keys:
+        _normalise_unknown(batch, keys, digests, existing)
+        records = batch.records  # with the targets of the records normalised there
     ids = _reserve_version_ids(store, len(keys)) if keys else iter(())
     taken: list[int] = []
     version_ids: list[int] = []
@@ -63,6 +75,8 @@ def plan_versions(store: Store, batch: Batch, run_id: str) -> tuple[pa.Table | N
     updated_col: list[Any] | None = None
     ranks: list[int] = []
     for i, key in enumerate(keys):
+        if i in batch.dropped:
+            continue
         seen_hashes = existing.setdefault(key, set())
         digest = digests[i]
         if digest in seen_hashes:
@@ -123,6 +137,63 @@ def plan_versions(store: Store, batch: Batch, run_id: str) -> tuple[pa.Table | N
     for r in stats.rejects:
         log.debug("rejected %s", r)
     return raw, derived
+
+
+def known_hashes(store: Store) -> KnownHashes | None:
+    """The stored content hashes as ``KnownHashes`` (None when nothing is stored yet)."""
+    table = store.con.sql(
+        "SELECT DISTINCT TRY_CAST('0x' || content_hash[1:16] AS UBIGINT) AS h FROM raw_records "
+        "WHERE h IS NOT NULL ORDER BY h"
+    ).to_arrow_table()
+    if table is None or table.num_rows == 0:
+        return None
+    return KnownHashes(table.column(0).to_numpy())
+
+
+def _normalise_unknown(
+    batch: Batch, keys: list[tuple[str, str]], digests: list[str], existing: dict[tuple[str, str], set[str]]
+) -> None:
+    """Normalise the records prepared without a row (``KnownHashes``) whose hash is not stored for them.
+
+    Rare: a hash stored for another record, or 64-bit prefixes that collide.
+    They get the row the full preparation would have given them, or become
+    rejects as they would have, so skipping known hashes never changes what
+    is stored.
+    """
+    targets = batch.records.column("target")
+    if targets.null_count == 0:
+        return
+    target_names = targets.to_pylist()
+    missing = [
+        i for i, target in enumerate(target_names) if target is None and digests[i] not in existing.get(keys[i], ())
+    ]
+    if not missing:
+        return
+    chosen = batch.records.take(pa.array(missing, pa.int64())).to_pylist()
+    rows: dict[str, tuple[DerivedTable, list[dict[str, Any]]]] = {}
+    for i, rec in zip(missing, chosen, strict=True):
+        spec = format_spec(rec["format"])
+        try:
+            trial = normalised_row(spec, orjson.loads(rec["payload"]) if spec.is_json else rec["payload"])
+            row_id = trial[spec.target.id_column]  # type: ignore[literal-required]
+            problem = None if row_id == rec["record_id"] else f"record id {row_id} does not match {rec['record_id']}"
+        except Exception as exc:  # as in preparation: a normaliser bug rejects the record, not the batch
+            problem = f"cannot normalise: {exc!r}"
+        if problem is not None:
+            batch.stats.rejects.append(Reject(rec["source"], rec["locator"], problem, rec["record_id"]))
+            batch.dropped.add(i)
+            continue
+        row: dict[str, Any] = dict(trial)
+        row["content_hash"] = rec["content_hash"]
+        row[ROW] = i
+        rows.setdefault(spec.target.name, (spec.target, []))[1].append(row)
+        target_names[i] = spec.target.name
+    for name, (table, table_rows) in rows.items():
+        new = derived_arrow(table, table_rows)
+        batch.derived[name] = pa.concat_tables([batch.derived[name], new]) if name in batch.derived else new
+    batch.records = batch.records.set_column(
+        PREPARED_SCHEMA.get_field_index("target"), "target", pa.array(target_names, pa.string())
+    )
 
 
 def _derived_table(name: str) -> DerivedTable:

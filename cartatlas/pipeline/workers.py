@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -20,10 +21,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pyarrow as pa
 
 from cartatlas.model import ImportStats
-from cartatlas.pipeline.prepare import Batch, prepare
+from cartatlas.pipeline.prepare import Batch, KnownHashes, prepare
 from cartatlas.sources.base import Item, LineBatch
 
 #: Worker processes that prepare large JSON-lines inputs; ``0`` prepares everything in this process.
@@ -46,9 +48,9 @@ def _from_ipc(data: bytes) -> pa.Table:
 _IpcBatch = tuple[ImportStats, bytes, dict[str, bytes]]
 
 
-def _prepare_lines(batch: LineBatch) -> _IpcBatch:
+def _prepare_lines(batch: LineBatch, known: KnownHashes | None = None) -> _IpcBatch:
     """In a worker process: parse, serialise, hash and normalise a batch of lines; Arrow IPC back."""
-    prepared = prepare(batch.items())
+    prepared = prepare(batch.items(), known)
     return (
         prepared.stats,
         _to_ipc(prepared.records),
@@ -56,16 +58,19 @@ def _prepare_lines(batch: LineBatch) -> _IpcBatch:
     )
 
 
-def worker_main(read_fd: int, write_fd: int) -> None:
+def worker_main(read_fd: int, write_fd: int, known_path: str | None = None) -> None:
     """A preparing worker: ``LineBatch``es in, prepared batches (Arrow IPC) out, until its input closes.
 
     Ctrl-C is the importing process's to handle: it closes the pipes, and the
     worker ends at the next read.  Everything imported before the first batch
     is frozen out of the cyclic collector, so collections only see batch data.
+    ``known_path`` is a ``.npy`` file of ``KnownHashes`` prefixes, mapped
+    read-only (the workers share its pages).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cartatlas.normalise  # noqa: F401  (registers every format)
 
+    known = KnownHashes(np.load(known_path, mmap_mode="r")) if known_path else None
     gc.freeze()
     source = Connection(read_fd, writable=False)
     sink = Connection(write_fd, readable=False)
@@ -75,7 +80,7 @@ def worker_main(read_fd: int, write_fd: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            result: tuple[str, Any] = ("ok", _prepare_lines(batch))
+            result: tuple[str, Any] = ("ok", _prepare_lines(batch, known))
         except Exception:
             result = ("error", traceback.format_exc())
         try:
@@ -118,18 +123,27 @@ class _Workers:
     block on a full pipe while the other waits for it.
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, known: KnownHashes | None = None) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         self.procs: list[tuple[subprocess.Popen[bytes], Connection, Connection]] = []
         self.busy: list[bool] = []
         self.used = False
+        #: The known hashes for the workers to map (a file: a pipe would block until each worker started).
+        self.known_file: str | None = None
         try:
+            if known is not None:
+                fd, self.known_file = tempfile.mkstemp(prefix="cartatlas-known-", suffix=".npy")
+                with os.fdopen(fd, "wb") as fh:
+                    np.save(fh, known.prefixes)
             for _ in range(n):
                 to_child_r, to_child_w = os.pipe()
                 from_child_r, from_child_w = os.pipe()
-                code = f"from cartatlas.pipeline.workers import worker_main; worker_main({to_child_r}, {from_child_w})"
+                code = (
+                    "from cartatlas.pipeline.workers import worker_main; "
+                    f"worker_main({to_child_r}, {from_child_w}, {self.known_file!r})"
+                )
                 for fd in (to_child_w, from_child_w):
                     _widen_pipe(fd)
                 proc = subprocess.Popen(
@@ -173,6 +187,9 @@ class _Workers:
                 proc.kill()
                 proc.wait()
         self.procs = []
+        if self.known_file is not None:
+            Path(self.known_file).unlink(missing_ok=True)
+            self.known_file = None
 
 
 #: Full line batches prepared in this process before worker processes take over, and the batch at
@@ -193,7 +210,9 @@ class Preparer:
     never waits for them.
     """
 
-    def __init__(self, workers: int, batch_size: int) -> None:
+    def __init__(self, workers: int, batch_size: int, known: KnownHashes | None = None) -> None:
+        #: Hashes stored before the import began: their records are prepared without normalising.
+        self.known = known
         self.workers = workers
         self.batch_size = batch_size
         self.pool: _Workers | None = None
@@ -207,7 +226,7 @@ class Preparer:
         if isinstance(unit, LineBatch) and unit.n_lines >= self.batch_size and self.workers > 0:
             self.full_batches += 1
             if self.pool is None and self.full_batches >= min(WORKERS_START_AT, WORKERS_AFTER + 1):
-                self.pool = _Workers(self.workers)
+                self.pool = _Workers(self.workers, self.known)
         # A short batch (the end of a large file) goes to the workers too once they have taken over.
         pool = self.pool
         if isinstance(unit, LineBatch) and pool is not None and (pool.used or self.full_batches > WORKERS_AFTER):
@@ -218,7 +237,7 @@ class Preparer:
             pool.send(i, unit)
             self.queue.append(i)
         else:
-            self.queue.append(prepare(unit.items() if isinstance(unit, LineBatch) else unit))
+            self.queue.append(prepare(unit.items() if isinstance(unit, LineBatch) else unit, self.known))
         while self.queue and isinstance(self.queue[0], Batch):
             yield self._next()
 

@@ -198,6 +198,13 @@ def _create_landscape(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(TRIAL_LANDSCAPE_VIEW)
 
 
+def _create_link_features(con: duckdb.DuckDBPyConnection) -> None:
+    """Issue 16: link features kept by content hash, so a weekly re-link redoes only what changed."""
+    from cartatlas.store.schema.links import LINK_FEATURES_DDL
+
+    con.execute(LINK_FEATURES_DDL)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -239,6 +246,7 @@ MIGRATIONS: list[Migration] = [
         _create_landscape,
         rebuild=True,
     ),
+    Migration(8, "link_features: each registration's link features by content hash", _create_link_features),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -32,6 +32,20 @@ CREATE TABLE IF NOT EXISTS trial_links (
 )
 """
 
+#: Each registration's link features (``cartatlas.link.features``), by the content hash they were made
+#: from: a cache, so that a re-link computes them only for new and changed registrations (migration 8).
+LINK_FEATURES_DDL = """
+CREATE TABLE IF NOT EXISTS link_features (
+    registry VARCHAR NOT NULL,
+    trial_id VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,  -- of the trials row the features were made from
+    version VARCHAR NOT NULL,       -- features code and knowledge base that made them
+    mentions VARCHAR NOT NULL,      -- JSON: the registry ids the record gives, with where
+    profile VARCHAR NOT NULL,       -- JSON: title, sponsor, date, size and intervention tokens
+    PRIMARY KEY (registry, trial_id)
+)
+"""
+
 #: Statuses that join two registrations into one trial.
 ACTIVE_STATUSES = ("auto", "confirmed")
 
