@@ -26,12 +26,15 @@ from cartatlas.report.figures import (
     FIGURES,
     GROUP_COLOURS,
     PNG_PPI,
-    PUBLICATION_FIGURES,
     SINGLE_COLUMN,
     save_figure,
 )
+from cartatlas.report.figures.layout import dodge, nice_ceiling
+from cartatlas.report.figures.over_time import TIMELINE_SPACING
+from cartatlas.report.figures.theme import count_ticks
 
-TRIAL_FIGURES = [name for name in FIGURES if name not in PUBLICATION_FIGURES]
+PUBLICATION_FIGURES = [name for name, figure in FIGURES.items() if figure.needs == "pub_fig2a"]
+TRIAL_FIGURES = [name for name, figure in FIGURES.items() if figure.needs is None]
 
 AS_OF = dt.date(2020, 6, 30)
 
@@ -253,7 +256,7 @@ def landscape() -> Landscape:
 
 @pytest.mark.parametrize("name", TRIAL_FIGURES)
 def test_figure_spec(landscape: Landscape, name: str) -> None:
-    chart = FIGURES[name](landscape)
+    chart = FIGURES[name].draw(landscape)
     spec = chart.to_dict()
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v")
     # Titled axes, with units.
@@ -274,7 +277,7 @@ def test_figure_spec(landscape: Landscape, name: str) -> None:
     assert spec["config"]["font"] == figures.FONT
     if "facet" in spec:  # small multiples: panels that fill a double column
         columns = spec["columns"]
-        panels = columns * spec["spec"]["width"] + figures.TIMELINE_SPACING * (columns - 1)
+        panels = columns * spec["spec"]["width"] + TIMELINE_SPACING * (columns - 1)
         assert figures.DOUBLE_COLUMN - 40 <= panels <= figures.DOUBLE_COLUMN
     else:
         assert spec["width"] in (figures.SINGLE_COLUMN, figures.DOUBLE_COLUMN)
@@ -283,7 +286,7 @@ def test_figure_spec(landscape: Landscape, name: str) -> None:
 
 @pytest.mark.parametrize("name", GROUP_FIGURES)
 def test_group_colours_fixed(landscape: Landscape, name: str) -> None:
-    scales = _colour_scales(FIGURES[name](landscape).to_dict())
+    scales = _colour_scales(FIGURES[name].draw(landscape).to_dict())
     assert scales
     for scale in scales:
         for group, colour in scale.items():
@@ -318,7 +321,7 @@ def test_top_sponsors_long_names_wrap(landscape: Landscape) -> None:
 
 
 def test_cumulative_labels_do_not_overlap() -> None:
-    placed = figures._dodge([100.0, 99.0, 98.0, 10.0], gap=5.0, low=0.0)
+    placed = dodge([100.0, 99.0, 98.0, 10.0], gap=5.0, low=0.0)
     ordered = sorted(placed, reverse=True)
     assert all(a - b >= 5.0 - 1e-9 for a, b in itertools.pairwise(ordered))
     assert placed[3] == 10.0
@@ -331,7 +334,7 @@ def test_plain_frame_drops_lists_and_dates() -> None:
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_empty_tables_draw_a_note(name: str) -> None:
-    spec = FIGURES[name](empty_landscape()).to_dict()
+    spec = FIGURES[name].draw(empty_landscape()).to_dict()
     rows = _main_rows(spec)
     assert len(rows) == 1
     assert rows[0]["message"].startswith("No ")
@@ -351,12 +354,12 @@ def _png_info(data: bytes) -> tuple[int, int, float | None]:
 
 def test_save_figure_png_and_svg(tmp_path: Path, landscape: Landscape) -> None:
     for name in ("fig1a_cumulative", "fig1b_focus_targets_heme", "fig_top_sponsors"):
-        paths = save_figure(FIGURES[name](landscape), tmp_path, name)
+        paths = save_figure(FIGURES[name].draw(landscape), tmp_path, name)
         assert [p.name for p in paths] == [f"{name}.png", f"{name}.svg"]
         assert all(p.stat().st_size > 1000 for p in paths)
         width, height, dpi = _png_info(paths[0].read_bytes())
         # 300 ppi at the printed width: a single-column figure is 85 mm = 3.35 in -> >= 1000 px.
-        printed = figures.DOUBLE_COLUMN if name in figures.DOUBLE_COLUMN_FIGURES else SINGLE_COLUMN
+        printed = FIGURES[name].width
         assert width == pytest.approx(printed * PNG_PPI / 72, abs=4)
         assert height > 300
         assert dpi == pytest.approx(300, abs=1)
@@ -383,9 +386,9 @@ def test_save_figure_rejects_unknown_format(tmp_path: Path, landscape: Landscape
 
 def test_count_axes_tick_whole_numbers(landscape: Landscape) -> None:
     """Count axes tick at whole numbers only (a 0-1 trial axis must not print '0, 1, 1')."""
-    assert figures.count_ticks(2) == [0, 1, 2]
-    assert figures.count_ticks(400) == [0, 100, 200, 300, 400]
-    assert figures._nice_ceiling(1.05) == 2
+    assert count_ticks(2) == [0, 1, 2]
+    assert count_ticks(400) == [0, 100, 200, 300, 400]
+    assert nice_ceiling(1.05) == 2
     spec = figures.fig_platforms(landscape).to_dict()
     values = spec["layer"][0]["encoding"]["x"]["axis"]["values"]
     assert all(isinstance(v, int) for v in values)
@@ -406,7 +409,7 @@ def test_publication_figures_from_their_tables(landscape: Landscape) -> None:
         [{"region_code": "CN-BJ", "region": "Beijing", "reports": 2, "pmids": ["1", "2"]}]
     )
     for name in PUBLICATION_FIGURES:
-        spec = FIGURES[name](landscape).to_dict()
+        spec = FIGURES[name].draw(landscape).to_dict()
         text = json.dumps(spec)
         assert "pmids" not in text, name
         assert "Clinical reports" in text or "clinical reports" in text, name
