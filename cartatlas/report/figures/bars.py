@@ -1,7 +1,8 @@
 """The ranked horizontal bar chart several figures share (regions, platforms, sponsors, Fig. 2b and 2c).
 
 One builder for one shape: bars in a given order, the count printed at each
-bar's end, long names wrapped rather than cut.
+bar's end, long names wrapped rather than cut; and the focus country's
+regions drawn alike whether they count trial sites or reporting institutions.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
-from cartatlas.report.figures.layout import axis_end_for_labels
+from cartatlas.analysis.landscape import Landscape
+from cartatlas.report.figures.layout import axis_end_for_labels, by_rank
 from cartatlas.report.figures.theme import (
     BAR_STEP,
+    GREY,
     LABEL_SIZE,
     SINGLE_COLUMN,
     SOFT_INK,
     FigureChart,
     count_axis,
     finish,
+    focus_colour,
     heading,
 )
 
@@ -99,3 +104,41 @@ def ranked_bars(
     )
     chart = alt.layer(bars, text, title=heading(title, subtitle, width)).properties(height={"step": step})
     return finish(chart, width)
+
+
+def region_bars(
+    landscape: Landscape,
+    data: pd.DataFrame,
+    title: str,
+    subtitle: str,
+    *,
+    not_placed: str,
+    width: int,
+    unit: str = "Trials",
+    top: int | None = None,
+) -> FigureChart:
+    """The focus country's counts per region (``region``, ``n``), ranked, in its group's colour.
+
+    The row of what could not be placed in a region (``not_placed``) comes
+    last and grey, whatever its count: it is not a region to rank.
+    """
+    data = by_rank(data, "region")
+    data = data.sort_values("region", key=lambda region: region == not_placed, kind="stable")
+    data = data.head(top).reset_index(drop=True) if top is not None else data.reset_index(drop=True)
+    data["kind"] = np.where(data["region"] == not_placed, "Not placed", "Region")
+    colour = alt.Color(
+        "kind:N",
+        scale=alt.Scale(domain=["Region", "Not placed"], range=[focus_colour(landscape), GREY]),
+        legend=None,
+    )
+    return ranked_bars(
+        data,
+        "region",
+        list(data["region"]),
+        title,
+        subtitle,
+        category_title="Region",
+        colour=colour,
+        width=width,
+        unit=unit,
+    )

@@ -14,11 +14,10 @@ its builder and caption.
 from __future__ import annotations
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
 from cartatlas.analysis.landscape import Landscape
-from cartatlas.report.figures.bars import ranked_bars
+from cartatlas.report.figures.bars import ranked_bars, region_bars
 from cartatlas.report.figures.declare import Figure
 from cartatlas.report.figures.layout import by_rank, nice_ceiling
 from cartatlas.report.figures.theme import (
@@ -26,6 +25,7 @@ from cartatlas.report.figures.theme import (
     NEUTRAL,
     SINGLE_COLUMN,
     FigureChart,
+    category_colour,
     count_axis,
     empty,
     finish,
@@ -33,12 +33,11 @@ from cartatlas.report.figures.theme import (
     group_order,
     group_scale,
     heading,
+    legend_on_top,
     tint,
 )
 from cartatlas.report.figures.words import as_of_line, cap, focus_name
 
-#: The disease branches Fig. 2b tells apart (``analysis.publications``' words), in legend order.
-PUBLICATION_BRANCHES = ("hematologic", "solid tumour", "other", "unknown")
 #: Fig. 2c's row for reports whose institution could not be placed in a region.
 NO_REGION = "region not stated"
 REPORTS_HEIGHT = 130
@@ -76,7 +75,7 @@ def fig_publications_per_year(
         "group:N",
         scale=group_scale(landscape, groups),
         sort=groups,
-        legend=alt.Legend(title=None, orient="top", direction="horizontal", symbolType="square", offset=6),
+        legend=legend_on_top(),
     )
     tooltip = [
         alt.Tooltip("group:N", title="Group"),
@@ -111,20 +110,13 @@ def fig_publications_per_target(landscape: Landscape, *, width: int = SINGLE_COL
         return empty(title, subtitle, "No reports", width)
     data = by_rank(data, "target")
     colour_of_focus = focus_colour(landscape)
-    branches = [b for b in PUBLICATION_BRANCHES if b in set(data["branch"])]
-    branches += sorted(set(data["branch"]) - set(branches))
     shades = {
         "hematologic": colour_of_focus,
         "solid tumour": tint(colour_of_focus, 0.55),
         "other": NEUTRAL,
         "unknown": GREY,
     }
-    colour = alt.Color(
-        "branch:N",
-        scale=alt.Scale(domain=branches, range=[shades.get(b, GREY) for b in branches]),
-        sort=branches,
-        legend=alt.Legend(title=None, orient="top", direction="horizontal", symbolType="square", offset=6),
-    )
+    colour = category_colour("branch", data["branch"], shades)
     return ranked_bars(
         data,
         "target",
@@ -147,25 +139,7 @@ def fig_publications_per_region(landscape: Landscape, *, width: int = SINGLE_COL
     data = _reports(landscape, "pub_fig2c")
     if data.empty:
         return empty(title, subtitle, "No reports", width)
-    data = by_rank(data, "region")
-    data = data.sort_values("region", key=lambda r: r == NO_REGION, kind="stable").reset_index(drop=True)
-    data["kind"] = np.where(data["region"] == NO_REGION, "Not placed", "Region")
-    colour = alt.Color(
-        "kind:N",
-        scale=alt.Scale(domain=["Region", "Not placed"], range=[focus_colour(landscape), GREY]),
-        legend=None,
-    )
-    return ranked_bars(
-        data,
-        "region",
-        list(data["region"]),
-        title,
-        subtitle,
-        category_title="Region",
-        colour=colour,
-        width=width,
-        unit="Clinical reports",
-    )
+    return region_bars(landscape, data, title, subtitle, not_placed=NO_REGION, width=width, unit="Clinical reports")
 
 
 # -- captions ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ its builder and caption.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Literal
 
 import altair as alt
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cartatlas.analysis.landscape import UNKNOWN_REGION, Landscape
-from cartatlas.report.figures.bars import ranked_bars
+from cartatlas.report.figures.bars import ranked_bars, region_bars
 from cartatlas.report.figures.declare import Figure
 from cartatlas.report.figures.layout import by_rank, counted_rows, percent, plain_frame
 from cartatlas.report.figures.theme import (
@@ -26,12 +26,15 @@ from cartatlas.report.figures.theme import (
     SINGLE_COLUMN,
     SPONSOR_TYPE_COLOURS,
     FigureChart,
+    category_colour,
     empty,
-    focus_colour,
 )
 from cartatlas.report.figures.words import as_of_line, as_of_text, cap, focus_name, no_trials, subject, units_total
 from cartatlas.report.labels import PRODUCT_SOURCE_LABELS
 from cartatlas.report.labels import label as token_label
+
+#: Whose sponsors: all trials', or the focus country's.
+Scope = Literal["all", "focus"]
 
 
 def fig_regions(landscape: Landscape, top: int = 40, *, width: int = SINGLE_COLUMN) -> FigureChart:
@@ -46,50 +49,54 @@ def fig_regions(landscape: Landscape, top: int = 40, *, width: int = SINGLE_COLU
     table = counted_rows(landscape, "focus_regions")
     if table.empty:
         return empty(title, subtitle, f"No trials with a site in {focus} {as_of_line(landscape)}", width)
-    data = plain_frame(table)
-    data["unknown"] = data["region"] == UNKNOWN_REGION
-    data = by_rank(data, "region")
-    data = data.sort_values("unknown", kind="stable").head(top).reset_index(drop=True)
-    data = data.drop(columns=["unknown"])
-    colour = alt.Color(
-        "kind:N",
-        scale=alt.Scale(domain=["Region", "Not placed"], range=[focus_colour(landscape), GREY]),
-        legend=None,
-    )
-    data["kind"] = np.where(data["region"] == UNKNOWN_REGION, "Not placed", "Region")
-    return ranked_bars(
-        data, "region", list(data["region"]), title, subtitle, category_title="Region", colour=colour, width=width
-    )
+    return region_bars(landscape, plain_frame(table), title, subtitle, not_placed=UNKNOWN_REGION, width=width, top=top)
 
 
 def fig_platforms(landscape: Landscape, *, width: int = SINGLE_COLUMN) -> FigureChart:
     """Cell platforms (CAR-T, CAR-NK, ...); a trial testing two platforms counts under both."""
-    title = f"{cap(subject(landscape))} by cell platform"
-    subtitle = f"{cap(as_of_line(landscape))}. Label: trials (share of all {units_total(landscape)})"
-    table = counted_rows(landscape, "platforms")
-    if table.empty:
-        return empty(title, subtitle, no_trials(landscape), width)
-    data = plain_frame(table)
-    data["platform_label"] = data["platform"].map(lambda p: token_label("platform", p))
-    data = by_rank(data, "platform_label")
-    order = list(data["platform_label"])
-    return _share_bars(landscape, data, "platform_label", order, title, subtitle, "Platform", NEUTRAL, width)
+
+    def arrange(data: pd.DataFrame) -> tuple[pd.DataFrame, str, list[str], alt.Color | str]:
+        data["platform_label"] = data["platform"].map(lambda p: token_label("platform", p))
+        data = by_rank(data, "platform_label")
+        return data, "platform_label", list(data["platform_label"]), NEUTRAL
+
+    return _share_bars(landscape, "platforms", "cell platform", "Platform", arrange, width)
+
+
+def fig_product_source(landscape: Landscape, *, width: int = SINGLE_COLUMN) -> FigureChart:
+    """Where the cells come from: the patient (autologous), a donor (allogeneic), or made in the body (in vivo)."""
+
+    def arrange(data: pd.DataFrame) -> tuple[pd.DataFrame, str, list[str], alt.Color | str]:
+        data["source"] = data["product_source"].map(lambda s: token_label("product_source", s))
+        known = list(PRODUCT_SOURCE_LABELS.values())
+        order = [s for s in known if s in set(data["source"])] + sorted(set(data["source"]) - set(known))
+        data["kind"] = np.where(data["product_source"] == "unknown", "Not stated", "Stated")
+        stated = alt.Scale(domain=["Stated", "Not stated"], range=[NEUTRAL, GREY])
+        colour = alt.Color("kind:N", scale=stated, legend=None)
+        return data.set_index("source").loc[order].reset_index(), "source", order, colour
+
+    return _share_bars(landscape, "product_source", "source of the cell product", "Product source", arrange, width)
 
 
 def _share_bars(
     landscape: Landscape,
-    data: pd.DataFrame,
-    category: str,
-    order: Sequence[str],
-    title: str,
-    subtitle: str,
+    table_name: str,
+    what: str,
     category_title: str,
-    colour: alt.Color | str,
+    arrange: Callable[[pd.DataFrame], tuple[pd.DataFrame, str, list[str], alt.Color | str]],
     width: int,
 ) -> FigureChart:
-    """Ranked bars labelled with the count and its share of all trials counted ("12 (5%)")."""
+    """All trials by ``what`` (one table's rows), labelled with the count and its share of all trials ("12 (5%)").
+
+    ``arrange`` turns the table's plain rows into (rows, category column, its order, colour).
+    """
     total = units_total(landscape)
-    data = data.copy()
+    title = f"{cap(subject(landscape))} by {what}"
+    subtitle = f"{cap(as_of_line(landscape))}. Label: trials (share of all {total})"
+    table = counted_rows(landscape, table_name)
+    if table.empty:
+        return empty(title, subtitle, no_trials(landscape), width)
+    data, category, order, colour = arrange(plain_frame(table))
     data["percent"] = percent(data["n"], total)
     data["label"] = [
         f"{n:d} ({p:.0f}%)" if p >= 1 or p == 0 else f"{n:d} (<1%)"
@@ -110,26 +117,7 @@ def _share_bars(
     )
 
 
-def fig_product_source(landscape: Landscape, *, width: int = SINGLE_COLUMN) -> FigureChart:
-    """Where the cells come from: the patient (autologous), a donor (allogeneic), or made in the body (in vivo)."""
-    title = f"{cap(subject(landscape))} by source of the cell product"
-    subtitle = f"{cap(as_of_line(landscape))}. Label: trials (share of all {units_total(landscape)})"
-    table = counted_rows(landscape, "product_source")
-    if table.empty:
-        return empty(title, subtitle, no_trials(landscape), width)
-    data = plain_frame(table)
-    data["source"] = data["product_source"].map(lambda s: token_label("product_source", s))
-    known = list(PRODUCT_SOURCE_LABELS.values())
-    order = [s for s in known if s in set(data["source"])] + sorted(set(data["source"]) - set(known))
-    data["kind"] = np.where(data["product_source"] == "unknown", "Not stated", "Stated")
-    colour = alt.Color("kind:N", scale=alt.Scale(domain=["Stated", "Not stated"], range=[NEUTRAL, GREY]), legend=None)
-    data = data.set_index("source").loc[order].reset_index()
-    return _share_bars(landscape, data, "source", order, title, subtitle, "Product source", colour, width)
-
-
-def fig_top_sponsors(
-    landscape: Landscape, scope: Literal["all", "focus"] = "all", *, width: int = DOUBLE_COLUMN
-) -> FigureChart:
+def fig_top_sponsors(landscape: Landscape, scope: Scope = "all", *, width: int = DOUBLE_COLUMN) -> FigureChart:
     """The most active lead sponsors, coloured by sponsor type (industry / academic / government).
 
     Double-column width: sponsor names are long, and a cut-off name is no use
@@ -149,14 +137,7 @@ def fig_top_sponsors(
     if {"lead_sponsor", "sponsor_type"} <= set(units.columns):
         types = dict(zip(units["lead_sponsor"], units["sponsor_type"], strict=True))
     data["sponsor_type"] = data["lead_sponsor"].map(lambda s: types.get(s, "Not known"))
-    kinds = [k for k in SPONSOR_TYPE_COLOURS if k in set(data["sponsor_type"])]
-    kinds += sorted(set(data["sponsor_type"]) - set(kinds))
-    colour = alt.Color(
-        "sponsor_type:N",
-        scale=alt.Scale(domain=kinds, range=[SPONSOR_TYPE_COLOURS.get(k, GREY) for k in kinds]),
-        sort=kinds,
-        legend=alt.Legend(title=None, orient="top", direction="horizontal", symbolType="square", offset=6),
-    )
+    colour = category_colour("sponsor_type", data["sponsor_type"], SPONSOR_TYPE_COLOURS)
     return ranked_bars(
         data,
         "lead_sponsor",
@@ -209,22 +190,21 @@ def _caption_sponsors(landscape: Landscape, scope: str) -> str:
     )
 
 
+#: The sponsors figure of each scope: (name, scope).
+_SPONSOR_FIGURES: tuple[tuple[str, Scope], ...] = (("fig_top_sponsors", "all"), ("fig_top_focus_sponsors", "focus"))
+
 FIGURES = (
     Figure("fig_focus_regions", fig_regions, _caption_regions, section="regions"),
     Figure("fig_platforms", fig_platforms, _caption_platforms, section="platforms"),
     Figure("fig_product_source", fig_product_source, _caption_product_source, section="platforms"),
-    Figure(
-        "fig_top_sponsors",
-        functools.partial(fig_top_sponsors, scope="all"),
-        functools.partial(_caption_sponsors, scope="all"),
-        section="sponsors",
-        width=DOUBLE_COLUMN,
-    ),
-    Figure(
-        "fig_top_focus_sponsors",
-        functools.partial(fig_top_sponsors, scope="focus"),
-        functools.partial(_caption_sponsors, scope="focus"),
-        section="sponsors",
-        width=DOUBLE_COLUMN,
+    *(
+        Figure(
+            name,
+            functools.partial(fig_top_sponsors, scope=scope),
+            functools.partial(_caption_sponsors, scope=scope),
+            section="sponsors",
+            width=DOUBLE_COLUMN,
+        )
+        for name, scope in _SPONSOR_FIGURES
     ),
 )

@@ -23,6 +23,7 @@ from cartatlas.report.figures.theme import (
     group_order,
     group_scale,
     heading,
+    legend_on_top,
 )
 from cartatlas.report.figures.words import as_of_line, as_of_text, cap, no_trials, subject
 
@@ -75,14 +76,7 @@ def _shares_by_group(
         color=alt.Color(
             "group:N",
             scale=group_scale(landscape, groups),
-            legend=alt.Legend(
-                title=None,
-                orient="top",
-                direction="horizontal",
-                columns=3 if len(groups) <= 3 else 2,
-                symbolType="square",
-                offset=6,
-            ),
+            legend=legend_on_top(columns=3 if len(groups) <= 3 else 2),
         ),
         tooltip=tooltip,
     )

@@ -24,6 +24,7 @@ from cartatlas.report.figures.theme import (
     finish,
     focus_colour,
     heading,
+    legend_on_top,
     tint,
 )
 from cartatlas.report.figures.words import as_of_line, as_of_text, branch_words, cap, focus_name, subject
@@ -97,7 +98,7 @@ def fig_focus_targets(
                 "part:N",
                 scale=alt.Scale(domain=parts, range=[colour, tint(colour, 0.6)]),
                 sort=parts,
-                legend=alt.Legend(title=None, orient="top", direction="horizontal", symbolType="square", offset=6),
+                legend=legend_on_top(),
             ),
             order=alt.Order("part_order:Q"),
             tooltip=tooltip,

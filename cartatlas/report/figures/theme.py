@@ -26,7 +26,7 @@ Design rules, and why:
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import altair as alt
@@ -232,6 +232,24 @@ def count_ticks(end: float, most: int = 6) -> list[int]:
 def count_axis(end: float, title: str = "Trials (n)") -> alt.Axis:
     """An axis of counts ending at ``end``, ticked at whole numbers, with a grid."""
     return alt.Axis(title=title, format="d", values=count_ticks(end), grid=True)
+
+
+def legend_on_top(**extra: Any) -> alt.Legend:
+    """The legend of a bar chart: untitled, in a row above the plot, with square symbols."""
+    return alt.Legend(title=None, orient="top", direction="horizontal", symbolType="square", offset=6, **extra)
+
+
+def category_colour(field: str, present: Iterable[str], colours: Mapping[str, str]) -> alt.Color:
+    """Colour by a category (sponsor type, disease branch): the known ones in ``colours``' order and colour,
+    any others after them by name and grey; the legend on top."""
+    found = set(present)
+    kinds = [k for k in colours if k in found] + sorted(found - set(colours))
+    return alt.Color(
+        f"{field}:N",
+        scale=alt.Scale(domain=kinds, range=[colours.get(k, GREY) for k in kinds]),
+        sort=kinds,
+        legend=legend_on_top(),
+    )
 
 
 def finish(chart: alt.TopLevelMixin, width: int) -> FigureChart:
