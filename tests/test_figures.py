@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import importlib
 import itertools
 import json
+import pkgutil
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -537,3 +539,25 @@ def test_publication_figures_share_the_theme_and_fig1_colours(landscape: Landsca
     assert fig2a["width"] == SINGLE_COLUMN and "30 Jun 2020" in figures.chart_title(
         FIGURES["fig2a_reports_per_year"].draw(landscape)
     )
+
+
+def test_architecture_lists_what_adding_a_figure_touches() -> None:
+    """docs/architecture.md's "A figure" names every module that declares figures (each gathered into FIGURES),
+    the record's fields and the theme's helpers it points at, so that the list stays the whole story."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**A figure.**") : doc.index("**A country group**")]
+    step_one = section[: section.index("\n2. ")]
+    package = Path(figures.__file__).parent
+    names = [m.name for m in pkgutil.iter_modules([str(package)])]
+    modules = {name: importlib.import_module(f"cartatlas.report.figures.{name}") for name in names}
+    declaring = {name for name, module in modules.items() if hasattr(module, "FIGURES")}
+    assert declaring == {"over_time", "shares", "targets", "ranked", "publications"}
+    assert {m for m in re.findall(r"`(\w+)\.py`", step_one) if m in modules} - {"theme", "declare"} == declaring
+    gathered = [f for name in sorted(declaring) for f in modules[name].FIGURES]
+    assert {f.name for f in gathered} == set(FIGURES) and all(FIGURES[f.name] is f for f in gathered)
+    for field in ("section", "width", "needs"):
+        assert f"`{field}`" in step_one and field in {f.name for f in dataclasses.fields(figures.Figure)}
+    for helper in ("finish", "empty", "group_scale", "focus_colour"):
+        assert f"`{helper}`" in step_one and callable(getattr(modules["theme"], helper))
+    assert "`SECTIONS`" in section and "`FIGURES`" in section and "`EXPECTED_ROWS`" in section
+    assert '{{ figures("NAME") }}' in section
