@@ -394,7 +394,7 @@ class Atlas:
 
         if name not in FIGURES:
             raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
-        return FIGURES[name](self.landscape(as_of, focus, **options))
+        return FIGURES[name].draw(self.landscape(as_of, focus, **options))
 
     def report(self, out: str | Path, *, compare: str | Path | None = None, figures: bool = True,
                on_step: Callable[[str], None] | None = None, on_note: Callable[[str], None] | None = None,

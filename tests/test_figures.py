@@ -7,9 +7,14 @@ counts from real records.  They test the drawing, not the counting.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
+import importlib
 import itertools
 import json
+import pkgutil
+import re
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -19,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import cartatlas
 from cartatlas.analysis.groups import load_scheme
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions
 from cartatlas.report import figures
@@ -26,12 +32,18 @@ from cartatlas.report.figures import (
     FIGURES,
     GROUP_COLOURS,
     PNG_PPI,
-    PUBLICATION_FIGURES,
     SINGLE_COLUMN,
     save_figure,
 )
+from cartatlas.report.figures.declare import declare
+from cartatlas.report.figures.layout import dodge, nice_ceiling
+from cartatlas.report.figures.over_time import TIMELINE_SPACING
+from cartatlas.report.figures.theme import count_ticks
+from cartatlas.report.html import _FigurePlaces
+from tests.test_pubmed_classify import load_articles
 
-TRIAL_FIGURES = [name for name in FIGURES if name not in PUBLICATION_FIGURES]
+PUBLICATION_FIGURES = [name for name, figure in FIGURES.items() if figure.needs == "pub_fig2a"]
+TRIAL_FIGURES = [name for name, figure in FIGURES.items() if figure.needs is None]
 
 AS_OF = dt.date(2020, 6, 30)
 
@@ -253,7 +265,7 @@ def landscape() -> Landscape:
 
 @pytest.mark.parametrize("name", TRIAL_FIGURES)
 def test_figure_spec(landscape: Landscape, name: str) -> None:
-    chart = FIGURES[name](landscape)
+    chart = FIGURES[name].draw(landscape)
     spec = chart.to_dict()
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v")
     # Titled axes, with units.
@@ -274,7 +286,7 @@ def test_figure_spec(landscape: Landscape, name: str) -> None:
     assert spec["config"]["font"] == figures.FONT
     if "facet" in spec:  # small multiples: panels that fill a double column
         columns = spec["columns"]
-        panels = columns * spec["spec"]["width"] + figures.TIMELINE_SPACING * (columns - 1)
+        panels = columns * spec["spec"]["width"] + TIMELINE_SPACING * (columns - 1)
         assert figures.DOUBLE_COLUMN - 40 <= panels <= figures.DOUBLE_COLUMN
     else:
         assert spec["width"] in (figures.SINGLE_COLUMN, figures.DOUBLE_COLUMN)
@@ -283,7 +295,7 @@ def test_figure_spec(landscape: Landscape, name: str) -> None:
 
 @pytest.mark.parametrize("name", GROUP_FIGURES)
 def test_group_colours_fixed(landscape: Landscape, name: str) -> None:
-    scales = _colour_scales(FIGURES[name](landscape).to_dict())
+    scales = _colour_scales(FIGURES[name].draw(landscape).to_dict())
     assert scales
     for scale in scales:
         for group, colour in scale.items():
@@ -318,7 +330,7 @@ def test_top_sponsors_long_names_wrap(landscape: Landscape) -> None:
 
 
 def test_cumulative_labels_do_not_overlap() -> None:
-    placed = figures._dodge([100.0, 99.0, 98.0, 10.0], gap=5.0, low=0.0)
+    placed = dodge([100.0, 99.0, 98.0, 10.0], gap=5.0, low=0.0)
     ordered = sorted(placed, reverse=True)
     assert all(a - b >= 5.0 - 1e-9 for a, b in itertools.pairwise(ordered))
     assert placed[3] == 10.0
@@ -331,7 +343,7 @@ def test_plain_frame_drops_lists_and_dates() -> None:
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_empty_tables_draw_a_note(name: str) -> None:
-    spec = FIGURES[name](empty_landscape()).to_dict()
+    spec = FIGURES[name].draw(empty_landscape()).to_dict()
     rows = _main_rows(spec)
     assert len(rows) == 1
     assert rows[0]["message"].startswith("No ")
@@ -351,12 +363,12 @@ def _png_info(data: bytes) -> tuple[int, int, float | None]:
 
 def test_save_figure_png_and_svg(tmp_path: Path, landscape: Landscape) -> None:
     for name in ("fig1a_cumulative", "fig1b_focus_targets_heme", "fig_top_sponsors"):
-        paths = save_figure(FIGURES[name](landscape), tmp_path, name)
+        paths = save_figure(FIGURES[name].draw(landscape), tmp_path, name)
         assert [p.name for p in paths] == [f"{name}.png", f"{name}.svg"]
         assert all(p.stat().st_size > 1000 for p in paths)
         width, height, dpi = _png_info(paths[0].read_bytes())
         # 300 ppi at the printed width: a single-column figure is 85 mm = 3.35 in -> >= 1000 px.
-        printed = figures.DOUBLE_COLUMN if name in figures.DOUBLE_COLUMN_FIGURES else SINGLE_COLUMN
+        printed = FIGURES[name].width
         assert width == pytest.approx(printed * PNG_PPI / 72, abs=4)
         assert height > 300
         assert dpi == pytest.approx(300, abs=1)
@@ -383,9 +395,9 @@ def test_save_figure_rejects_unknown_format(tmp_path: Path, landscape: Landscape
 
 def test_count_axes_tick_whole_numbers(landscape: Landscape) -> None:
     """Count axes tick at whole numbers only (a 0-1 trial axis must not print '0, 1, 1')."""
-    assert figures.count_ticks(2) == [0, 1, 2]
-    assert figures.count_ticks(400) == [0, 100, 200, 300, 400]
-    assert figures._nice_ceiling(1.05) == 2
+    assert count_ticks(2) == [0, 1, 2]
+    assert count_ticks(400) == [0, 100, 200, 300, 400]
+    assert nice_ceiling(1.05) == 2
     spec = figures.fig_platforms(landscape).to_dict()
     values = spec["layer"][0]["encoding"]["x"]["axis"]["values"]
     assert all(isinstance(v, int) for v in values)
@@ -406,7 +418,146 @@ def test_publication_figures_from_their_tables(landscape: Landscape) -> None:
         [{"region_code": "CN-BJ", "region": "Beijing", "reports": 2, "pmids": ["1", "2"]}]
     )
     for name in PUBLICATION_FIGURES:
-        spec = FIGURES[name](landscape).to_dict()
+        spec = FIGURES[name].draw(landscape).to_dict()
         text = json.dumps(spec)
         assert "pmids" not in text, name
         assert "Clinical reports" in text or "clinical reports" in text, name
+
+
+# -- one record per figure, and the page shows every record ------------------------------------------
+
+_FIGURE_TAG = re.compile(r'<figure id="([^"]+)"')
+_SECTION_TAG = re.compile(r'<section id="([^"]+)"')
+
+
+def _stub_save(chart: Any, out_dir: Path, name: str, **_: Any) -> list[Path]:
+    """save_figure without vl-convert: the page's placement is under test here, not the drawing."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    svg = out / f"{name}.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>', encoding="utf-8")
+    return [svg]
+
+
+def _placed(page: str) -> dict[str, str]:
+    """Figure id -> id of the page section it stands in."""
+    placed: dict[str, str] = {}
+    section = ""
+    for match in re.finditer(f"{_FIGURE_TAG.pattern}|{_SECTION_TAG.pattern}", page):
+        if match.group(2):
+            section = match.group(2)
+        else:
+            assert match.group(1) not in placed, f"{match.group(1)} shown twice"
+            placed[match.group(1)] = section
+    return placed
+
+
+@pytest.fixture
+def articles_atlas(atlas: cartatlas.Atlas, tmp_path: Path) -> cartatlas.Atlas:
+    """Hand-made trials and clinical reports (tests/fixtures/pubmed), so that Fig. 2 is drawn too."""
+    return load_articles(atlas, tmp_path)
+
+
+def test_every_declared_figure_is_shown_in_its_place(
+    articles_atlas: cartatlas.Atlas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report writes every record of FIGURES and its page shows each once, in the section the record names;
+    the page shows nothing else (its template names no figure: it asks for a place's figures)."""
+    monkeypatch.setattr(figures, "save_figure", _stub_save)
+    result = articles_atlas.report(tmp_path / "rep", as_of="2020-06-30")
+    page = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    placed = _placed(page)
+    assert list(placed) == list(FIGURES)  # all of them, in page order
+    assert placed == {name: f.section.split("/")[0] for name, f in FIGURES.items()}
+    assert {p.name for p in result.figures} == {f"{name}.svg" for name in FIGURES}
+    template = (Path(figures.__file__).parent.parent / "templates" / "report.html.j2").read_text(encoding="utf-8")
+    assert not [name for name in FIGURES if name in template]
+    assert not re.search(r"\bfig(?:[0-9]+[a-z]?)?_\w", template), "the template places figures by section, not by name"
+
+
+def test_every_place_is_asked_for_and_used() -> None:
+    """Each place of SECTIONS holds a figure, so every one of them is exercised by the test above."""
+    assert {f.section for f in FIGURES.values()} == set(figures.SECTIONS)
+
+
+def test_a_new_record_is_all_a_new_figure_needs(
+    articles_atlas: cartatlas.Atlas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Declaring a figure is enough for the report to write it and its page to show it, with its caption."""
+    extra = figures.Figure(
+        "fig_test_extra",
+        functools.partial(figures.fig_platforms),
+        lambda land: "An extra figure's caption.",
+        section="platforms",
+    )
+    monkeypatch.setattr(figures, "FIGURES", declare(FIGURES.values(), [extra]))
+    monkeypatch.setattr(figures, "save_figure", _stub_save)
+    articles_atlas.report(tmp_path / "rep", as_of="2020-06-30", focus="CN")
+    page = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert _placed(page)["fig_test_extra"] == "platforms"
+    assert "An extra figure&#39;s caption." in page or "An extra figure's caption." in page
+    assert (tmp_path / "rep" / "figures" / "fig_test_extra.svg").is_file()
+
+
+def test_declare_refuses_what_the_page_cannot_show() -> None:
+    platforms = FIGURES["fig_platforms"]
+    with pytest.raises(ValueError, match="no place 'nowhere' on the page"):
+        declare([dataclasses.replace(platforms, section="nowhere")])
+    with pytest.raises(ValueError, match="declared twice"):
+        declare([platforms, platforms])
+    with pytest.raises(ValueError, match="a file name"):
+        declare([dataclasses.replace(platforms, name="fig/../x")])
+    with pytest.raises(ValueError, match="neither one column nor two"):
+        declare([dataclasses.replace(platforms, width=300)])
+
+
+def test_the_page_refuses_a_figure_it_has_no_place_for(landscape: Landscape) -> None:
+    """Belt and braces: were a record's place missing from the template, the report would fail, not hide it."""
+    places = _FigurePlaces([{"name": "fig_x", "section": "nowhere", "svg": ""}])
+    places("platforms")
+    with pytest.raises(RuntimeError, match=r"no place for figures fig_x \(nowhere\)"):
+        places.check()
+
+
+def test_publication_figures_share_the_theme_and_fig1_colours(landscape: Landscape) -> None:
+    """Fig. 2a colours the groups as Fig. 1a does (China vermillion in both), in the one shared style."""
+    landscape.tables["pub_fig2a"] = pd.DataFrame(
+        [
+            {"year": 2016, "group": "China", "reports": 2, "cumulative": 2, "pmids": ["1", "2"]},
+            {"year": 2016, "group": "United States", "reports": 1, "cumulative": 1, "pmids": ["3"]},
+            {"year": 2017, "group": "Country not stated", "reports": 1, "cumulative": 1, "pmids": ["4"]},
+        ]
+    )
+    fig1a = FIGURES["fig1a_cumulative"].draw(landscape).to_dict()
+    fig2a = FIGURES["fig2a_reports_per_year"].draw(landscape).to_dict()
+    fig1a_colours = {k: v for scale in _colour_scales(fig1a) for k, v in scale.items()}
+    fig2a_colours = {k: v for scale in _colour_scales(fig2a) for k, v in scale.items()}
+    assert fig2a_colours["China"] == fig1a_colours["China"] == "#D55E00"
+    assert fig2a_colours["United States"] == fig1a_colours["United States"]
+    assert fig2a_colours["Country not stated"] == figures.theme.GREY
+    assert fig2a["config"] == fig1a["config"]
+    assert fig2a["width"] == SINGLE_COLUMN and "30 Jun 2020" in figures.chart_title(
+        FIGURES["fig2a_reports_per_year"].draw(landscape)
+    )
+
+
+def test_architecture_lists_what_adding_a_figure_touches() -> None:
+    """docs/architecture.md's "A figure" names every module that declares figures (each gathered into FIGURES),
+    the record's fields and the theme's helpers it points at, so that the list stays the whole story."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**A figure.**") : doc.index("**A country group**")]
+    step_one = section[: section.index("\n2. ")]
+    package = Path(figures.__file__).parent
+    names = [m.name for m in pkgutil.iter_modules([str(package)])]
+    modules = {name: importlib.import_module(f"cartatlas.report.figures.{name}") for name in names}
+    declaring = {name for name, module in modules.items() if hasattr(module, "FIGURES")}
+    assert declaring == {"over_time", "shares", "targets", "ranked", "publications"}
+    assert {m for m in re.findall(r"`(\w+)\.py`", step_one) if m in modules} - {"theme", "declare"} == declaring
+    gathered = [f for name in sorted(declaring) for f in modules[name].FIGURES]
+    assert {f.name for f in gathered} == set(FIGURES) and all(FIGURES[f.name] is f for f in gathered)
+    for field in ("section", "width", "needs"):
+        assert f"`{field}`" in step_one and field in {f.name for f in dataclasses.fields(figures.Figure)}
+    for helper in ("finish", "empty", "group_scale", "focus_colour"):
+        assert f"`{helper}`" in step_one and callable(getattr(modules["theme"], helper))
+    assert "`SECTIONS`" in section and "`FIGURES`" in section and "`EXPECTED_ROWS`" in section
+    assert '{{ figures("NAME") }}' in section

@@ -20,6 +20,7 @@ from cartatlas.model import RawRecord
 from cartatlas.normalise import format_spec
 from cartatlas.pipeline.prepare import normalised_row
 from cartatlas.publications.places import country_of, region_of
+from cartatlas.report.figures import FIGURES, GROUP_COLOURS, fig_publications_per_year, theme_config
 from cartatlas.sources.files import read_paths
 from cartatlas.sources.pubmed.identity import FORMAT
 
@@ -168,6 +169,11 @@ def _study(
 
 @pytest.fixture
 def loaded(atlas: cartatlas.Atlas, tmp_path: Path) -> cartatlas.Atlas:
+    return load_articles(atlas, tmp_path)
+
+
+def load_articles(atlas: cartatlas.Atlas, tmp_path: Path) -> cartatlas.Atlas:
+    """The hand-made articles of tests/fixtures/pubmed and four hand-made trials they report or cite, linked."""
     studies = [
         _study(
             "NCT01864889",
@@ -280,18 +286,50 @@ def test_report_figures_and_table1(loaded: cartatlas.Atlas) -> None:
     assert us["pmid"].tolist() == ["99000008"] and us.loc[0, "linked_trials"] == "NCT02315612"
 
 
-def test_charts_are_labelled_and_colour_blind_safe(loaded: cartatlas.Atlas) -> None:
-    as_of = dt.date(2020, 6, 30)
-    spec_a = pubs.chart_fig2a(pubs.fig2a_reports_per_year(loaded, as_of, "CN")).to_dict()
-    assert spec_a["encoding"]["x"]["title"] == "Year of publication"
-    assert spec_a["encoding"]["y"]["title"].startswith("Clinical reports")
-    assert spec_a["encoding"]["color"]["scale"]["range"][:3] == list(pubs.OKABE_ITO[:3])
-    cumulative = pubs.chart_fig2a(pubs.fig2a_reports_per_year(loaded, as_of, "CN"), cumulative=True).to_dict()
-    assert cumulative["mark"]["type"] == "line"
-    spec_b = pubs.chart_fig2b(pubs.fig2b_reports_per_target(loaded, as_of, "CN")).to_dict()
-    assert spec_b["encoding"]["y"]["title"] == "CAR target"
-    spec_c = pubs.chart_fig2c(pubs.fig2c_reports_per_region(loaded, as_of, "CN")).to_dict()
-    assert spec_c["encoding"]["y"]["title"] == "Region of the reporting institution"
+def _colours(spec: dict[str, Any]) -> dict[str, str]:
+    """Category -> colour of every colour scale in a chart spec (its layers included)."""
+    found: dict[str, str] = {}
+    for part in [spec, *spec.get("layer", [])]:
+        scale = part.get("encoding", {}).get("color", {}).get("scale", {})
+        if "domain" in scale:
+            found.update(zip(scale["domain"], scale["range"], strict=True))
+    return found
+
+
+def test_fig2_drawn_by_the_report_in_the_colours_of_fig1(loaded: cartatlas.Atlas) -> None:
+    """Fig. 2a-2c are the report's figures: China has the colour it has in Fig. 1a, the style is the shared one.
+
+    Before issue 14 they were drawn in ``analysis/publications.py`` with a palette of their own taken in table
+    order, so China was orange (#E69F00) in Fig. 2a and vermillion (#D55E00) in Fig. 1a.
+    """
+    as_of = "2020-06-30"
+    land = loaded.landscape(as_of, "CN")
+    fig1a = FIGURES["fig1a_cumulative"].draw(land).to_dict()
+    per_year = FIGURES["fig2a_reports_per_year"].draw(land).to_dict()
+    assert loaded.figure("fig2a_reports_per_year", as_of).to_dict() == per_year
+    china = _colours(fig1a)["China"]
+    assert china == GROUP_COLOURS["China"] == "#D55E00"
+    assert _colours(per_year) == {g: GROUP_COLOURS[g] for g in ("China", "United States", "Other countries")}
+    assert per_year["config"] == fig1a["config"] and per_year["config"]["font"] == theme_config()["font"]
+    assert per_year["encoding"]["x"]["axis"]["title"] == "Year of publication"
+    assert per_year["encoding"]["y"]["axis"]["title"] == "Clinical reports (n)"
+    rows = per_year["datasets"][per_year["data"]["name"]]
+    assert {(r["group"], r["year"], r["n"]) for r in rows if r["n"]} == {
+        ("China", 2016, 1),
+        ("China", 2019, 1),
+        ("China", 2020, 1),
+        ("United States", 2018, 1),
+    }
+    cumulative = fig_publications_per_year(land, cumulative=True).to_dict()
+    assert cumulative["mark"]["type"] == "line" and _colours(cumulative)["China"] == china
+    per_target = FIGURES["fig2b_reports_per_target"].draw(land).to_dict()
+    assert per_target["layer"][0]["encoding"]["y"]["sort"] == ["BCMA", "CD19", "CD7"]
+    assert _colours(per_target) == {"hematologic": china}
+    assert per_target["config"] == fig1a["config"]
+    per_region = FIGURES["fig2c_reports_per_region"].draw(land).to_dict()
+    assert per_region["layer"][0]["encoding"]["y"]["sort"] == ["Beijing", "Hubei", "Jiangsu"]
+    assert _colours(per_region)["Region"] == china
+    assert "pmids" not in orjson.dumps([per_year, per_target, per_region]).decode()
 
 
 def test_figures_on_an_empty_store(atlas: cartatlas.Atlas) -> None:

@@ -15,23 +15,22 @@ Macao, as the review counted); a focus country outside every group of the
 scheme stands alone.
 
 Each aggregate carries the PMIDs it counts (``pmids``), so every bar can be
-traced back to its articles; the chart builders draw with the Okabe-Ito
-palette, which stays distinguishable with the common colour-vision deficiencies.
+traced back to its articles.  The tables are drawn by the report
+(``cartatlas/report/figures/publications.py``), in the style and group colours
+of every other figure.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 
 from cartatlas.store.db import Store
 
 if TYPE_CHECKING:
-    import altair as alt
-
     from cartatlas.analysis.groups import CountryGroups
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,6 @@ class Atlas(Protocol):
     store: Store
 
 
-#: Okabe & Ito (2008), "Color Universal Design": safe for protan, deutan and tritan vision.
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 US = "United States"
 OTHER = "Other countries"
 UNKNOWN = "Country not stated"
@@ -267,63 +264,3 @@ def table1_focus_reports(
         }
     )
     return out.reset_index(drop=True)
-
-
-# -- charts -------------------------------------------------------------------------------
-
-
-def _alt() -> Any:
-    import altair as alt
-
-    return alt
-
-
-def chart_fig2a(data: pd.DataFrame, *, cumulative: bool = False) -> alt.Chart:
-    """Reports per year by country group (bars), or the cumulative count (lines)."""
-    alt = _alt()
-    value = "cumulative" if cumulative else "reports"
-    groups = list(dict.fromkeys(data["group"])) if not data.empty else []
-    colour = alt.Color("group:N", title="Reporting institution", scale=alt.Scale(domain=groups, range=list(OKABE_ITO)))
-    base = alt.Chart(data.drop(columns=["pmids"], errors="ignore"))
-    x = alt.X("year:O", title="Year of publication")
-    y = alt.Y(f"{value}:Q", title="Cumulative clinical reports" if cumulative else "Clinical reports (CAR products)")
-    tooltip = ["year:O", "group:N", "reports:Q", "cumulative:Q"]
-    mark = base.mark_line(point=True) if cumulative else base.mark_bar()
-    encoded = mark.encode(x=x, y=y, color=colour, tooltip=tooltip)
-    if not cumulative:
-        encoded = encoded.encode(xOffset="group:N")
-    return encoded.properties(title="Fig. 2a: published CAR clinical reports per year", width=480, height=260)
-
-
-def chart_fig2b(data: pd.DataFrame, focus_name: str = "China") -> alt.Chart:
-    """The focus country's reports per target, bars coloured by disease branch."""
-    alt = _alt()
-    branches = ["hematologic", "solid tumour", "other", "unknown"]
-    return (
-        alt.Chart(data.drop(columns=["pmids"], errors="ignore"))
-        .mark_bar()
-        .encode(
-            x=alt.X("reports:Q", title="Clinical reports", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y("target:N", title="CAR target", sort="-x"),
-            color=alt.Color(
-                "branch:N", title="Disease branch", scale=alt.Scale(domain=branches, range=list(OKABE_ITO[:4]))
-            ),
-            tooltip=["target:N", "reports:Q", "branch:N"],
-        )
-        .properties(title=f"Fig. 2b: {focus_name}'s CAR clinical reports by target", width=420)
-    )
-
-
-def chart_fig2c(data: pd.DataFrame, focus_name: str = "China") -> alt.Chart:
-    """The focus country's reports by region of the reporting institution."""
-    alt = _alt()
-    return (
-        alt.Chart(data.drop(columns=["pmids"], errors="ignore"))
-        .mark_bar(color=OKABE_ITO[4])
-        .encode(
-            x=alt.X("reports:Q", title="Clinical reports", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y("region:N", title="Region of the reporting institution", sort="-x"),
-            tooltip=["region:N", "region_code:N", "reports:Q"],
-        )
-        .properties(title=f"Fig. 2c: {focus_name}'s CAR clinical reports by region", width=420)
-    )

@@ -247,24 +247,24 @@ def write_report(
 
 
 def _write_figures(landscape: Landscape, out: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Render every figure to PNG and SVG; returns (name, caption, files) for the HTML, and notes."""
+    """Render every declared figure to PNG and SVG; returns (name, section, caption, files) for the HTML, and notes."""
     from cartatlas.report import figures
 
     out.mkdir(parents=True, exist_ok=True)
     info = []
     replaced: dict[str, int] = {}
-    has_reports = not landscape.tables.get("pub_fig2a", pd.DataFrame()).empty
-    for name, builder in figures.FIGURES.items():
-        if name in figures.PUBLICATION_FIGURES and not has_reports:
+    for name, figure in figures.FIGURES.items():
+        if not figure.drawn_for(landscape):
             continue
-        chart = builder(landscape)
+        chart = figure.draw(landscape)
         paths = figures.save_figure(chart, out, name, on_replaced=functools.partial(replaced.__setitem__, name))
         svg = next((p for p in paths if p.suffix == ".svg"), None)
         info.append(
             {
                 "name": name,
-                "caption": figures.caption(name, landscape),
-                "wide": name in figures.DOUBLE_COLUMN_FIGURES,
+                "section": figure.section,
+                "caption": figure.caption(landscape),
+                "wide": figure.wide,
                 "files": [p.name for p in paths],
                 "svg": svg.read_text(encoding="utf-8") if svg else "",
             }

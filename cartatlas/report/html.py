@@ -420,8 +420,31 @@ def _svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
+class _FigurePlaces:
+    """The page's figures by their place (a figure record's ``section``), noting each place the template shows.
+
+    The template asks for a place's figures by its name; a figure whose place
+    the template never asked for would be drawn but not shown, which
+    :meth:`check` refuses.
+    """
+
+    def __init__(self, figures: list[dict[str, Any]]) -> None:
+        self.figures = [{**f, "uri": _svg_uri(f["svg"])} for f in figures]
+        self.shown: set[str] = set()
+
+    def __call__(self, section: str) -> list[dict[str, Any]]:
+        self.shown.add(section)
+        return [f for f in self.figures if f["section"] == section]
+
+    def check(self) -> None:
+        missing = [f"{f['name']} ({f['section']})" for f in self.figures if f["section"] not in self.shown]
+        if missing:
+            raise RuntimeError(f"the report page has no place for figures {', '.join(missing)}")
+
+
 def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dict[str, Any]], out: Path) -> str:
     lists = _Lists()
+    places = _FigurePlaces(figures)
     pub_lists = _Lists("p")
     tables = landscape.tables
     opts = landscape.options
@@ -530,7 +553,7 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
             "place",
             lists,
         ),
-        "figures": [{**f, "uri": _svg_uri(f["svg"])} for f in figures],
+        "figures_in": places,
         "date_sources": sorted(
             ({"source": DATE_SOURCE_TEXT.get(k, k), "n": v} for k, v in date_sources.items()),
             key=lambda d: (-d["n"], d["source"]),
@@ -565,7 +588,9 @@ def render_html(landscape: Landscape, summary: dict[str, Any], figures: list[dic
     script = _template("report.js")
     context["script"] = script
     context["script_hash"] = script_source_hash(script)
-    return env.get_template("report.html.j2").render(**context)
+    page = env.get_template("report.html.j2").render(**context)
+    places.check()
+    return page
 
 
 def _moment(stamp: Any) -> str:
