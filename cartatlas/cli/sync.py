@@ -201,10 +201,13 @@ def _estimate(
     from cartatlas.pipeline.harvest.ctgov import plan_sync
     from cartatlas.sources.ctgov.api import DEFAULT_QUERY, CtgovClient
     from cartatlas.store import sync_state
+    from cartatlas.store.db import DEFAULT_DB
 
     the_query = sync_state.normalise_query(query or DEFAULT_QUERY)
-    with open_atlas(db, read_only=True) as atlas:
-        state = sync_state.load(atlas.store, "ctgov", the_query)
+    state = None
+    if Path(db or DEFAULT_DB).exists():  # no database yet: the first pass is a full one
+        with open_atlas(db, read_only=True) as atlas:
+            state = sync_state.load(atlas.store, "ctgov", the_query)
     plan = plan_sync(state, the_query, since, full)
     try:
         with CtgovClient(base_url, rate=rate, page_size=page_size, max_retries=max_retries) as client:

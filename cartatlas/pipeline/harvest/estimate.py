@@ -86,7 +86,8 @@ def estimate_pass(
 def duration(seconds: float) -> str:
     """A duration in words at the precision an estimate has: "40 seconds", "19 minutes", "2.5 hours"."""
     if seconds < 90:
-        return f"{max(1, round(seconds))} second{'s' if round(seconds) != 1 else ''}"
+        whole = max(1, round(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
     minutes = seconds / 60
     if minutes < 90:
         return f"{round(minutes)} minutes"
