@@ -11,60 +11,31 @@ a download cut short) must change nothing but the time taken.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import random
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pandas as pd
 import pytest
-from http_faults import Reply, Request
-from replay_server import Fault, ReplayServer, http_date, real_studies
+from export_server import ExportServer, export_zip
+from replay_server import Fault, http_date, nct_id, real_studies
 from test_sync import WALL, FakeClock, flat, make_client, run_cli
 
 import cartatlas
+from cartatlas.model import RawRecord, Reject
+from cartatlas.pipeline.harvest.ctgov_bulk import read_export
 from cartatlas.pipeline.harvest.estimate import IMPORT_RATE, SCREEN_RATE, duration, estimate_pass
 from cartatlas.sources.ctgov.api import ALL_STUDIES, DEFAULT_RATE, MAX_PAGE_SIZE
 from cartatlas.sources.ctgov.bulk import BulkDownloadError, bulk_url_for
+from cartatlas.sources.files import read_path
 from cartatlas.store import sync_state
 
 #: Real studies served: enough for five pages of 200, in NCT order across the monitor corpus and the API samples.
 N = 1000
 PAGE = 200
-
-
-def export_zip(studies: dict[str, dict[str, Any]]) -> bytes:
-    """The registry's export layout: ``NN/NCTxxxxxxNN.json``, one study per file, NN the id's last two digits."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for key, study in studies.items():
-            archive.writestr(f"{key[-2:]}/{key}.json", orjson.dumps(study, option=orjson.OPT_INDENT_2))
-    return buffer.getvalue()
-
-
-@dataclass
-class ExportServer(ReplayServer):
-    """The replay server, plus the export of everything it serves at ``/api/v2/studies/download``."""
-
-    _archive: bytes | None = None
-
-    def route(self, request: Request) -> Reply:
-        if request.path != "/api/v2/studies/download":
-            return super().route(request)
-        if request.params.get("format") != "json.zip":
-            return Reply(400, b"format: only json.zip is accepted", "text/plain")
-        with self._lock:
-            if self._archive is None:
-                self._archive = export_zip({key: self._by_id[key] for key in self._order})
-            body = self._archive
-        return Reply(200, body, "application/zip", {"Content-Disposition": "attachment; filename=ctg-studies.json.zip"})
-
-    def export_requests(self) -> list[Request]:
-        return [r for r in self.requests if r.path == "/api/v2/studies/download"]
 
 
 @pytest.fixture
@@ -240,6 +211,45 @@ def test_a_broken_study_in_the_archive_is_a_reject_naming_its_member(server: Exp
         (problem,) = atlas.sql("SELECT source, problem FROM rejects").to_dict("records")
     assert problem["source"] == bulk_url_for(server.url) + "!99/NCT99999999.json"
     assert "no NCT id" in problem["problem"]
+
+
+def test_the_export_reader_reads_each_member_as_an_import_of_the_zip_would(tmp_path: Path) -> None:
+    studies = real_studies(300)
+    archive = tmp_path / "ctg-studies.json.zip"
+    archive.write_bytes(export_zip({nct_id(s): s for s in studies}))
+    with zipfile.ZipFile(archive, "a") as extra:
+        extra.writestr("README.txt", "ClinicalTrials.gov export\n")  # not a record: skipped, as in a folder
+        extra.writestr("00/NCT00000000.json", b'{"protocolSection": {"identificationModule": ')  # cut short
+        extra.writestr("01/lines.json", b"\n".join(orjson.dumps(s) for s in studies[:3]))  # JSON lines
+
+    def shown(items: Iterable[Any]) -> list[tuple[Any, ...]]:
+        out = []
+        for item in items:
+            if isinstance(item, RawRecord):
+                out.append(("record", item.source, item.locator, item.record_id, orjson.dumps(item.payload)))
+            else:
+                out.append((type(item).__name__, item.source, str(item)))
+        return out
+
+    fast = shown(read_export(archive))
+    assert fast == shown(read_path(archive))
+    assert sum(row[0] == "record" for row in fast) == 303
+    assert [row[0] for row in fast].count("Reject") == 1 and [row[0] for row in fast].count("Skipped") == 1
+
+
+def test_a_damaged_member_is_a_reject_naming_it(tmp_path: Path) -> None:
+    archive = tmp_path / "ctg-studies.json.zip"
+    data = bytearray(export_zip({nct_id(s): s for s in real_studies(3)}))
+    # Flip a byte inside the second member's compressed data: its CRC check fails when it is read.
+    second = data.find(b"PK\x03\x04", 4)
+    data[second + 100] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    items = list(read_export(archive))
+    rejects = [i for i in items if isinstance(i, Reject)]
+    assert len([i for i in items if isinstance(i, RawRecord)]) == 2
+    (reject,) = rejects
+    assert reject.source.endswith(".json") and "!" in reject.source
+    assert "cannot read this member of the archive" in reject.problem
 
 
 # -- the command line -------------------------------------------------------------------------------
