@@ -25,7 +25,9 @@ from replay_server import Fault, http_date, nct_id, real_studies
 from test_sync import WALL, FakeClock, flat, make_client, run_cli
 
 import cartatlas
+from cartatlas.cli.sync import _Pace
 from cartatlas.model import RawRecord, Reject
+from cartatlas.pipeline.harvest.ctgov import SyncProgress
 from cartatlas.pipeline.harvest.ctgov_bulk import read_export
 from cartatlas.pipeline.harvest.estimate import IMPORT_RATE, SCREEN_RATE, duration, estimate_pass
 from cartatlas.sources.ctgov.api import ALL_STUDIES, DEFAULT_RATE, MAX_PAGE_SIZE
@@ -290,3 +292,37 @@ def test_cli_all_prints_the_plan_then_pages_and_the_bulk_route_matches(
     assert "exclude each other" in flat(capsys.readouterr().err)
     assert run_cli(monkeypatch, *base, "--db", str(bulk_db), "--bulk", "--since", "2026-01-01") == 2
     assert "takes no --query, --since" in flat(capsys.readouterr().err)
+
+
+def test_the_bar_shows_pages_of_all_and_this_runs_records_per_second(capsys: pytest.CaptureFixture[str]) -> None:
+    now = [100.0]
+    pace = _Pace(0.5, 1000, clock=lambda: now[0])
+    progress = SyncProgress(query=ALL_STUDIES, since=None, resumed=True, pages_done=40, records_done=40_000)
+    # A resumed pass: 40 pages were committed by an earlier run; the estimate is for what is left.
+    pace.start(40_000, 560_000)
+    assert flat(capsys.readouterr().err) == (
+        "sync ctgov: left: 520,000 records: about 520 pages of 1,000 at the polite rate of 0.5 requests/s, at "
+        "least 17 minutes of requests; then screening, about 4 minutes (about 22 minutes in all)"
+    )
+    pace.start(0, 560_000)  # said once
+    assert capsys.readouterr().err == ""
+    now[0] += 20.0
+    progress.pages_done, progress.records_done, progress.total = 50, 50_000, 560_000
+    assert pace.describe(progress) == "page 50/560, 500 records/s"
+    progress.total = None
+    assert pace.describe(progress) == "page 50/?, 500 records/s"
+
+
+def test_cli_resumes_an_interrupted_pass_of_every_study_and_says_what_is_left(
+    server: ExportServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "resume.duckdb"
+    base = ["sync", "ctgov", "--all", "--base-url", server.url, "--page-size", str(PAGE), "--rate", "500"]
+    server.faults = {3: Fault.error(503)}
+    assert run_cli(monkeypatch, *base, "--db", str(db), "--no-feed", "--max-retries", "0") == 2
+    assert "run the same command again to resume from page 3" in flat(capsys.readouterr().err)
+    assert run_cli(monkeypatch, *base, "--db", str(db), "--no-feed") == 0
+    err = flat(capsys.readouterr().err)
+    assert "resuming the interrupted pass at page 3 (400 of 1,000 records done)" in err
+    assert "sync ctgov: left: 600 records: about 3 pages of 200" in err
+    assert [r.params.get("pageToken") is None for r in server.study_requests()] == [True] + [False] * 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -163,11 +164,12 @@ def ctgov_cmd(
 class _Pace:
     """The pass's plan, said once its size is known, and its pages and records per second as it goes."""
 
-    def __init__(self, rate: float, page_size: int) -> None:
+    def __init__(self, rate: float, page_size: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.page_size = page_size
         self.said = False
-        self.began = time.monotonic()
+        self._clock = clock
+        self.began = clock()
         #: Records committed by earlier runs of a resumed pass: not this run's speed.
         self.records_before = 0
 
@@ -182,7 +184,7 @@ class _Pace:
 
     def describe(self, prog: SyncProgress) -> str:
         pages = "?" if prog.total is None else f"{max(prog.pages_done, -(-prog.total // self.page_size)):,}"
-        elapsed = time.monotonic() - self.began
+        elapsed = self._clock() - self.began
         speed = (prog.records_done - self.records_before) / elapsed if elapsed > 0 else 0.0
         return f"page {prog.pages_done:,}/{pages}, {speed:,.0f} records/s"
 
