@@ -10,6 +10,7 @@ paged and the bulk routes can be compared record for record; its faults are
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ class ExportServer(ReplayServer):
     """The replay server, plus the export of everything it serves at ``/api/v2/studies/download``."""
 
     _archive: bytes | None = None
+    #: Serve byte ranges of the archive (``Accept-Ranges``, a strong ``ETag``, ``If-Range``), as a CDN does.
+    ranges: bool = True
 
     def route(self, request: Request) -> Reply:
         if request.path != "/api/v2/studies/download":
@@ -44,7 +47,19 @@ class ExportServer(ReplayServer):
             if self._archive is None:
                 self._archive = export_zip({key: self._by_id[key] for key in self._order})
             body = self._archive
-        return Reply(200, body, "application/zip", {"Content-Disposition": "attachment; filename=ctg-studies.json.zip"})
+        headers = {"Content-Disposition": "attachment; filename=ctg-studies.json.zip"}
+        if not self.ranges:
+            return Reply(200, body, "application/zip", headers)
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        headers |= {"Accept-Ranges": "bytes", "ETag": etag}
+        wanted = request.headers.get("range", "")
+        if wanted.startswith("bytes=") and wanted.endswith("-") and request.headers.get("if-range") == etag:
+            start = int(wanted[6:-1])
+            if start >= len(body):
+                return Reply(416, b"range not satisfiable", "text/plain", {"Content-Range": f"bytes */{len(body)}"})
+            headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+            return Reply(206, body[start:], "application/zip", headers)
+        return Reply(200, body, "application/zip", headers)
 
     def export_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == "/api/v2/studies/download"]

@@ -145,6 +145,11 @@ def test_bulk_and_paged_passes_give_the_same_database_despite_faults(server: Exp
         stats = bulk.sync_ctgov_bulk(bulk_url_for(server.url), sleep=waits.append, rng=random.Random(3))
         assert (stats.seen, stats.new, stats.rejected) == (N, N, 0)
         assert len(server.export_requests()) == 3 and waits[0] == 4.0
+        # The third attempt asks only for the bytes the dropped one did not bring.
+        first, cut, resumed = server.export_requests()
+        assert "range" not in first.headers and "range" not in cut.headers
+        assert resumed.status == 206 and resumed.headers["range"].startswith("bytes=")
+        assert int(resumed.headers["range"][6:-1]) > 0 and resumed.headers["if-range"].startswith('"')
         kinds = bulk.sql("SELECT DISTINCT source_kind FROM raw_records")["source_kind"].tolist()
         assert kinds == ["bulk"]
         source = bulk.sql("SELECT min(source) AS s FROM raw_records")["s"][0]
@@ -172,6 +177,15 @@ def test_a_download_cut_short_is_refused_and_leaves_nothing(server: ExportServer
         assert atlas.sql("SELECT count(*) AS n FROM raw_records")["n"][0] == 0
         assert sync_state.load(atlas.store, "ctgov", ALL_STUDIES) is None
         assert atlas.sql("SELECT status FROM runs")["status"].tolist() == ["failed"]
+
+
+def test_a_server_without_ranges_gets_asked_for_the_whole_archive_again(server: ExportServer, tmp_path: Path) -> None:
+    server.ranges = False
+    server.faults = {1: Fault.reset(keep=0.6)}
+    with cartatlas.open(tmp_path / "again.duckdb") as atlas:
+        stats = atlas.sync_ctgov_bulk(bulk_url_for(server.url), sleep=lambda s: None)
+    assert stats.new == N
+    assert [("range" in r.headers, r.status) for r in server.export_requests()] == [(False, 200), (False, 200)]
 
 
 def test_an_html_page_instead_of_the_archive_is_refused(server: ExportServer, tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ very end, so a cut download never has one) opens and lists files.  A download
 that fails leaves no file behind and says which URL, which file and what was
 wrong.  Throttling, server errors and dropped connections are retried like
 the paged API's (``Retry-After`` honoured, exponential backoff with jitter);
-each retry starts the file again.
+a retry asks only for the bytes still missing when the server serves ranges
+of a version it names (``_Partial``), else starts the file again.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def bulk_url_for(base_url: str) -> str:
     return base_url.rstrip("/") + EXPORT_PATH
 
 
-#: Bytes written at a time while streaming.
-CHUNK = 1 << 20
 DEFAULT_MAX_RETRIES = 4
 
 
@@ -93,7 +92,8 @@ def download(
     backoff = Backoff(backoff_base, backoff_max, max_wait, rng or random.Random())
     started = wall_clock()
     problems: list[str] = []
-    headers = {"User-Agent": user_agent(), "Accept": "application/zip"}
+    partial = _Partial()
+    headers = {"User-Agent": user_agent(), "Accept": "application/zip", "Accept-Encoding": "identity"}
     with httpx.Client(
         headers=headers,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
@@ -107,12 +107,14 @@ def download(
                 log.warning("%s: %s; retry %d of %d in %.1fs", url, retry.text, attempt, max_retries, wait)
                 sleep(wait)
             try:
-                outcome = _attempt(http, url, part, on_bytes, wall_clock)
+                outcome = _attempt(http, url, part, partial, on_bytes, wall_clock)
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
             if isinstance(outcome, Retry):
-                part.unlink(missing_ok=True)
+                if not partial.resumable:
+                    part.unlink(missing_ok=True)
+                    partial.size = 0
                 problems.append(outcome.text)
                 retry = outcome
                 continue
@@ -123,45 +125,109 @@ def download(
                 raise BulkDownloadError(f"{url}: downloaded to {part}: {exc}; the file was removed") from None
             part.replace(dest)
             return Download(dest, url, outcome, members, started)
+    part.unlink(missing_ok=True)
     shown = "; ".join(problems[-3:])
     raise BulkDownloadError(
         f"{url}: no whole download after {max_retries + 1} attempts (last: {shown}); nothing was kept of {part}"
     )
 
 
+@dataclass(slots=True)
+class _Partial:
+    """What of the archive is in the ``.part`` file, and how to ask for the rest.
+
+    A retry continues where the last attempt stopped (``Range``) only when
+    the server said it serves ranges and named the archive's version (a
+    strong ``ETag``, else ``Last-Modified``), sent back as ``If-Range``: if
+    the export was rebuilt meanwhile, the server answers with the whole new
+    one and the file starts again, so two versions are never spliced.
+    """
+
+    size: int = 0
+    total: int | None = None
+    validator: str | None = None
+
+    @property
+    def resumable(self) -> bool:
+        return self.validator is not None and self.size > 0
+
+
+#: An error page's bytes quoted at most.
+_ERROR_BODY = 4096
+
+
 def _attempt(
     http: httpx.Client,
     url: str,
     part: Path,
+    partial: _Partial,
     on_bytes: Callable[[int, int | None], None] | None,
     wall_clock: Callable[[], dt.datetime],
 ) -> int | Retry:
-    """The bytes written to ``part``, or why this attempt is worth repeating; raises what repeating won't fix."""
+    """The archive's size once ``part`` holds all of it, or why this attempt is worth repeating.
+
+    Raises ``BulkDownloadError`` for answers that repeating will not change.
+    """
+    ranged = partial.resumable
+    request_headers = {"Range": f"bytes={partial.size}-", "If-Range": str(partial.validator)} if ranged else {}
     try:
-        with http.stream("GET", url) as response:
+        with http.stream("GET", url, headers=request_headers) as response:
             status = response.status_code
             if status in RETRY_STATUSES or status >= 500:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), wall_clock())
                 return Retry(f"HTTP {status} {response.reason_phrase}".rstrip(), retry_after)
-            if status != 200:
-                body = response.read()
+            if ranged and status == 206:
+                start, total = _content_range(response.headers.get("Content-Range"))
+                if start != partial.size:
+                    partial.validator = None
+                    return Retry(f"the server resumed at byte {start}, not {partial.size:,}")
+                mode = "ab"
+            elif ranged and status == 416:
+                partial.validator = None
+                return Retry(f"the server refused the range from byte {partial.size:,}")
+            elif status == 200:
+                mode = "wb"
+                partial.size = 0
+                announced = response.headers.get("Content-Length")
+                total = int(announced) if announced and announced.isdigit() else None
+                etag = response.headers.get("ETag")
+                validator = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+                ranges = response.headers.get("Accept-Ranges", "").lower() == "bytes"
+                partial.validator = validator if ranges and total is not None else None
+            else:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) >= _ERROR_BODY:
+                        break
                 raise BulkDownloadError(f"{url}: HTTP {status}: {excerpt(body)}")
-            announced = response.headers.get("Content-Length")
-            total = int(announced) if announced and announced.isdigit() else None
-            done = 0
-            with part.open("wb") as out:
-                for chunk in response.iter_bytes(CHUNK):
+            partial.total = total
+            with part.open(mode) as out:
+                # As the bytes arrive (a fixed chunk size would hold back what came before a break), and as
+                # sent: the archive is asked for without content coding, so they count against Content-Length.
+                for chunk in response.iter_raw():
                     out.write(chunk)
-                    done += len(chunk)
+                    partial.size += len(chunk)
                     if on_bytes is not None:
-                        on_bytes(done, total)
+                        on_bytes(partial.size, total)
     except httpx.TimeoutException as exc:
         return Retry(f"timed out ({type(exc).__name__})")
     except httpx.TransportError as exc:
         return Retry(f"network error ({type(exc).__name__}: {exc})")
-    if total is not None and done != total:
-        return Retry(f"the body ended after {done:,} of {total:,} bytes")
-    return done
+    if total is not None and partial.size != total:
+        return Retry(f"the body ended after {partial.size:,} of {total:,} bytes")
+    return partial.size
+
+
+def _content_range(value: str | None) -> tuple[int, int | None]:
+    """(first byte, whole size) of ``Content-Range: bytes first-last/size``; (-1, None) when unreadable."""
+    if not value or not value.startswith("bytes "):
+        return -1, None
+    span, _, size = value[6:].partition("/")
+    first = span.partition("-")[0]
+    if not first.isdigit():
+        return -1, None
+    return int(first), int(size) if size.isdigit() else None
 
 
 def verify(path: Path) -> int:
