@@ -101,8 +101,12 @@ def ctgov_cmd(
 
     Each page is committed and checkpointed before the next is asked for: an
     interrupted sync (Ctrl-C, lost connection, killed process) continues from
-    its last page when the same command is run again.  Exit status 1 when any
-    record was rejected, 2 when the API could not be used, 130 on Ctrl-C.
+    its last page when the same command is run again.  The registry's count and
+    an estimate of the time are printed before the first page of a pass.
+    --all harvests every study in the registry; --bulk fetches the same from
+    the registry's zip export, verified whole before anything is stored.  Exit
+    status 1 when any record was rejected, 2 when the API or the download
+    could not be used, 130 on Ctrl-C.
     """
     since_date = parse_since(since, full)
     if every_study and query is not None:
@@ -161,6 +165,14 @@ def ctgov_cmd(
     run.finish(prog.notes if prog is not None else (), summary)
 
 
+#: From how many records a pass is better made from the registry's export, and what to say then.
+BULK_HINT_RECORDS = 100_000
+BULK_HINT = (
+    "the registry's own export is the fast route to this many studies: `cartatlas sync ctgov --bulk` downloads "
+    "every study in one request (about 2.5 GB) and imports it (docs/performance.md)"
+)
+
+
 class _Pace:
     """The pass's plan, said once its size is known, and its pages and records per second as it goes."""
 
@@ -179,8 +191,11 @@ class _Pace:
             return
         self.said = True
         self.records_before = records_before
-        plan = estimate_pass(max(0, total - records_before), self.page_size, self.rate)
+        left = max(0, total - records_before)
+        plan = estimate_pass(left, self.page_size, self.rate)
         err_console.print(literal(f"sync ctgov: {'left: ' if records_before else ''}{plan.describe()}"))
+        if left >= BULK_HINT_RECORDS:
+            err_console.print(literal(f"  note: {BULK_HINT}"))
 
     def describe(self, prog: SyncProgress) -> str:
         pages = "?" if prog.total is None else f"{max(prog.pages_done, -(-prog.total // self.page_size)):,}"
@@ -218,7 +233,10 @@ def _estimate(
         raise CliError(str(exc)) from exc
     done = plan.resume.records_done if plan.resume is not None else 0
     err_console.print(literal(f"sync ctgov: {plan.reason}"))
-    print(f"{'left: ' if done else ''}{estimate_pass(max(0, total - done), page_size, rate).describe()}")
+    left = max(0, total - done)
+    print(f"{'left: ' if done else ''}{estimate_pass(left, page_size, rate).describe()}")
+    if left >= BULK_HINT_RECORDS:
+        print(BULK_HINT)
 
 
 def _bulk(db: Path | None, url: str, keep: Path | None, max_retries: int, feed: Path | None, no_feed: bool) -> None:
