@@ -25,7 +25,7 @@ from replay_server import Fault, http_date, nct_id, real_studies
 from test_sync import WALL, FakeClock, flat, make_client, run_cli
 
 import cartatlas
-from cartatlas.cli.sync import _Pace
+from cartatlas.cli.ctgov_whole import Pace
 from cartatlas.model import RawRecord, Reject
 from cartatlas.pipeline.harvest.ctgov import SyncProgress
 from cartatlas.pipeline.harvest.ctgov_bulk import read_export
@@ -310,7 +310,7 @@ def test_cli_all_prints_the_plan_then_pages_and_the_bulk_route_matches(
 
 def test_the_bar_shows_pages_of_all_and_this_runs_records_per_second(capsys: pytest.CaptureFixture[str]) -> None:
     now = [100.0]
-    pace = _Pace(0.5, 1000, clock=lambda: now[0])
+    pace = Pace(0.5, 1000, clock=lambda: now[0])
     progress = SyncProgress(query=ALL_STUDIES, since=None, resumed=True, pages_done=40, records_done=40_000)
     # A resumed pass: 40 pages were committed by an earlier run; the estimate is for what is left.
     pace.start(40_000, 560_000)
