@@ -163,6 +163,52 @@ class Atlas:
         self.refresh()
         return run.stats
 
+    def sync_ctgov_bulk(
+        self,
+        url: str | None = None,
+        *,
+        keep: str | Path | None = None,
+        on_download: Callable[[int, int | None], None] | None = None,
+        on_downloaded: Callable[[Any], None] | None = None,
+        on_batch: Callable[[ImportStats], None] | None = None,
+        **download_options: Any,
+    ) -> ImportStats:
+        """Download ClinicalTrials.gov's export of every study (one zip) and import it: the fast route to the registry.
+
+        The archive is verified whole before anything is stored
+        (``BulkDownloadError`` otherwise, and nothing is kept); its studies are
+        stored like any import's, and the pass of every study is complete, so
+        ``sync_ctgov(ALL_STUDIES)`` then asks only for later updates.
+        ``keep`` keeps the archive at that path; ``download_options`` go to
+        ``cartatlas.sources.ctgov.bulk.download``.
+        """
+        from cartatlas.pipeline.harvest import ctgov_bulk
+        from cartatlas.sources.ctgov import bulk
+
+        the_url = url or bulk.DEFAULT_BULK_URL
+        kept = Path(keep) if keep is not None else None
+        workdir = None if self.store.path == ":memory:" else Path(self.store.path).resolve().parent
+        with self.store.run("sync", "ctgov", the_url, {"bulk": True, "url": the_url, "keep": kept}) as run:
+
+            def count(stats: ImportStats) -> None:
+                run.stats.add(stats)
+                if on_batch is not None:
+                    on_batch(stats)
+
+            ctgov_bulk.harvest_bulk(
+                self.store,
+                run.run_id,
+                the_url,
+                keep=kept,
+                workdir=workdir,
+                on_download=on_download,
+                on_downloaded=on_downloaded,
+                on_batch=count,
+                **download_options,
+            )
+        self.refresh()
+        return run.stats
+
     def sync_chictr(
         self,
         query: str,

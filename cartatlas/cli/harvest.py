@@ -66,6 +66,10 @@ class HarvestRun:
         self.stats.add(step)
         self._bar.update(self._task, completed=done, total=total, description=description)
 
+    def move(self, done: int, total: int | None, description: str) -> None:
+        """Move the bar without counting records (a download's bytes)."""
+        self._bar.update(self._task, completed=done, total=total, description=description)
+
     def _stopped(self, how: str) -> None:
         self._bar.stop()
         _report_stats(self.stats, label=f"{self.name} ({how})")

@@ -78,6 +78,8 @@ def essie_or(terms: tuple[str, ...] | list[str]) -> str:
 
 
 DEFAULT_QUERY = essie_or(DEFAULT_TERMS)
+#: The query that stands for every study in the registry: sent without ``query.term``, checkpointed as "*".
+ALL_STUDIES = "*"
 
 
 def since_filter(since: dt.date) -> str:
@@ -184,7 +186,9 @@ class CtgovClient(PoliteSource):
     def studies_params(
         self, query: str, since: dt.date | None, page_token: str | None, *, count_total: bool
     ) -> dict[str, str]:
-        params = {"format": "json", "query.term": query, "pageSize": str(self.page_size)}
+        params = {"format": "json", "pageSize": str(self.page_size)}
+        if query != ALL_STUDIES:
+            params["query.term"] = query
         if since is not None:
             params["filter.advanced"] = since_filter(since)
         if count_total:
@@ -215,6 +219,21 @@ class CtgovClient(PoliteSource):
             params=params,
             accept=(200, 400) if page_token else (200,),
         )
+
+    def count(self, query: str | None = None, since: dt.date | None = None) -> int:
+        """How many records a pass of ``query`` would read: one request for a page of one, with ``countTotal``."""
+        params = self.studies_params(query or DEFAULT_QUERY, since, None, count_total=True)
+        params["pageSize"] = "1"
+
+        def validate(answer: Answer) -> int | Retry:
+            page = _parse(answer, None)
+            if isinstance(page, Retry):
+                return page
+            if page.total_count is None:
+                return Retry("the answer has no totalCount")
+            return page.total_count
+
+        return self.http.request("GET", f"{self.base_url}/studies", validate, params=params)
 
     def fetch_pages(
         self, query: str | None = None, since: dt.date | None = None, page_token: str | None = None
