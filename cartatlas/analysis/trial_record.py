@@ -127,10 +127,15 @@ def _group_and_links(store: Store, keys: list[Key]) -> tuple[list[Key], list[dic
         found = set()
         for r in _rows(
             store,
+            # Two lookups, not one scan: DuckDB uses an id index for a plain IN, never for an OR of two.
             f"""
             SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
                    CAST(evidence AS VARCHAR) AS evidence, status, linked_at
-            FROM trial_links WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
+            FROM trial_links WHERE trial_id_a IN ({marks})
+            UNION ALL
+            SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
+                   CAST(evidence AS VARCHAR) AS evidence, status, linked_at
+            FROM trial_links WHERE trial_id_b IN ({marks})
             """,
             [*ids, *ids],
         ):
@@ -221,16 +226,30 @@ def _publications(store: Store, keys: list[Key]) -> list[dict[str, Any]]:
     if not keys:
         return []
     ids = sorted({k[1] for k in keys})
-    found = _rows(
-        store,
-        f"""
-        SELECT l.trial_registry, l.pmid, l.trial_id, l.method, l.score, l.evidence, p.title, p.journal,
-               p.pub_year, p.kind, p.doi
-        FROM publication_links l LEFT JOIN publications p USING (pmid)
-        WHERE l.trial_id IN ({_marks(len(ids))})
-        ORDER BY p.pub_year DESC NULLS LAST, l.pmid
-        """,
-        ids,
-    )
     wanted = set(keys)
-    return [r for r in found if (r["trial_registry"], r["trial_id"]) in wanted]
+    # The links first (an index lookup; most trials have none), then their articles by PMID: a join
+    # would scan every article for each trial page.
+    links = [
+        r
+        for r in _rows(
+            store,
+            "SELECT trial_registry, pmid, trial_id, method, score, evidence FROM publication_links "
+            f"WHERE trial_id IN ({_marks(len(ids))})",
+            ids,
+        )
+        if (r["trial_registry"], r["trial_id"]) in wanted
+    ]
+    if not links:
+        return []
+    pmids = sorted({r["pmid"] for r in links})
+    articles: dict[Any, dict[str, Any]] = {}
+    for a in _rows(
+        store,
+        f"SELECT pmid, title, journal, pub_year, kind, doi FROM publications WHERE pmid IN ({_marks(len(pmids))})",
+        pmids,
+    ):
+        articles.setdefault(a["pmid"], a)
+    empty = {"title": None, "journal": None, "pub_year": None, "kind": None, "doi": None}
+    found = [{**r, **{k: v for k, v in articles.get(r["pmid"], empty).items() if k != "pmid"}} for r in links]
+    found.sort(key=lambda r: (r["pub_year"] is None, -(r["pub_year"] or 0), r["pmid"]))
+    return found

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import duckdb
 
 from cartatlas.store.schema import trials_ddl
+from cartatlas.store.schema.lookups import lookups_ddl
 
 RAW_DDL = """
 CREATE TABLE runs (
@@ -103,6 +104,7 @@ CREATE OR REPLACE VIEW record_versions AS
 def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS trials CASCADE")
     con.execute(trials_ddl())
+    con.execute(lookups_ddl("trials"))  # recreated trials keep their lookup index (migration 8)
     con.execute(DERIVED_VIEWS)
 
 
@@ -238,6 +240,9 @@ MIGRATIONS: list[Migration] = [
         "results dates, sponsor country and normalised site places in trials; registration_dates, trial_landscape",
         _create_landscape,
         rebuild=True,
+    ),
+    Migration(
+        8, "indexes to read one trial by its id (trials, labels, versions, links, articles)", _sql(lookups_ddl())
     ),
 ]
 

@@ -52,7 +52,8 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
         return ex.cached(("history", key), lambda: reader.history(key[1], key[0]))
 
     history = {key: versions(key) for key in keys}
-    path = curation_actions.curation_path(reader.store)
+    # The file's name is a setting, part of the data version: read once per version, not per page.
+    path = ex.cached("curation-path", lambda: curation_actions.curation_path(reader.store))
     lines = curation_actions.trial_rows(path, [k[1] for k in keys])
     queue = ex.misc_cache.peek((ex.version, "review-queue"))  # shown when computed (the review page, warming)
     in_queue = [] if queue is None else queue[queue["trial_id"].isin({k[1] for k in keys})].to_dict("records")
