@@ -38,7 +38,7 @@ from typer.testing import CliRunner
 import cartatlas
 from cartatlas import curation_actions
 from cartatlas.analysis.filters import FACETS, TrialFilter
-from cartatlas.analysis.trial_record import LABEL_COLUMNS, RECORD_COLUMNS
+from cartatlas.analysis.trial_record import LABEL_COLUMNS, RECORD_COLUMNS, trial_lookups
 from cartatlas.cli import app as cli_app
 from cartatlas.cli.common import CliError
 from cartatlas.explorer import Settings, create_app
@@ -294,6 +294,20 @@ def test_labels_held_in_memory_are_the_databases(client: TestClient) -> None:
             assert not h["curated_fields"] or h["auto"] == d["auto"]
         assert curation_actions.record_etag(path, held) == reader.curation_etag(held.keys)
     assert counted.registration_labels([("ctgov", "NCT05066646")])
+
+
+def test_lookups_spare_queries_never_links(client: TestClient) -> None:
+    """The ids with links or articles (kept per data version) skip two queries, never a link or an article."""
+    reader = atlas_of(client)
+    lookups = trial_lookups(reader.store)
+    linked = read(client, "SELECT trial_id_a AS id FROM trial_links UNION SELECT trial_id_b FROM trial_links")
+    assert lookups.linked == set(linked["id"]) and len(lookups.linked) > 20
+    unlinked = read(client, "SELECT trial_id FROM trials ORDER BY trial_id LIMIT 400")["trial_id"]
+    sample = sorted(lookups.linked)[:40] + [t for t in unlinked if t not in lookups.linked][:40]
+    for trial in sample:
+        plain, spared = reader.trial(trial), reader.trial(trial, lookups=lookups)
+        assert plain is not None and spared == plain, trial
+    assert any(reader.trial(t, lookups=lookups).links for t in sorted(lookups.linked)[:40])  # type: ignore[union-attr]
 
 
 # -- curation ------------------------------------------------------------------------------------------

@@ -150,25 +150,58 @@ def _group_and_links(store: Store, keys: list[Key]) -> tuple[list[Key], list[dic
     return sorted(group), list(rows.values())
 
 
-def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | None = None) -> TrialRecord | None:
+@dataclass(frozen=True)
+class Lookups:
+    """Which ids have any link or article row, for one data version (``trial_lookups``).
+
+    A reader that keeps these (the explorer, per data version) spares most
+    trial pages two queries: most trials have neither.
+    """
+
+    linked: frozenset[str]
+    with_articles: frozenset[str]
+
+
+def trial_lookups(store: Store) -> Lookups:
+    """The ids named by any link or article row (valid until links or articles change)."""
+    con = store.con  # each result is read before the next query: a connection holds one result at a time
+    linked = frozenset(
+        r[0]
+        for r in con.execute("SELECT trial_id_a FROM trial_links UNION SELECT trial_id_b FROM trial_links").fetchall()
+    )
+    articles = frozenset(r[0] for r in con.execute("SELECT DISTINCT trial_id FROM publication_links").fetchall())
+    return Lookups(linked, articles)
+
+
+#: A registration's row, read through the trials id index (migration 8).  Its classified version is read
+#: apart: a join with classifications cost more than the second lookup (a hash join built per page).
+_RECORD_QUERY = "SELECT " + ", ".join(f'"{c}"' for c in RECORD_COLUMNS) + " FROM trials WHERE trial_id IN ({ids})"
+
+
+def trial_record(
+    store: Store, identifier: str, *, known_labels: KnownLabels | None = None, lookups: Lookups | None = None
+) -> TrialRecord | None:
     """The trial an id names, with all its registrations, or None when no registration has that id.
 
     ``known_labels`` gives the labels of registrations the caller already
     holds in memory (the explorer's counted trials): for those only the
-    small bookkeeping columns are read.
+    small bookkeeping columns are read.  ``lookups`` (``trial_lookups`` of
+    the current data) tells which ids have links or articles to read.
     """
-    columns = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
     ident = identifier.strip()
     # Most pages are asked for by a registration's own id: its row doubles as the lookup.
-    frame = _rows(store, f"SELECT {columns} FROM trials WHERE trial_id = ?", [ident]) if ident else []
+    frame = _rows(store, _RECORD_QUERY.format(ids="?"), [ident]) if ident else []
     keys = [(r["registry"], r["trial_id"]) for r in frame] or find_registrations(store, identifier)
     if not keys:
         return None
-    group, link_rows = _group_and_links(store, keys)
+    if lookups is not None and not any(k[1] in lookups.linked for k in keys):
+        group, link_rows = sorted(keys), []
+    else:
+        group, link_rows = _group_and_links(store, keys)
     have = {(r["registry"], r["trial_id"]) for r in frame}
     missing = sorted({k[1] for k in group if k not in have})
     if missing:
-        frame += _rows(store, f"SELECT {columns} FROM trials WHERE trial_id IN ({_marks(len(missing))})", missing)
+        frame += _rows(store, _RECORD_QUERY.format(ids=_marks(len(missing))), missing)
     wanted = set(group)
     frame = [r for r in frame if (r["registry"], r["trial_id"]) in wanted]
     known = known_labels(sorted(group)) if known_labels is not None else {}
@@ -205,7 +238,8 @@ def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | N
     stored = [(r["registry"], r["trial_id"]) for r in frame]
     record = TrialRecord(canonical_id(group), frame)
     record.links = _links(link_rows, stored)
-    record.publications = _publications(store, stored)
+    if lookups is None or any(k[1] in lookups.with_articles for k in stored):
+        record.publications = _publications(store, stored)
     return record
 
 
