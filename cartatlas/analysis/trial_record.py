@@ -194,9 +194,9 @@ def trial_record(
     keys = [(r["registry"], r["trial_id"]) for r in frame] or find_registrations(store, identifier)
     if not keys:
         return None
-    if lookups is not None and not any(k[1] in lookups.linked for k in keys):
-        group, link_rows = sorted(keys), []
-    else:
+    group: list[Key] = sorted(set(keys))
+    link_rows: list[dict[str, Any]] = []
+    if lookups is None or any(k[1] in lookups.linked for k in keys):
         group, link_rows = _group_and_links(store, keys)
     have = {(r["registry"], r["trial_id"]) for r in frame}
     missing = sorted({k[1] for k in group if k not in have})
