@@ -34,7 +34,7 @@ from cartatlas.store.export import export_trials
 
 if TYPE_CHECKING:
     from cartatlas.analysis.history import StoredVersion
-    from cartatlas.analysis.trial_record import KnownLabels, TrialRecord
+    from cartatlas.analysis.trial_record import KnownLabels, Lookups, TrialRecord
     from cartatlas.curation_actions import CurationAction
     from cartatlas.link import LinkStats
     from cartatlas.pipeline import DeriveResult, Stale
@@ -658,15 +658,19 @@ class Atlas:
             columns=["registry", "trial_id", "title", "relation", "score", "matched"],
         )
 
-    def trial(self, trial_id: str, *, known_labels: KnownLabels | None = None) -> TrialRecord | None:
+    def trial(
+        self, trial_id: str, *, known_labels: KnownLabels | None = None, lookups: Lookups | None = None
+    ) -> TrialRecord | None:
         """One trial by any of its ids: every linked registration with labels and evidence, links, articles.
 
         ``known_labels`` (e.g. ``counted.registration_labels``) supplies labels
-        already in memory, so they are not read again.
+        already in memory, so they are not read again; ``lookups``
+        (``trial_lookups(atlas.store)``, kept per data version) spares the
+        link and article queries of trials that have none.
         """
         from cartatlas.analysis.trial_record import trial_record
 
-        return trial_record(self.store, trial_id, known_labels=known_labels)
+        return trial_record(self.store, trial_id, known_labels=known_labels, lookups=lookups)
 
     def history(self, record_id: str, registry: str | None = None) -> builtins.list[StoredVersion]:
         """Every stored version of a record, in the registry's date order, with what changed each time."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import html
 import io
 import re
 import socket
@@ -37,7 +38,7 @@ from typer.testing import CliRunner
 import cartatlas
 from cartatlas import curation_actions
 from cartatlas.analysis.filters import FACETS, TrialFilter
-from cartatlas.analysis.trial_record import LABEL_COLUMNS, RECORD_COLUMNS
+from cartatlas.analysis.trial_record import LABEL_COLUMNS, RECORD_COLUMNS, trial_lookups
 from cartatlas.cli import app as cli_app
 from cartatlas.cli.common import CliError
 from cartatlas.explorer import Settings, create_app
@@ -295,6 +296,20 @@ def test_labels_held_in_memory_are_the_databases(client: TestClient) -> None:
     assert counted.registration_labels([("ctgov", "NCT05066646")])
 
 
+def test_lookups_spare_queries_never_links(client: TestClient) -> None:
+    """The ids with links or articles (kept per data version) skip two queries, never a link or an article."""
+    reader = atlas_of(client)
+    lookups = trial_lookups(reader.store)
+    linked = read(client, "SELECT trial_id_a AS id FROM trial_links UNION SELECT trial_id_b FROM trial_links")
+    assert lookups.linked == set(linked["id"]) and len(lookups.linked) > 20
+    unlinked = read(client, "SELECT trial_id FROM trials ORDER BY trial_id LIMIT 400")["trial_id"]
+    sample = sorted(lookups.linked)[:40] + [t for t in unlinked if t not in lookups.linked][:40]
+    for trial in sample:
+        plain, spared = reader.trial(trial), reader.trial(trial, lookups=lookups)
+        assert plain is not None and spared == plain, trial
+    assert any(reader.trial(t, lookups=lookups).links for t in sorted(lookups.linked)[:40])  # type: ignore[union-attr]
+
+
 # -- curation ------------------------------------------------------------------------------------------
 
 
@@ -477,7 +492,9 @@ def test_changes_between_two_dates_and_the_feeds(client: TestClient) -> None:
         return set(units.loc[units["targets"].map(lambda ts: bool({"BCMA", "GPRC5D"} & set(ts))), "unit_id"])
 
     old, new = matching("2023-01-01"), matching("2024-01-01")
-    assert f"{len(new - old):,} trials matching this view were registered: {len(old):,} → {len(new):,}" in page.text
+    text = html.unescape(page.text)
+    assert f"the CAR trials counted grew from {len(old):,} to {len(new):,} (+{len(new) - len(old):,})" in text
+    assert f"New trials ({len(new - old):,})" in text
     atom = client.get("/changes/feed.atom?country=CN&target=BCMA&target=GPRC5D")
     assert atom.headers["content-type"].startswith("application/atom+xml")
     feed = ET.fromstring(atom.content)
@@ -487,6 +504,39 @@ def test_changes_between_two_dates_and_the_feeds(client: TestClient) -> None:
     assert feed.findtext("a:title", namespaces=ns) == "CAR trials · Target BCMA or GPRC5D · Country China"
     as_json = client.get("/changes/feed.json?country=CN&target=BCMA&target=GPRC5D").json()
     assert as_json["version"] == "https://jsonfeed.org/version/1.1" and len(as_json["items"]) == len(entries)
+
+
+def headline_rows(page: str) -> list[tuple[str, str, str]]:
+    """The "Counts" table of the changes page: (label, before, after)."""
+    table = page.split('data-testid="headline"', 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<tr><td>(.*?)</td><td class=\"num\">(.*?)</td><td class=\"num\">(.*?)</td>", table)
+    return [(html.unescape(a), b, c) for a, b, c in cells]
+
+
+def test_changes_page_and_cartatlas_diff_agree(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One comparison (cartatlas.analysis.diff): the page shows the CLI's numbers for the same two dates."""
+    directory = tmp_path_factory.mktemp("diff")
+    path = fresh_copy(directory, built_database(tmp_path_factory.mktemp("explorer-base")), "diff.duckdb")
+    args = ["diff", "--from", "2023-01-01", "--to", "2024-01-01", "--format", "json", "--db", str(path)]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    cli = orjson.loads(result.stdout)
+    with TestClient(create_app(Settings(db=path, read_only=True), warm=False), base_url=BASE) as c:
+        page = c.get("/changes?since=2023-01-01&until=2024-01-01")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert cli["paragraph"] in text
+    show = lambda n: "?" if n is None else f"{n:,}"  # noqa: E731
+    assert headline_rows(page.text) == [(h["label"], show(h["before"]), show(h["after"])) for h in cli["headline"]]
+    total = next(h for h in cli["headline"] if h["key"] == "units")
+    assert (total["before"], total["after"]) == (1194, 1433)  # the sample database, fixed
+    assert f"New trials ({len(cli['new_trials']):,})" in text and len(cli["new_trials"]) > 100
+    assert f"Status changes ({len(cli['status_changes']):,})" in text
+    assert f"Phase changes ({len(cli['phase_changes']):,})" in text
+    for section in cli["sections"].values():
+        assert section["title"] in text
+        for row in sorted((r for r in section["rows"] if r["change"]), key=lambda r: -abs(r["change"]))[:3]:
+            assert f'<td>{row["key"]}</td><td class="num">{show(row["before"])}</td>' in page.text
 
 
 def test_saved_view_has_its_own_feed(client: TestClient) -> None:

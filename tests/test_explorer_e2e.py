@@ -163,6 +163,9 @@ def test_filter_open_override_count_download_share(server: tuple[str, Any], page
     form.get_by_role("button", name="Save override").click()
     assert "Override saved" in page.get_by_test_id("saved").inner_text()
     assert "e2e: the protocol's construct is anti-CD19" in page.get_by_test_id("curation-log").inner_text()
+    # The trial page shows the new label at once (nothing cached from before the write), and what the rules said.
+    targets = page.locator("table.labels tr", has=page.locator('th:text-is("targets")')).first.inner_text()
+    assert targets.startswith("targets\tCD19") and "curated" in targets and "rules said: BCMA" in targets
 
     # The count changes.
     page.goto(landscape_url)
@@ -191,7 +194,8 @@ def test_filter_open_override_count_download_share(server: tuple[str, Any], page
 def test_open_the_changes_feed(server: tuple[str, Any], page: Any) -> None:
     base, _ = server
     page.goto(base + "/changes?country=CN&target=BCMA&target=GPRC5D")
-    assert "trials matching this view were registered" in page.get_by_test_id("story").inner_text()
+    story = page.get_by_test_id("story").inner_text()
+    assert "the CAR trials counted grew from" in story and "trials are new to the count" in story
     href = page.get_by_test_id("feed-atom").get_attribute("href")
     feed = page.request.get(base + str(href))
     assert feed.ok and feed.headers["content-type"].startswith("application/atom+xml")

@@ -252,3 +252,39 @@ def test_views_unnest_sites_and_countries(atlas: cartatlas.Atlas) -> None:
     assert sites == expected
     tw = atlas.sql("SELECT count(*) AS n FROM trial_countries WHERE trial_id = 'NCT05756322'")["n"][0]
     assert tw == 2
+
+
+def test_an_existing_database_gets_the_lookup_indexes_and_uses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 9: a database of schema 7 opens with an index on each id column a trial is read by."""
+    from cartatlas.store import db as db_module
+    from cartatlas.store.schema.lookups import LOOKUPS
+
+    db = tmp_path / "seven.duckdb"
+    with monkeypatch.context() as m:
+        m.setattr(db_module, "MIGRATIONS", MIGRATIONS[:7])
+        m.setattr(db_module, "LATEST_VERSION", 7)
+        with cartatlas.open(db) as atlas:
+            atlas.import_files([LEUKEMIA])
+            assert atlas.store.schema_version() == 7
+            # Migration 7 of today's cartatlas recreates trials with its index; one of before had none.
+            atlas.store.con.execute("DROP INDEX trials_by_trial_id")
+            assert atlas.sql("SELECT count(*) AS n FROM duckdb_indexes()")["n"][0] == 0
+    with cartatlas.open(db) as atlas:
+        assert atlas.store.schema_version() == LATEST_VERSION >= 9
+        recorded = atlas.sql("SELECT version, name FROM schema_migrations WHERE version = 9")
+        assert recorded["name"].tolist() == [next(m.name for m in MIGRATIONS if m.version == 9)]
+        indexes = atlas.sql("SELECT index_name, table_name, expressions FROM duckdb_indexes() ORDER BY index_name")
+        assert sorted(zip(indexes["index_name"], indexes["table_name"], strict=True)) == sorted(
+            (name, table) for name, table, _ in LOOKUPS
+        )
+        for table in ("trials", "classifications", "raw_records"):  # DuckDB picks an index scan as it runs
+            column = next(c for _, t, c in LOOKUPS if t == table)
+            plan = atlas.store.con.execute(f"EXPLAIN ANALYZE SELECT * FROM {table} WHERE {column} = ?", ["NCT05756322"])
+            assert "Type: Index Scan" in plan.fetchall()[0][1], table
+        assert atlas.trial("NCT05756322") is not None
+    with cartatlas.open(db) as atlas:  # a rebuild recreates trials: its index comes back with it
+        atlas.rebuild()
+        names = set(atlas.sql("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'trials'")["index_name"])
+        assert names == {"trials_by_trial_id"}

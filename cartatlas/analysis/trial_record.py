@@ -127,10 +127,15 @@ def _group_and_links(store: Store, keys: list[Key]) -> tuple[list[Key], list[dic
         found = set()
         for r in _rows(
             store,
+            # Two lookups, not one scan: DuckDB uses an id index for a plain IN, never for an OR of two.
             f"""
             SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
                    CAST(evidence AS VARCHAR) AS evidence, status, linked_at
-            FROM trial_links WHERE trial_id_a IN ({marks}) OR trial_id_b IN ({marks})
+            FROM trial_links WHERE trial_id_a IN ({marks})
+            UNION ALL
+            SELECT registry_a, trial_id_a, registry_b, trial_id_b, method, score,
+                   CAST(evidence AS VARCHAR) AS evidence, status, linked_at
+            FROM trial_links WHERE trial_id_b IN ({marks})
             """,
             [*ids, *ids],
         ):
@@ -145,25 +150,58 @@ def _group_and_links(store: Store, keys: list[Key]) -> tuple[list[Key], list[dic
     return sorted(group), list(rows.values())
 
 
-def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | None = None) -> TrialRecord | None:
+@dataclass(frozen=True)
+class Lookups:
+    """Which ids have any link or article row, for one data version (``trial_lookups``).
+
+    A reader that keeps these (the explorer, per data version) spares most
+    trial pages two queries: most trials have neither.
+    """
+
+    linked: frozenset[str]
+    with_articles: frozenset[str]
+
+
+def trial_lookups(store: Store) -> Lookups:
+    """The ids named by any link or article row (valid until links or articles change)."""
+    con = store.con  # each result is read before the next query: a connection holds one result at a time
+    linked = frozenset(
+        r[0]
+        for r in con.execute("SELECT trial_id_a FROM trial_links UNION SELECT trial_id_b FROM trial_links").fetchall()
+    )
+    articles = frozenset(r[0] for r in con.execute("SELECT DISTINCT trial_id FROM publication_links").fetchall())
+    return Lookups(linked, articles)
+
+
+#: A registration's row, read through the trials id index (migration 8).  Its classified version is read
+#: apart: a join with classifications cost more than the second lookup (a hash join built per page).
+_RECORD_QUERY = "SELECT " + ", ".join(f'"{c}"' for c in RECORD_COLUMNS) + " FROM trials WHERE trial_id IN ({ids})"
+
+
+def trial_record(
+    store: Store, identifier: str, *, known_labels: KnownLabels | None = None, lookups: Lookups | None = None
+) -> TrialRecord | None:
     """The trial an id names, with all its registrations, or None when no registration has that id.
 
     ``known_labels`` gives the labels of registrations the caller already
     holds in memory (the explorer's counted trials): for those only the
-    small bookkeeping columns are read.
+    small bookkeeping columns are read.  ``lookups`` (``trial_lookups`` of
+    the current data) tells which ids have links or articles to read.
     """
-    columns = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
     ident = identifier.strip()
     # Most pages are asked for by a registration's own id: its row doubles as the lookup.
-    frame = _rows(store, f"SELECT {columns} FROM trials WHERE trial_id = ?", [ident]) if ident else []
+    frame = _rows(store, _RECORD_QUERY.format(ids="?"), [ident]) if ident else []
     keys = [(r["registry"], r["trial_id"]) for r in frame] or find_registrations(store, identifier)
     if not keys:
         return None
-    group, link_rows = _group_and_links(store, keys)
+    group: list[Key] = sorted(set(keys))
+    link_rows: list[dict[str, Any]] = []
+    if lookups is None or any(k[1] in lookups.linked for k in keys):
+        group, link_rows = _group_and_links(store, keys)
     have = {(r["registry"], r["trial_id"]) for r in frame}
     missing = sorted({k[1] for k in group if k not in have})
     if missing:
-        frame += _rows(store, f"SELECT {columns} FROM trials WHERE trial_id IN ({_marks(len(missing))})", missing)
+        frame += _rows(store, _RECORD_QUERY.format(ids=_marks(len(missing))), missing)
     wanted = set(group)
     frame = [r for r in frame if (r["registry"], r["trial_id"]) in wanted]
     known = known_labels(sorted(group)) if known_labels is not None else {}
@@ -200,7 +238,8 @@ def trial_record(store: Store, identifier: str, *, known_labels: KnownLabels | N
     stored = [(r["registry"], r["trial_id"]) for r in frame]
     record = TrialRecord(canonical_id(group), frame)
     record.links = _links(link_rows, stored)
-    record.publications = _publications(store, stored)
+    if lookups is None or any(k[1] in lookups.with_articles for k in stored):
+        record.publications = _publications(store, stored)
     return record
 
 
@@ -221,16 +260,30 @@ def _publications(store: Store, keys: list[Key]) -> list[dict[str, Any]]:
     if not keys:
         return []
     ids = sorted({k[1] for k in keys})
-    found = _rows(
-        store,
-        f"""
-        SELECT l.trial_registry, l.pmid, l.trial_id, l.method, l.score, l.evidence, p.title, p.journal,
-               p.pub_year, p.kind, p.doi
-        FROM publication_links l LEFT JOIN publications p USING (pmid)
-        WHERE l.trial_id IN ({_marks(len(ids))})
-        ORDER BY p.pub_year DESC NULLS LAST, l.pmid
-        """,
-        ids,
-    )
     wanted = set(keys)
-    return [r for r in found if (r["trial_registry"], r["trial_id"]) in wanted]
+    # The links first (an index lookup; most trials have none), then their articles by PMID: a join
+    # would scan every article for each trial page.
+    links = [
+        r
+        for r in _rows(
+            store,
+            "SELECT trial_registry, pmid, trial_id, method, score, evidence FROM publication_links "
+            f"WHERE trial_id IN ({_marks(len(ids))})",
+            ids,
+        )
+        if (r["trial_registry"], r["trial_id"]) in wanted
+    ]
+    if not links:
+        return []
+    pmids = sorted({r["pmid"] for r in links})
+    articles: dict[Any, dict[str, Any]] = {}
+    for a in _rows(
+        store,
+        f"SELECT pmid, title, journal, pub_year, kind, doi FROM publications WHERE pmid IN ({_marks(len(pmids))})",
+        pmids,
+    ):
+        articles.setdefault(a["pmid"], a)
+    empty = {"title": None, "journal": None, "pub_year": None, "kind": None, "doi": None}
+    found = [{**r, **{k: v for k, v in articles.get(r["pmid"], empty).items() if k != "pmid"}} for r in links]
+    found.sort(key=lambda r: (r["pub_year"] is None, -(r["pub_year"] or 0), r["pmid"]))
+    return found

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import duckdb
 
 from cartatlas.store.schema import trials_ddl
+from cartatlas.store.schema.lookups import lookups_ddl
 
 RAW_DDL = """
 CREATE TABLE runs (
@@ -103,6 +104,7 @@ CREATE OR REPLACE VIEW record_versions AS
 def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS trials CASCADE")
     con.execute(trials_ddl())
+    con.execute(lookups_ddl("trials"))  # recreated trials keep their lookup index (migration 8)
     con.execute(DERIVED_VIEWS)
 
 
@@ -247,6 +249,9 @@ MIGRATIONS: list[Migration] = [
         rebuild=True,
     ),
     Migration(8, "link_features: each registration's link features by content hash", _create_link_features),
+    Migration(
+        9, "indexes to read one trial by its id (trials, labels, versions, links, articles)", _sql(lookups_ddl())
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -54,10 +55,10 @@ def changes_page(request: Request) -> Response:
         return error(request, 400, str(exc))
     ex = explorer(request)
 
-    def compute() -> changes.Changes:
+    def compute() -> dict[str, Any]:
         start = ex.counted(replace(view.counting, as_of=since))
         end = ex.counted(replace(view.counting, as_of=until))
-        return changes.compare(start, end, view.where)
+        return changes.compare(start, end, view.where, ex.reader().store)
 
     result = ex.cached(("changes", view.counting, view.where, since, until), compute)
     return render(
@@ -68,7 +69,8 @@ def changes_page(request: Request) -> Response:
         view=view,
         since=since,
         until=until,
-        changes=result,
+        diff=result,
+        changed_rows=changes.changed_rows,
         description=describe(view),
         facets=ex.facets(view.counting, view.where),
     )

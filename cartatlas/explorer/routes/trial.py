@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from cartatlas import curation_actions
 from cartatlas.analysis.history import StoredVersion
-from cartatlas.analysis.trial_record import TrialRecord
+from cartatlas.analysis.trial_record import TrialRecord, trial_lookups
 from cartatlas.classify import types
 from cartatlas.explorer.state import Counting
 from cartatlas.explorer.web import curator_name, error, explorer, render
@@ -52,7 +52,8 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
         return ex.cached(("history", key), lambda: reader.history(key[1], key[0]))
 
     history = {key: versions(key) for key in keys}
-    path = curation_actions.curation_path(reader.store)
+    # The file's name is a setting, part of the data version: read once per version, not per page.
+    path = ex.cached("curation-path", lambda: curation_actions.curation_path(reader.store))
     lines = curation_actions.trial_rows(path, [k[1] for k in keys])
     queue = ex.misc_cache.peek((ex.version, "review-queue"))  # shown when computed (the review page, warming)
     in_queue = [] if queue is None else queue[queue["trial_id"].isin({k[1] for k in keys})].to_dict("records")
@@ -87,7 +88,10 @@ def trial_context(request: Request, record: TrialRecord) -> dict[str, Any]:
 def trial_page(request: Request, trial_id: str, saved: str | None = None) -> Response:
     ex = explorer(request)
     counted = ex.counted_if_ready(Counting())
-    record = ex.reader().trial(trial_id, known_labels=counted.registration_labels if counted is not None else None)
+    reader = ex.reader()
+    lookups = ex.cached("trial-lookups", lambda: trial_lookups(reader.store))  # links and articles: per version
+    known = counted.registration_labels if counted is not None else None
+    record = reader.trial(trial_id, known_labels=known, lookups=lookups)
     if record is None:
         return error(request, 404, f"No registration has the id {trial_id!r}. Try the search box.")
     return render(
