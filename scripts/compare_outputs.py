@@ -117,14 +117,28 @@ def _cell(text: str) -> str:
     return text
 
 
+def _without_ignored_evidence(text: str) -> str:
+    """An evidence cell without the items that decide an ignored label (the rest as written, compact JSON)."""
+    if not (text.startswith("[{") and '"decision"' in text):
+        return text
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return text
+    kept = [i for i in items if not (isinstance(i, dict) and i.get("decision") in IGNORED)]
+    if len(kept) == len(items):
+        return text
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+
+
 def csv_digest(path: Path) -> str:
     """SHA-256 of a CSV file's header and its rows, sorted (every cell byte for byte, but see ``_cell``)."""
     csv.field_size_limit(sys.maxsize)
     with path.open(newline="", encoding="utf-8") as handle:
         rows = [[_cell(c) for c in row] for row in csv.reader(handle)]
-    if rows and IGNORED & set(rows[0]):
+    if IGNORED and rows:
         keep = [i for i, name in enumerate(rows[0]) if name not in IGNORED]
-        rows = [[row[i] for i in keep] for row in rows]
+        rows = [[_without_ignored_evidence(row[i]) for i in keep] for row in rows]
     header, body = (rows[0], sorted(rows[1:])) if rows else ([], [])
     return hashlib.sha256(json.dumps([header, body], ensure_ascii=False).encode()).hexdigest()
 

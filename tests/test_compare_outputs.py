@@ -122,3 +122,22 @@ def test_ignore_labels_since_names_the_declared_labels(monkeypatch: pytest.Monke
     monkeypatch.setattr(compare_outputs, "IGNORED", set())
     assert compare_outputs.ignore_labels_since(99) == []
     assert not compare_outputs.IGNORED
+
+
+def test_evidence_of_a_label_left_out_is_left_out_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export's evidence cell loses the new label's items and is otherwise the cell as written before."""
+    before = '[{"decision":"relation","value":"therapy","field":"brief_title","text":"CAR-T ζ","rule":"r"}]'
+    after = before[:-1] + ',{"decision":"new_label","value":"CD28","field":"brief_title","text":"28z","rule":"x"}]'
+    table = tmp_path / "export.csv"
+
+    def write(evidence: str) -> None:
+        with table.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([["trial_id", "evidence"], ["NCT1", evidence]])
+
+    write(before)
+    old = compare_outputs.csv_digest(table)
+    monkeypatch.setattr(compare_outputs, "IGNORED", {"new_label"})
+    write(after)
+    assert compare_outputs.csv_digest(table) == old
+    write(after.replace("therapy", "none"))
+    assert compare_outputs.csv_digest(table) != old
