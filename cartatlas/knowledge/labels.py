@@ -236,6 +236,24 @@ LABELS: tuple[Label, ...] = (
         comment="named CAR products recognised",
     ),
     Label(
+        "costim_domains",
+        "list",
+        "Co-stimulatory domain",
+        "The co-stimulatory (signalling) domains of the CAR products, as the record or a named product's label "
+        "states them; empty when neither says (most records). Generations are not derived from them: a trial "
+        "comparing a CD28 and a 4-1BB CAR names two domains without being third-generation.",
+        ("CD28", "4-1BB", "OX40", "ICOS", "CD27", "DAP10", "DAP12", "2B4", "MyD88-CD40", "other"),
+        MappingProxyType({"MyD88-CD40": "Inducible MyD88/CD40", "other": "Other domain", "unknown": NOT_STATED}),
+        facet="costim",
+        column="costim",
+        column_title="Co-stimulatory domains",
+        count_column="costim_domain",
+        count_missing="unknown",
+        merge="union",
+        rule="cartatlas.classify.costim:decide",
+        schema_version=8,
+    ),
+    Label(
         "confidence",
         "scalar",
         "Confidence",
