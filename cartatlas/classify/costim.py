@@ -54,6 +54,9 @@ class _Terms:
     products: dict[str, list[str]]
     pattern: re.Pattern[str]
     context: re.Pattern[str]
+    #: Any term anywhere, tried once on the trial's text read before the pattern is tried segment by segment:
+    #: nine records in ten name none, and the plain alternation is several times cheaper than the pattern.
+    quick: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +84,8 @@ def _terms() -> _Terms:
     # A whole term stands alone; it may carry the zeta it is fused to (CD28z, 4-1BBzeta).  A glued term may
     # follow anything (19-28z, CD19.BBz) but ends its token.
     pattern = re.compile(f"(?:(?<![{WORD}])(?P<term>{whole})(?P<zeta>z|zeta|ζ)?|(?P<glued>{glued}))(?![{WORD}])")
-    return _Terms(terms, products, pattern, re.compile("|".join(context)))
+    quick = re.compile("|".join(re.escape(t) for t in longest))
+    return _Terms(terms, products, pattern, re.compile("|".join(context)), quick)
 
 
 def decide(ctx: Context, relation: str, chosen: list[Mention]) -> list[str]:
@@ -97,9 +101,10 @@ def decide(ctx: Context, relation: str, chosen: list[Mention]) -> list[str]:
             if domain not in found:
                 found.add(domain)
                 ctx.add(DECISION, domain, "costim.named_product", m.hit)
-    for seg in ctx.segments:
-        if seg.role in _SKIPPED:
-            continue
+    read = [seg for seg in ctx.segments if seg.role not in _SKIPPED]
+    if kb.quick.search("\n".join(seg.norm for seg in read)) is None:
+        read = []
+    for seg in read:
         norm = seg.norm
         for match in kb.pattern.finditer(norm):
             text = match.group("term") or match.group("glued")

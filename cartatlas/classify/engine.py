@@ -37,10 +37,15 @@ def classifier_version() -> str:
     Labels whose rule is declared in ``knowledge/labels.py`` add a stamp of their rules' code, so that
     adding or changing one screens every trial again without an edit here.
     """
-    rules = _declared_rules()
-    if rules:
-        return f"{CLASSIFIER_VERSION}+kb.{_kb_stamp()}+labels.{_rules_stamp(rules)}"
-    return f"{CLASSIFIER_VERSION}+kb.{_kb_stamp()}"
+    global _VERSION
+    if _VERSION is None:
+        rules = _declared_rules()
+        labels_stamp = f"+labels.{_rules_stamp(rules)}" if rules else ""
+        _VERSION = f"{CLASSIFIER_VERSION}+kb.{_kb_stamp()}{labels_stamp}"
+    return _VERSION
+
+
+_VERSION: str | None = None
 
 
 #: A rule declared with a label: it adds its evidence to the context and returns the label's value.
