@@ -253,3 +253,9 @@ def test_the_explorer_filters_by_it(client: Any) -> None:
     rows = list(csv.DictReader(page.text.splitlines()))
     assert len(rows) == 4
     assert {r["Co-stimulatory domains"] for r in rows} >= {"CD28; OX40", "4-1BB; OX40"}
+
+
+def test_the_explorer_landscape_shows_its_count_table(client: Any) -> None:
+    page = client.get("/").text
+    assert "Co-stimulatory domain" in page
+    assert "OX40" in page
