@@ -48,21 +48,14 @@ from cartatlas.classify import types
 from cartatlas.classify.knowledge import knowledge, normalise_term, split_list
 from cartatlas.curation_file import curation_rows
 from cartatlas.dates import parse_date
-from cartatlas.knowledge import read_table
+from cartatlas.knowledge import labels, read_table
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
 from cartatlas.store.db import Store, now, rollback
 
 log = logging.getLogger(__name__)
 
-VOCABULARIES: dict[str, frozenset[str]] = {
-    "relation": frozenset(types.RELATIONS),
-    "target_strategy": frozenset(types.TARGET_STRATEGIES),
-    "branch": frozenset(types.BRANCHES),
-    "product_source": frozenset(types.PRODUCT_SOURCES),
-    "confidence": frozenset(types.CONFIDENCE_LABELS),
-    "platforms": frozenset(types.PLATFORMS),
-    "combinations": frozenset(types.COMBINATIONS),
-}
+#: The closed vocabulary of every curatable label that has one (``knowledge/labels.py``).
+VOCABULARIES: dict[str, frozenset[str]] = {name: frozenset(vocab) for name, vocab in labels.VOCABULARIES.items()}
 #: Fields handled by other pipeline steps, passed over here without complaint.
 OTHER_STEPS = frozenset({"link"})
 #: The value that empties a list field.  An empty cell is refused: it is far more often a value

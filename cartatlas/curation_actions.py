@@ -44,6 +44,7 @@ from typing import Any
 from cartatlas.analysis.trial_record import TrialRecord
 from cartatlas.curation import Override, _validate, remembered_curation_file
 from cartatlas.curation_file import REQUIRED_COLUMNS
+from cartatlas.knowledge import labels
 from cartatlas.link.curation import LINK_FIELD, parse_value
 from cartatlas.store.classifications import CURATABLE
 from cartatlas.store.db import Store
@@ -51,10 +52,7 @@ from cartatlas.store.db import Store
 #: Verdicts on a review-queue item, written at the start of the override's reason.
 REVIEW_VERDICTS = ("accepted", "dismissed")
 #: What of a registration's labels the etag covers: every label a curator can see (and the version classified).
-ETAG_LABELS = (
-    "curated_fields", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
-    "product_source", "combinations", "products", "confidence",
-)  # fmt: skip
+ETAG_LABELS = ("curated_fields", *(label.name for label in labels.LABELS))
 REVIEW_VERDICTS = ("accepted", "dismissed")
 #: Columns written by actions, after the required ones (readers ignore columns they do not know).
 EXTRA_COLUMNS = ("registry", "recorded_at")

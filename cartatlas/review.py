@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from cartatlas.knowledge import labels
 from cartatlas.store.db import Store
 
 LANDSCAPE = ("therapy", "follow_up")
@@ -204,10 +205,10 @@ def review_queue(store: Store, *, curator: str = "", today: dt.date | None = Non
     today = today or dt.date.today()
     stale = _stale_overrides(store)
     clusters = _cluster_disagreements(store)
+    label_names = [label.name for label in labels.LABELS]  # knowledge/labels.py
     records = store.con.execute(
-        """
-        SELECT c.registry, c.trial_id, t.brief_title, c.relation, c.targets, c.platforms, c.target_strategy,
-               c.branch, c.disease_entity, c.product_source, c.combinations, c.products, c.confidence,
+        f"""
+        SELECT c.registry, c.trial_id, t.brief_title, {", ".join(f"c.{name}" for name in label_names)},
                c.flags, c.curated_fields, CAST(c.evidence AS VARCHAR) AS evidence, k.cluster_id
         FROM classifications c
         JOIN trials t USING (registry, trial_id)
@@ -215,9 +216,7 @@ def review_queue(store: Store, *, curator: str = "", today: dt.date | None = Non
         """
     ).fetchall()
     names = [
-        "registry", "trial_id", "brief_title", "relation", "targets", "platforms", "target_strategy", "branch",
-        "disease_entity", "product_source", "combinations", "products", "confidence", "flags", "curated_fields",
-        "evidence", "cluster_id",
+        "registry", "trial_id", "brief_title", *label_names, "flags", "curated_fields", "evidence", "cluster_id",
     ]  # fmt: skip
     rows: list[dict[str, Any]] = []
     for record in records:

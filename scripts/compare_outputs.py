@@ -4,6 +4,7 @@ Usage::
 
     python scripts/compare_outputs.py --save FILE    # build the sample, write the digests to FILE
     python scripts/compare_outputs.py --check FILE   # build it again; exit 1 naming every output that differs
+    python scripts/compare_outputs.py --check FILE --ignore-labels-since 10  # ... leaving out labels added since
 
 The build is the README's main job on ../shared/data (every sample folder imported, screened, linked,
 articles linked), then the trials export (CSV), the publications export (CSV) and the report as of the
@@ -18,6 +19,11 @@ a cell's tied counts (``{"CD138": 1, "CD79b": 1}``) and in one site's region cod
 strings, whose order changes with the hash seed from one process to the next).  So the build runs with
 ``PYTHONHASHSEED=0`` (the script re-executes itself with it), rows are compared as a sorted list, and
 a cell holding a JSON object is compared with its keys sorted.  The comparison is about the numbers.
+
+A change that adds a label (``cartatlas/knowledge/labels.py``) adds a column to the exports and the
+trials table, a count table and its key in summary.json, and moves nothing else.  ``--ignore-labels-since N``
+digests this build without the labels declared with ``schema_version`` N or later (their columns, their
+count tables and their summary keys), so the check proves that every output that existed is identical.
 
 No digest is kept in the repository: other changes legitimately move the numbers.  Save one before a
 change that must not move them, check after it.  ``tests/test_compare_outputs.py`` checks the mechanism
@@ -67,10 +73,26 @@ VOLATILE = frozenset(
 )
 
 
+#: Names left out of this build's digests (``--ignore-labels-since``): columns, summary keys and tables.
+IGNORED: set[str] = set()
+
+
+def ignore_labels_since(version: int) -> list[str]:
+    """Leave out the labels declared with ``schema_version`` >= ``version``; returns their names."""
+    from cartatlas.knowledge.labels import LABELS
+
+    names = []
+    for label in LABELS:
+        if label.schema_version >= version:
+            names.append(label.name)
+            IGNORED.update({label.name, label.count_column or label.name})
+    return names
+
+
 def _canonical(value: Any) -> Any:
     """``value`` without the ``VOLATILE`` keys and with every list sorted, at any depth."""
     if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items() if k not in VOLATILE}
+        return {k: _canonical(v) for k, v in value.items() if k not in VOLATILE and k not in IGNORED}
     if isinstance(value, list):
         items = [_canonical(v) for v in value]
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
@@ -95,11 +117,28 @@ def _cell(text: str) -> str:
     return text
 
 
+def _without_ignored_evidence(text: str) -> str:
+    """An evidence cell without the items that decide an ignored label (the rest as written, compact JSON)."""
+    if not (text.startswith("[{") and '"decision"' in text):
+        return text
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return text
+    kept = [i for i in items if not (isinstance(i, dict) and i.get("decision") in IGNORED)]
+    if len(kept) == len(items):
+        return text
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+
+
 def csv_digest(path: Path) -> str:
     """SHA-256 of a CSV file's header and its rows, sorted (every cell byte for byte, but see ``_cell``)."""
     csv.field_size_limit(sys.maxsize)
     with path.open(newline="", encoding="utf-8") as handle:
         rows = [[_cell(c) for c in row] for row in csv.reader(handle)]
+    if IGNORED and rows:
+        keep = [i for i, name in enumerate(rows[0]) if name not in IGNORED]
+        rows = [[_without_ignored_evidence(row[i]) for i in keep] for row in rows]
     header, body = (rows[0], sorted(rows[1:])) if rows else ([], [])
     return hashlib.sha256(json.dumps([header, body], ensure_ascii=False).encode()).hexdigest()
 
@@ -111,6 +150,8 @@ def digest_outputs(export_csv: Path, publications_csv: Path | None, report_dir: 
         digests["publications.csv"] = csv_digest(publications_csv)
     digests["summary.json"] = summary_digest(report_dir / "summary.json")
     for table in sorted((report_dir / "tables").glob("*.csv")):
+        if table.stem in IGNORED:
+            continue
         digests[f"tables/{table.name}"] = csv_digest(table)
     return digests
 
@@ -147,11 +188,20 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--save", type=Path, metavar="FILE", help="write the digests of this build to FILE")
     mode.add_argument("--check", type=Path, metavar="FILE", help="compare this build with the digests in FILE")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="build in DIR and keep the outputs there")
+    parser.add_argument(
+        "--ignore-labels-since",
+        type=int,
+        metavar="N",
+        help="leave out the labels declared with schema_version N or later (columns, count tables, summary keys)",
+    )
     args = parser.parse_args(argv)
     if os.environ.get("PYTHONHASHSEED") != HASH_SEED:
         # Same code, same data, another hash seed: other outputs.  Fix the seed for this process and its workers.
         os.environ["PYTHONHASHSEED"] = HASH_SEED
         os.execv(sys.executable, [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])])
+    if args.ignore_labels_since is not None:
+        names = ignore_labels_since(args.ignore_labels_since)
+        print(f"leaving out the labels added since schema {args.ignore_labels_since}: {', '.join(names) or 'none'}")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         digests = build_and_digest([DATA / name for name in FOLDERS], args.keep)

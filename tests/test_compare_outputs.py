@@ -96,3 +96,48 @@ def test_missing_and_new_outputs_are_named() -> None:
         "a: missing now",
         "c: new (not in the saved digests)",
     ]
+
+
+def test_a_label_added_since_is_left_out_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--ignore-labels-since``: a new label's column, count table and summary key go; every other cell counts."""
+    table = tmp_path / "trials.csv"
+    table.write_text("unit_id,product_source,new_label\nNCT1,autologous,CD28\n", encoding="utf-8")
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"tables": {"branch": [{"n": 1}], "new_label": [{"n": 1}]}}), encoding="utf-8")
+    monkeypatch.setattr(compare_outputs, "IGNORED", {"new_label", "new_value"})
+    with_label = (compare_outputs.csv_digest(table), compare_outputs.summary_digest(summary))
+    table.write_text("unit_id,product_source\nNCT1,autologous\n", encoding="utf-8")
+    summary.write_text(json.dumps({"tables": {"branch": [{"n": 1}]}}), encoding="utf-8")
+    assert (compare_outputs.csv_digest(table), compare_outputs.summary_digest(summary)) == with_label
+    table.write_text("unit_id,product_source\nNCT1,allogeneic\n", encoding="utf-8")
+    assert compare_outputs.csv_digest(table) != with_label[0]
+
+
+def test_ignore_labels_since_names_the_declared_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cartatlas.knowledge.labels import BASE_SCHEMA, LABELS
+
+    monkeypatch.setattr(compare_outputs, "IGNORED", set())
+    assert compare_outputs.ignore_labels_since(BASE_SCHEMA) == [label.name for label in LABELS]
+    assert "product_source" in compare_outputs.IGNORED
+    monkeypatch.setattr(compare_outputs, "IGNORED", set())
+    assert compare_outputs.ignore_labels_since(99) == []
+    assert not compare_outputs.IGNORED
+
+
+def test_evidence_of_a_label_left_out_is_left_out_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export's evidence cell loses the new label's items and is otherwise the cell as written before."""
+    before = '[{"decision":"relation","value":"therapy","field":"brief_title","text":"CAR-T ζ","rule":"r"}]'
+    after = before[:-1] + ',{"decision":"new_label","value":"CD28","field":"brief_title","text":"28z","rule":"x"}]'
+    table = tmp_path / "export.csv"
+
+    def write(evidence: str) -> None:
+        with table.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([["trial_id", "evidence"], ["NCT1", evidence]])
+
+    write(before)
+    old = compare_outputs.csv_digest(table)
+    monkeypatch.setattr(compare_outputs, "IGNORED", {"new_label"})
+    write(after)
+    assert compare_outputs.csv_digest(table) == old
+    write(after.replace("therapy", "none"))
+    assert compare_outputs.csv_digest(table) != old

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_schema_doc_covers_every_table_view_and_column(tmp_path: Path) -> None:
-    doc = (ROOT / "docs" / "schema.md").read_text()
+    # The label columns of classifications are documented in docs/labels.md, which docs/schema.md points at
+    # (generated from the declaration: scripts/label_docs.py).
+    doc = (ROOT / "docs" / "schema.md").read_text() + (ROOT / "docs" / "labels.md").read_text()
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", doc))
     with cartatlas.open(tmp_path / "d.duckdb") as atlas:
         tables = atlas.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")

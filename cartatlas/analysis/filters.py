@@ -29,6 +29,7 @@ import pandas as pd
 
 from cartatlas.analysis.landscape import Landscape, LandscapeOptions, landscape_of_units
 from cartatlas.analysis.trial_record import LABEL_COLUMNS
+from cartatlas.knowledge import labels
 from cartatlas.normalise.countries import country_name
 from cartatlas.store.db import Store
 
@@ -55,14 +56,26 @@ def _registries(value: Any) -> list[str]:
 #: Derived facet values: the column holds something else (curated fields, registration keys).
 _DERIVED: dict[str, Callable[[Any], list[str]]] = {"curated": _curated, "registry": _registries}
 
+
+def _label_facet(key: str) -> Facet:
+    """The facet a label declares with key ``key`` (``knowledge/labels.py``)."""
+    label = next(la for la in labels.LABELS if la.facet == key)
+    return Facet(key, label.display, label.name, label.is_list)
+
+
+#: Facets of labels, in the explorer's order; a label declared with a facet not named here comes after them.
+_LABEL_FACETS_FIRST = ("target", "strategy", "platform", "branch", "disease")
+_LABEL_FACETS_LAST = ("source", "confidence")
+_LABEL_FACETS_NEW = tuple(
+    la.facet
+    for la in labels.LABELS
+    if la.facet is not None and la.facet not in _LABEL_FACETS_FIRST + _LABEL_FACETS_LAST
+)
+
 FACETS: dict[str, Facet] = {
     f.name: f
     for f in (
-        Facet("target", "Target", "targets", True),
-        Facet("strategy", "Target strategy", "target_strategy", False),
-        Facet("platform", "Platform", "platforms", True),
-        Facet("branch", "Branch", "branch", False),
-        Facet("disease", "Disease", "disease_entity", True),
+        *map(_label_facet, _LABEL_FACETS_FIRST),
         Facet("phase", "Phase", "phase_category", False),
         Facet("status", "Status", "status_as_of", False, lambda v: v.replace("_", " ").capitalize()),
         Facet("country", "Country", "country_codes", True, lambda c: country_name(c) or c),
@@ -70,8 +83,7 @@ FACETS: dict[str, Facet] = {
         Facet("sponsor", "Sponsor", "lead_sponsor", False),
         Facet("sponsor_type", "Sponsor type", "sponsor_type", False),
         Facet("registry", "Registered in", "registrations", True),
-        Facet("source", "Cell source", "product_source", False),
-        Facet("confidence", "Confidence", "confidence", False),
+        *map(_label_facet, _LABEL_FACETS_LAST + _LABEL_FACETS_NEW),
         Facet("curated", "Curated", "curated_fields", False),
     )
 }
@@ -151,6 +163,20 @@ class Column:
     cell: Callable[[Any], Any]
 
 
+def _label_column(key: str) -> Column:
+    """The table column a label declares with key ``key`` (``knowledge/labels.py``)."""
+    label = next(la for la in labels.LABELS if la.column == key)
+    return Column(key, label.column_title or label.display, label.name, _join if label.is_list else _text)
+
+
+#: Columns of labels declared after the explorer's table was laid out: after the older label columns.
+_LABEL_COLUMNS_NEW = tuple(
+    la.column
+    for la in labels.LABELS
+    if la.column is not None
+    and la.column not in ("targets", "strategy", "platforms", "branch", "diseases", "source", "confidence")
+)
+
 TABLE_COLUMNS: dict[str, Column] = {
     c.key: c
     for c in (
@@ -163,16 +189,11 @@ TABLE_COLUMNS: dict[str, Column] = {
         Column("date_source", "Date from", "registration_date_source", _text),
         Column("status", "Status", "status_as_of", _text),
         Column("phase", "Phase", "phase_category", _text),
-        Column("targets", "Targets", "targets", _join),
-        Column("strategy", "Target strategy", "target_strategy", _text),
-        Column("platforms", "Platforms", "platforms", _join),
-        Column("branch", "Branch", "branch", _text),
-        Column("diseases", "Diseases", "disease_entity", _join),
-        Column("source", "Cell source", "product_source", _text),
+        *map(_label_column, ("targets", "strategy", "platforms", "branch", "diseases", "source")),
         Column("countries", "Countries", "country_codes", _join),
         Column("regions", "Provinces / states", "focus_regions", _join),
         Column("enrollment", "Enrolment", "enrollment", _number),
-        Column("confidence", "Confidence", "confidence", _text),
+        *map(_label_column, ("confidence", *_LABEL_COLUMNS_NEW)),
         Column("curated", "Curated fields", "curated_fields", _join),
         Column("flags", "Flags", "flags", _join),
     )

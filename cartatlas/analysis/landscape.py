@@ -24,7 +24,7 @@ import pandas as pd
 
 from cartatlas.analysis.groups import CountryGroups, load_scheme
 from cartatlas.analysis.registration import ESTIMATED_SOURCES, registration_dates
-from cartatlas.knowledge import read_table, registries
+from cartatlas.knowledge import labels, read_table, registries
 from cartatlas.normalise import format_spec
 from cartatlas.normalise.countries import country_name
 from cartatlas.store.db import Store
@@ -123,8 +123,7 @@ SELECT t.registry, t.trial_id, {cluster} AS cluster_id, t.brief_title, t.officia
        t.lead_sponsor_class, t.sponsor_country, t.last_update_posted,
        t.phases, t.overall_status, t.countries, t.sites, t.enrollment, t.enrollment_type, t.start_date,
        t.conditions, t.version_id,
-       c.relation, c.platforms, c.targets, c.target_strategy, c.branch, c.disease_entity,
-       c.product_source, c.combinations, c.products, c.confidence, c.curated_fields, c.flags,
+       {labels}, c.curated_fields, c.flags,
        CAST(c.evidence AS VARCHAR) AS evidence, CAST(timezone('UTC', v.fetched_at) AS DATE) AS fetched_on
 FROM trials t
 JOIN classifications c USING (registry, trial_id)
@@ -136,8 +135,13 @@ ORDER BY t.registry, t.trial_id
 
 
 _LIST_COLUMNS = (
-    "phases", "countries", "sites", "platforms", "targets", "disease_entity", "combinations", "products",
+    "phases", "countries", "sites", *(label.name for label in labels.LABELS if label.is_list),
     "curated_fields", "flags", "conditions",
+)  # fmt: skip
+#: Lists that registrations of one trial pool (the rest come from the preferred registration).
+_UNION_COLUMNS = (
+    "country_codes", "focus_regions", "focus_cities",
+    *(label.name for label in labels.LABELS if label.merge == "union"),
 )  # fmt: skip
 
 
@@ -145,6 +149,7 @@ def landscape_units(store: Store, options: LandscapeOptions) -> tuple[pd.DataFra
     """One row per counted unit as of ``options.as_of``, and notes on how it was counted."""
     clusters = _has_table(store, "trial_clusters")
     query = _BASE_QUERY.format(
+        labels=", ".join(f"c.{label.name}" for label in labels.LABELS),
         cluster="coalesce(k.cluster_id, t.trial_id)" if clusters else "t.trial_id",
         cluster_join="LEFT JOIN trial_clusters k USING (registry, trial_id)" if clusters else "",
         registry_filter="AND t.registry IN (SELECT UNNEST($registries))" if options.registries else "",
@@ -377,7 +382,7 @@ def _merge_registrations(frame: pd.DataFrame, options: LandscapeOptions) -> pd.D
         row = group.iloc[0].to_dict()
         row["registration_date"] = min(group["registration_date"])
         row["registrations"] = [f"{r}:{t}" for r, t in zip(group["registry"], group["trial_id"], strict=True)]
-        for col in ("country_codes", "focus_regions", "focus_cities", "targets", "platforms", "combinations"):
+        for col in _UNION_COLUMNS:
             union: list[Any] = []
             for value in group[col]:
                 for item in _list(value):
@@ -412,6 +417,22 @@ def _count_rows(pairs: Iterable[tuple[tuple[Any, ...], str]], columns: list[str]
         buckets[key].add(unit)
     rows = [(*key, len(ids), sorted(ids)) for key, ids in buckets.items()]
     return pd.DataFrame(rows, columns=[*columns, "n", "trial_ids"])
+
+
+def _label_counts(units: pd.DataFrame, label: labels.Label) -> pd.DataFrame:
+    """A declared label's count table: per value, the trials with it (a trial without one counts under
+    ``count_missing``, if the label names it)."""
+    missing = label.count_missing
+
+    def pairs() -> Iterable[tuple[tuple[Any, ...], str]]:
+        for value, unit in zip(units[label.name], units["unit_id"], strict=True):
+            found = _list(value) if label.is_list else ([value] if value else [])
+            if not found and missing is not None:
+                found = [missing]
+            for item in found:
+                yield (item,), unit
+
+    return _count_rows(pairs(), [label.count_column or label.name])
 
 
 @lru_cache(maxsize=1)
@@ -508,16 +529,9 @@ def landscape_of_units(
     )
     tables["status_by_group"] = _count_rows(pairs, ["group", "status_group"])
 
-    tables["platforms"] = _count_rows(
-        (((p,), u) for ps, u in zip(units["platforms"], units["unit_id"], strict=True) for p in _list(ps)), ["platform"]
-    )
-    tables["product_source"] = _count_rows(
-        (((s or "unknown",), u) for s, u in zip(units["product_source"], units["unit_id"], strict=True)),
-        ["product_source"],
-    )
-    tables["branch"] = _count_rows(
-        (((b or "unknown",), u) for b, u in zip(units["branch"], units["unit_id"], strict=True)), ["branch"]
-    )
+    for label in labels.LABELS:  # the count tables declared with the labels (knowledge/labels.py)
+        if label.count_column is not None:
+            tables[label.name] = _label_counts(units, label)
 
     focus = units[units["in_focus"].astype(bool)]
     pair_tables = []

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from cartatlas.knowledge import labels
 from cartatlas.store.db import Store
 from cartatlas.store.schema.links import ACTIVE_STATUSES
 
@@ -32,16 +33,15 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 #: The labels of each registration.  Read apart from the trial row: DuckDB filters both tables by id while
 #: scanning, where a join read the whole labels table.
-LABEL_COLUMNS = (
-    "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity", "product_source",
-    "combinations", "products", "flags", "confidence", "curated_fields", "evidence",
-)  # fmt: skip
-_LABELS_QUERY = """
-SELECT registry, trial_id, relation, platforms, targets, target_strategy, branch, disease_entity, product_source,
-       combinations, products, flags, confidence, CAST(evidence AS VARCHAR) AS evidence, curated_fields,
+LABEL_COLUMNS = (*(label.name for label in labels.LABELS), "flags", "curated_fields", "evidence")
+_LABELS_QUERY = (
+    "SELECT registry, trial_id, "
+    + ", ".join(label.name for label in labels.LABELS)
+    + """, flags, CAST(evidence AS VARCHAR) AS evidence, curated_fields,
        {bookkeeping}
 FROM classifications WHERE trial_id IN ({ids})
 """
+)
 #: What a labels row has besides ``LABEL_COLUMNS``: small columns, cheap to read for a known trial.
 _BOOKKEEPING = (
     "confidence_score, CAST(auto AS VARCHAR) AS auto_text, content_hash AS classified_hash, classifier_version, "
@@ -173,7 +173,7 @@ def trial_lookups(store: Store) -> Lookups:
     return Lookups(linked, articles)
 
 
-#: A registration's row, read through the trials id index (migration 8).  Its classified version is read
+#: A registration's row, read through the trials id index (migration 9).  Its classified version is read
 #: apart: a join with classifications cost more than the second lookup (a hash join built per page).
 _RECORD_QUERY = "SELECT " + ", ".join(f'"{c}"' for c in RECORD_COLUMNS) + " FROM trials WHERE trial_id IN ({ids})"
 

@@ -7,14 +7,19 @@ for the same trial and the same classifier version.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
 import logging
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import cast
 
 from cartatlas.classify import context, disease, platform, relation, source, targets
-from cartatlas.classify.context import Context, build_context
+from cartatlas.classify.context import Context, Mention, build_context
 from cartatlas.classify.knowledge import Knowledge, knowledge
 from cartatlas.classify.types import Classification, Evidence
-from cartatlas.knowledge import knowledge_version
+from cartatlas.knowledge import knowledge_version, labels
 from cartatlas.model import Trial
 
 log = logging.getLogger(__name__)
@@ -27,8 +32,46 @@ _SCORE = {"high": 1.0, "medium": 0.6, "low": 0.3}
 
 
 def classifier_version() -> str:
-    """Rules version plus a stamp of the knowledge files, for provenance in every output row."""
-    return f"{CLASSIFIER_VERSION}+kb.{_kb_stamp()}"
+    """Rules version plus a stamp of the knowledge files, for provenance in every output row.
+
+    Labels whose rule is declared in ``knowledge/labels.py`` add a stamp of their rules' code, so that
+    adding or changing one screens every trial again without an edit here.
+    """
+    global _VERSION
+    if _VERSION is None:
+        rules = _declared_rules()
+        labels_stamp = f"+labels.{_rules_stamp(rules)}" if rules else ""
+        _VERSION = f"{CLASSIFIER_VERSION}+kb.{_kb_stamp()}{labels_stamp}"
+    return _VERSION
+
+
+_VERSION: str | None = None
+
+
+#: A rule declared with a label: it adds its evidence to the context and returns the label's value.
+DeclaredRule = Callable[[Context, str, list[Mention]], object]
+_RULES: list[tuple[str, DeclaredRule]] | None = None
+
+
+def _declared_rules() -> list[tuple[str, DeclaredRule]]:
+    """(label, rule) for every label declared with a ``rule`` (``module:function``), imported once."""
+    global _RULES
+    if _RULES is None:
+        found = []
+        for label in labels.with_rules():
+            module, _, name = str(label.rule).partition(":")
+            found.append((label.name, getattr(importlib.import_module(module), name)))
+        _RULES = found
+    return _RULES
+
+
+def _rules_stamp(rules: list[tuple[str, DeclaredRule]]) -> str:
+    """A stamp of the declared labels and the code of the modules their rules live in."""
+    digest = hashlib.sha256()
+    for name, rule in rules:
+        digest.update(name.encode())
+        digest.update(inspect.getsource(sys.modules[rule.__module__]).encode())
+    return digest.hexdigest()[:8]
 
 
 _STAMP: str | None = None
@@ -68,7 +111,8 @@ def classify_trial(trial: Trial, kb: Knowledge | None = None, *, ctx: Context | 
         if m.product is not None and m.product.name not in products:
             products.append(m.product.name)
     label, score = _confidence(ctx, rel, rel_conf, tgts, branch)
-    return Classification(
+    declared = {name: rule(ctx, rel, chosen) for name, rule in _declared_rules()}
+    result = Classification(
         trial_id=str(trial.get("trial_id") or ""),
         registry=str(trial.get("registry") or ""),
         relation=rel,
@@ -86,6 +130,9 @@ def classify_trial(trial: Trial, kb: Knowledge | None = None, *, ctx: Context | 
         evidence=_dedup(ctx.evidence),
         classifier_version=classifier_version(),
     )
+    if declared:
+        cast(dict[str, object], result).update(declared)
+    return result
 
 
 def _confidence(ctx: Context, rel: str, rel_conf: str, tgts: list[str], branch: str) -> tuple[str, float]:

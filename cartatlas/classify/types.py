@@ -10,26 +10,19 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from cartatlas.knowledge.labels import values
+
+# The vocabularies are declared once, with every other property of a label, in ``knowledge/labels.py``.
 #: What the trial does with a CAR product (issue 3).  A landscape counts therapy and follow_up.
-RELATIONS: tuple[str, ...] = ("therapy", "follow_up", "ancillary", "none")
+RELATIONS: tuple[str, ...] = values("relation")
 LANDSCAPE_RELATIONS: frozenset[str] = frozenset({"therapy", "follow_up"})
-PLATFORMS: tuple[str, ...] = (
-    "CAR-T",
-    "CAR-NK",
-    "CAR-gdT",
-    "CAR-NKT",
-    "CAR-Treg",
-    "CAAR-T",
-    "CAR-M",
-    "in-vivo-CAR",
-    "CAR-other",
-)
-TARGET_STRATEGIES: tuple[str, ...] = ("single", "multi-specific-CAR", "co-administered", "unknown")
+PLATFORMS: tuple[str, ...] = values("platforms")
+TARGET_STRATEGIES: tuple[str, ...] = values("target_strategy")
 #: ``unknown`` is used when no disease can be read from the record at all.
-BRANCHES: tuple[str, ...] = ("heme-malignancy", "solid-tumor", "autoimmune", "infection", "other", "mixed", "unknown")
-PRODUCT_SOURCES: tuple[str, ...] = ("autologous", "allogeneic", "in-vivo", "unknown")
-COMBINATIONS: tuple[str, ...] = ("HSCT", "checkpoint-inhibitor", "radiotherapy", "other-drug")
-CONFIDENCE_LABELS: tuple[str, ...] = ("high", "medium", "low")
+BRANCHES: tuple[str, ...] = values("branch")
+PRODUCT_SOURCES: tuple[str, ...] = values("product_source")
+COMBINATIONS: tuple[str, ...] = values("combinations")
+CONFIDENCE_LABELS: tuple[str, ...] = values("confidence")
 #: Placeholder target when a CAR product is given but its antigen is not disclosed.
 UNKNOWN_TARGET = "unknown"
 
@@ -51,7 +44,11 @@ class Evidence(TypedDict):
 
 
 class Classification(TypedDict):
-    """The screening result for one trial (issue 3)."""
+    """The screening result for one trial (issue 3).
+
+    Labels declared with a ``rule`` in ``knowledge/labels.py`` are added to it by the engine under their
+    name, beyond the keys listed here.
+    """
 
     trial_id: str
     registry: str

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cartatlas.knowledge import read_table
+from cartatlas.knowledge.labels import values
 
-PLATFORMS = frozenset(
-    {"CAR-T", "CAR-NK", "CAR-NKT", "CAR-gdT", "CAR-M", "CAR-Treg", "CAAR-T", "in-vivo-CAR", "CAR-other"}
-)
-PRODUCT_SOURCES = frozenset({"autologous", "allogeneic", "in-vivo", "unknown"})
+PLATFORMS = frozenset(values("platforms"))
+PRODUCT_SOURCES = frozenset(values("product_source"))
 ROLES = frozenset({"cell", "switch"})
 STATUSES = frozenset({"approved", "investigational"})
 DEVELOPER_KINDS = frozenset({"company", "academic", "hospital"})

@@ -15,57 +15,29 @@ from __future__ import annotations
 from typing import Literal
 
 from cartatlas.analysis.landscape import registry_name
+from cartatlas.knowledge.labels import LABELS, value_labels
 
-PLATFORM_LABELS = {"CAR-gdT": "CAR-γδT", "in-vivo-CAR": "In vivo CAR", "CAR-other": "Other CAR"}
-PRODUCT_SOURCE_LABELS = {
-    "autologous": "Autologous",
-    "allogeneic": "Allogeneic",
-    "in-vivo": "In vivo",
-    "unknown": "Not stated",
-}
-BRANCH_LABELS = {
-    "heme-malignancy": "Haematological malignancies",
-    "solid-tumor": "Solid tumours",
-    "autoimmune": "Autoimmune diseases",
-    "infection": "Infections",
-    "other": "Other diseases",
-    "mixed": "Several branches",
-    "unknown": "Not stated",
-}
-STRATEGY_LABELS = {
-    "single": "One target",
-    "multi-specific-CAR": "Multi-specific CAR",
-    "co-administered": "Co-administered CARs",
-    "unknown": "Not stated",
-}
-COMBINATION_LABELS = {
-    "HSCT": "Stem-cell transplant",
-    "checkpoint-inhibitor": "Checkpoint inhibitor",
-    "radiotherapy": "Radiotherapy",
-    "other-drug": "Other drug",
-}
-RELATION_LABELS = {
-    "therapy": "CAR therapy",
-    "follow_up": "Follow-up of a CAR therapy",
-    "ancillary": "Ancillary to a CAR therapy",
-    "none": "Not a CAR trial",
-}
-CONFIDENCE_LABELS = {"high": "High", "medium": "Medium", "low": "Low"}
+# The words of every label's values are declared with the label (``knowledge/labels.py``).
+PLATFORM_LABELS = value_labels("platforms")
+PRODUCT_SOURCE_LABELS = value_labels("product_source")
+BRANCH_LABELS = value_labels("branch")
+STRATEGY_LABELS = value_labels("target_strategy")
+COMBINATION_LABELS = value_labels("combinations")
+RELATION_LABELS = value_labels("relation")
+CONFIDENCE_LABELS = value_labels("confidence")
 
 Kind = Literal["platform", "product_source", "branch", "strategy", "combination", "relation", "confidence", "registry"]
 
+#: The report's short names of the labels it shows; any declared label is also found by its own name.
 _BY_KIND: dict[str, dict[str, str]] = {
+    **{label.name: value_labels(label.name) for label in LABELS},
     "platform": PLATFORM_LABELS,
-    "product_source": PRODUCT_SOURCE_LABELS,
-    "branch": BRANCH_LABELS,
     "strategy": STRATEGY_LABELS,
     "combination": COMBINATION_LABELS,
-    "relation": RELATION_LABELS,
-    "confidence": CONFIDENCE_LABELS,
 }
 
 
-def label(kind: Kind, token: object) -> str:
+def label(kind: Kind | str, token: object) -> str:
     """The label of ``token`` (a missing value is "Not stated"; a token without a label is shown as it is)."""
     if token is None or token == "" or (isinstance(token, float) and token != token):  # None, "" or NaN
         return "Not stated"

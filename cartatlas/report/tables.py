@@ -8,13 +8,14 @@ from __future__ import annotations
 import pandas as pd
 
 from cartatlas.analysis.landscape import Landscape
+from cartatlas.knowledge import labels
 
 TRIAL_COLUMNS = [
     "unit_id", "registrations", "brief_title", "lead_sponsor", "sponsor_type", "registration_date",
     "registration_date_source", "status_as_of", "status_latest", "as_of_source", "phase_category", "as_of_version",
-    "groups", "country_codes",
-    "focus_regions", "relation", "platforms", "targets", "target_strategy", "branch", "disease_entity",
-    "product_source", "combinations", "products", "confidence", "curated_fields",
+    "groups", "country_codes", "focus_regions",
+    *(label.name for label in labels.LABELS if label.in_trial_table),  # knowledge/labels.py
+    "curated_fields",
 ]  # fmt: skip
 
 

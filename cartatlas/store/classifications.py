@@ -15,34 +15,37 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from cartatlas.knowledge import labels
 from cartatlas.store.db import Store, now, rollback
 from cartatlas.store.export import EXPORT_EXTENSIONS
 from cartatlas.store.schema import TRIAL_SCHEMA
 
 log = logging.getLogger(__name__)
 
-#: Label fields a curator may override, with how each is stored.
-LIST_FIELDS = ("platforms", "targets", "disease_entity", "combinations", "products")
-SCALAR_FIELDS = ("relation", "target_strategy", "branch", "product_source", "confidence")
-CURATABLE = LIST_FIELDS + SCALAR_FIELDS
+#: Label fields a curator may override, with how each is stored (``cartatlas/knowledge/labels.py``).
+LIST_FIELDS = labels.LIST_FIELDS
+SCALAR_FIELDS = labels.SCALAR_FIELDS
+CURATABLE = labels.CURATABLE
+
+
+def _label_columns() -> list[tuple[str, pa.DataType]]:
+    """The declared labels' columns in the table's order: ``flags`` before ``confidence``, its score after it."""
+    out: list[tuple[str, pa.DataType]] = []
+    for label in labels.LABELS:
+        if label.name == "confidence":
+            out.append(("flags", pa.list_(pa.string())))
+        out.append((label.name, pa.list_(pa.string()) if label.is_list else pa.string()))
+        if label.name == "confidence":
+            out.append(("confidence_score", pa.float64()))
+    return out
+
 
 _CLASS_SCHEMA = pa.schema(
     [
         ("registry", pa.string()),
         ("trial_id", pa.string()),
         ("content_hash", pa.string()),
-        ("relation", pa.string()),
-        ("platforms", pa.list_(pa.string())),
-        ("targets", pa.list_(pa.string())),
-        ("target_strategy", pa.string()),
-        ("branch", pa.string()),
-        ("disease_entity", pa.list_(pa.string())),
-        ("product_source", pa.string()),
-        ("combinations", pa.list_(pa.string())),
-        ("products", pa.list_(pa.string())),
-        ("flags", pa.list_(pa.string())),
-        ("confidence", pa.string()),
-        ("confidence_score", pa.float64()),
+        *_label_columns(),
         ("evidence", pa.string()),
         ("auto", pa.string()),
         ("curated_fields", pa.list_(pa.string())),
@@ -80,10 +83,6 @@ def classification_row(c: dict[str, Any], content_hash: str, versions: tuple[str
         "registry": c["registry"],
         "trial_id": c["trial_id"],
         "content_hash": content_hash,
-        "relation": c["relation"],
-        "target_strategy": c.get("target_strategy"),
-        "branch": c.get("branch"),
-        "product_source": c.get("product_source"),
         "confidence": label,
         "confidence_score": score,
         "evidence": orjson.dumps(c.get("evidence") or [], default=str).decode(),
@@ -91,8 +90,12 @@ def classification_row(c: dict[str, Any], content_hash: str, versions: tuple[str
         "classifier_version": versions[0],
         "kb_version": versions[1],
     }
-    for name in LIST_FIELDS:
-        row[name] = _as_list(c.get(name))
+    for declared in labels.LABELS:
+        if declared.name == "confidence":
+            continue
+        value = c.get(declared.name)
+        row[declared.name] = _as_list(value) if declared.is_list else value
+    row["relation"] = c["relation"]
     row["flags"] = _as_list(c.get("flags"))
     row["auto"] = orjson.dumps({k: row[k] for k in CURATABLE}).decode()
     return row
@@ -212,22 +215,8 @@ def _replace(store: Store, rows: list[dict[str, Any]]) -> None:
 
 def export_columns(store: Store) -> tuple[list[str], str] | None:
     """Classification columns for ``cartatlas export`` (flattening is done by the exporter)."""
-    cols = [
-        "c.relation",
-        "c.platforms",
-        "c.targets",
-        "c.target_strategy",
-        "c.branch",
-        "c.disease_entity",
-        "c.product_source",
-        "c.combinations",
-        "c.products",
-        "c.flags",
-        "c.confidence",
-        "c.confidence_score",
-        "c.curated_fields",
-        "CAST(c.evidence AS VARCHAR) AS evidence",
-    ]
+    cols = [f"c.{name}" for name, _ in _label_columns()]
+    cols += ["c.curated_fields", "CAST(c.evidence AS VARCHAR) AS evidence"]
     return cols, "LEFT JOIN classifications c USING (registry, trial_id)"
 
 

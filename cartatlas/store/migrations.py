@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from cartatlas.knowledge.labels import BASE_SCHEMA, BY_NAME, LABELS, Label
 from cartatlas.store.schema import trials_ddl
 from cartatlas.store.schema.lookups import lookups_ddl
 
@@ -104,7 +105,7 @@ CREATE OR REPLACE VIEW record_versions AS
 def _create_derived(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS trials CASCADE")
     con.execute(trials_ddl())
-    con.execute(lookups_ddl("trials"))  # recreated trials keep their lookup index (migration 8)
+    con.execute(lookups_ddl("trials"))  # recreated trials keep their lookup index (migration 9)
     con.execute(DERIVED_VIEWS)
 
 
@@ -119,23 +120,35 @@ def _create_publications(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(VIEWS)
 
 
-CLASSIFICATION_DDL = """
+def _label_ddl(label: Label) -> str:
+    """A label's column in ``classifications``, with its note."""
+    line = f"    {label.name} {label.sql_type}{' NOT NULL' if label.required else ''},"
+    return f"{line:<39}-- {label.comment}" if label.comment else line
+
+
+_FLAGS_NOTE = "why a curator might look: conflict:relation, unknown-target, ..."
+
+
+def _classification_ddl() -> str:
+    """The classifications table as migration 3 created it: the labels of ``BASE_SCHEMA``, from the declaration."""
+    columns: list[str] = []
+    for label in LABELS:
+        if label.schema_version > BASE_SCHEMA:
+            continue
+        if label.name == "confidence":
+            columns.append(f"{'    flags VARCHAR[],':<39}-- {_FLAGS_NOTE}")
+        columns.append(_label_ddl(label))
+        if label.name == "confidence":
+            columns.append("    confidence_score DOUBLE,")
+    return (
+        """
 CREATE TABLE classifications (
     registry VARCHAR NOT NULL,
     trial_id VARCHAR NOT NULL,
     content_hash VARCHAR NOT NULL,     -- the trial version that was classified
-    relation VARCHAR NOT NULL,         -- therapy | follow_up | ancillary | none
-    platforms VARCHAR[],
-    targets VARCHAR[],
-    target_strategy VARCHAR,
-    branch VARCHAR,
-    disease_entity VARCHAR[],
-    product_source VARCHAR,
-    combinations VARCHAR[],
-    products VARCHAR[],                -- named CAR products recognised
-    flags VARCHAR[],                   -- why a curator might look: conflict:relation, unknown-target, ...
-    confidence VARCHAR,
-    confidence_score DOUBLE,
+"""
+        + "\n".join(columns)
+        + """
     evidence JSON,                     -- [{decision, field, text, rule}, ...]
     auto JSON,                         -- the rules' values of every curated field, before curation
     curated_fields VARCHAR[],          -- fields whose value a curator set
@@ -144,7 +157,13 @@ CREATE TABLE classifications (
     classified_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (registry, trial_id)
 );
-CREATE TABLE curation_log (
+"""
+    )
+
+
+CLASSIFICATION_DDL = (
+    _classification_ddl()
+    + """CREATE TABLE curation_log (
     run_id VARCHAR NOT NULL,
     curation_file VARCHAR NOT NULL,
     line INTEGER,
@@ -161,6 +180,40 @@ CREATE TABLE curation_log (
 );
 CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
+)
+
+
+def _add_label_columns(names: tuple[str, ...]) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """A migration adding the columns of declared labels to ``classifications`` (present ones are kept).
+
+    Existing rows get NULL; the classifier version moves with a new rule (``classify/engine.py``), so the
+    next ``derive`` screens every trial again and fills the column.
+    """
+
+    def run(con: duckdb.DuckDBPyConnection) -> None:
+        for name in names:
+            label = BY_NAME[name]
+            con.execute(f'ALTER TABLE classifications ADD COLUMN IF NOT EXISTS "{name}" {label.sql_type}')
+
+    return run
+
+
+def _label_migrations(after: int) -> list[Migration]:
+    """One migration per ``schema_version`` above ``BASE_SCHEMA`` in the label declaration.
+
+    A label declared with ``schema_version`` N gets its column from migration N, so a database made before
+    gains it at its next writable open, and one opened read-only is told to upgrade (``Store.open``).
+    """
+    versions = sorted({la.schema_version for la in LABELS if la.schema_version > BASE_SCHEMA})
+    out = []
+    for version in versions:
+        if version <= after:
+            raise ValueError(f"knowledge/labels.py: schema_version {version} is taken by a migration; use {after + 1}")
+        names = tuple(la.name for la in LABELS if la.schema_version == version)
+        name = f"label columns of classifications: {', '.join(names)}"
+        out.append(Migration(version, name, _add_label_columns(names)))
+        after = version
+    return out
 
 
 def _create_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -253,5 +306,6 @@ MIGRATIONS: list[Migration] = [
         9, "indexes to read one trial by its id (trials, labels, versions, links, articles)", _sql(lookups_ddl())
     ),
 ]
+MIGRATIONS += _label_migrations(MIGRATIONS[-1].version)
 
 LATEST_VERSION = MIGRATIONS[-1].version

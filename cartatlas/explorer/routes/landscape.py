@@ -14,6 +14,7 @@ from cartatlas.analysis.landscape import NO_LOCATION, PHASE_ORDER, Landscape
 from cartatlas.explorer import charts
 from cartatlas.explorer.query import BadQuery, View
 from cartatlas.explorer.web import error, explorer, render_cached, view_of
+from cartatlas.knowledge import labels
 
 router = APIRouter()
 
@@ -45,6 +46,10 @@ TABLES: dict[str, tuple[str, str]] = {
     "pub_fig2c": ("Published clinical reports per region", "PubMed articles (not filtered by the trial filters)."),
     "pub_table1": ("Clinical reports from the focus group", "PubMed articles (not filtered by the trial filters)."),
 }
+# The count tables declared with a label (knowledge/labels.py) that the page does not word itself.
+TABLES.update(
+    {la.name: (la.display, la.description) for la in labels.LABELS if la.count_column and la.name not in TABLES}
+)
 #: Which list of ids stands behind a count column.
 ID_COLUMNS = {"n": "trial_ids", "alone": "alone_ids", "in_combination": "combination_ids", "trials": "trial_ids"}
 HIDDEN = {"trial_ids", "alone_ids", "combination_ids", "pmids"}

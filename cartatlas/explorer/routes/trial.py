@@ -11,23 +11,15 @@ from starlette.responses import Response
 from cartatlas import curation_actions
 from cartatlas.analysis.history import StoredVersion
 from cartatlas.analysis.trial_record import TrialRecord, trial_lookups
-from cartatlas.classify import types
 from cartatlas.explorer.state import Counting
 from cartatlas.explorer.web import curator_name, error, explorer, render
+from cartatlas.knowledge import labels
 from cartatlas.store.classifications import CURATABLE, LIST_FIELDS
 
 router = APIRouter()
 
 #: Choices offered for each curatable field (list fields take several, separated by ';').
-VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "relation": types.RELATIONS,
-    "target_strategy": types.TARGET_STRATEGIES,
-    "branch": types.BRANCHES,
-    "product_source": types.PRODUCT_SOURCES,
-    "confidence": types.CONFIDENCE_LABELS,
-    "platforms": types.PLATFORMS,
-    "combinations": types.COMBINATIONS,
-}
+VOCABULARIES: dict[str, tuple[str, ...]] = dict(labels.VOCABULARIES)
 SAVED_MESSAGES = {
     "override": "Override saved and applied. It is a line of the curation file and survives re-classification.",
     "link": "Link decision saved; the registrations were linked again.",

@@ -1,4 +1,4 @@
-"""Indexes for reading one trial by its id (migration 8): the explorer's trial page, ``Atlas.trial``.
+"""Indexes for reading one trial by its id (migration 9): the explorer's trial page, ``Atlas.trial``.
 
 Every table's primary key is an index, but on (registry, id) pairs, which
 DuckDB does not use to filter; a trial is asked for by its id alone.
