@@ -17,7 +17,7 @@ import duckdb
 
 from cartatlas.knowledge.labels import BASE_SCHEMA, BY_NAME, LABELS, Label
 from cartatlas.store.schema import trials_ddl
-from cartatlas.store.schema.lookups import lookups_ddl
+from cartatlas.store.schema.lookups import LOOKUPS, lookups_ddl
 
 RAW_DDL = """
 CREATE TABLE runs (
@@ -191,9 +191,15 @@ def _add_label_columns(names: tuple[str, ...]) -> Callable[[duckdb.DuckDBPyConne
     """
 
     def run(con: duckdb.DuckDBPyConnection) -> None:
+        # DuckDB refuses to alter a table an index depends on: the lookup index (migration 9) is dropped
+        # for the change and made again after it.
+        indexes = [name for name, table, _ in LOOKUPS if table == "classifications"]
+        for index in indexes:
+            con.execute(f"DROP INDEX IF EXISTS {index}")
         for name in names:
             label = BY_NAME[name]
             con.execute(f'ALTER TABLE classifications ADD COLUMN IF NOT EXISTS "{name}" {label.sql_type}')
+        con.execute(lookups_ddl("classifications"))
 
     return run
 
