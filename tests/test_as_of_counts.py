@@ -112,8 +112,7 @@ def test_the_header_says_what_the_data_covers(atlas: cartatlas.Atlas, pages: dic
     # The records were fetched when this test's database was built: the day the suite runs, read back from the store.
     fetched = atlas.sql("SELECT max(fetched_at)::DATE AS d FROM raw_records")["d"][0]
     coverage = (
-        "Data: the newest registry update in this database is 2026-08-21 "
-        f"(records fetched up to {fetched:%Y-%m-%d})."
+        f"Data: the newest registry update in this database is 2026-08-21 (records fetched up to {fetched:%Y-%m-%d})."
     )
     assert coverage in pages["2020"] and coverage in pages["today"]
     warning = "The as-of date 2026-12-02 is later than the newest registry update in this database (2026-08-21)"

@@ -239,7 +239,7 @@ def test_every_v2_study_screened_from_its_view_is_classified_as_when_normalised(
 
 
 def test_cartatlas_classify_prints_the_full_rules_classifications(tmp_path: Path) -> None:
-    """`cartatlas classify` screens API v2 studies through the prefilter; its output is the full rules' output."""
+    """`cartatlas classify` prints the full rules' classification of every API v2 study."""
     from typer.testing import CliRunner
 
     from cartatlas.cli import app

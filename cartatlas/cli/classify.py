@@ -12,7 +12,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from cartatlas.classify import Classification, classify_trial, knowledge
+from cartatlas.classify import classify_trial, knowledge
 from cartatlas.classify.evaluate import (
     class_f1,
     class_scores,
@@ -22,7 +22,6 @@ from cartatlas.classify.evaluate import (
     load_labels,
     write_disagreements,
 )
-from cartatlas.classify.prefilter import screen_study
 from cartatlas.cli.common import CliError, err_console, literal, out_console, progress, styled
 from cartatlas.model import RawRecord, Reject, Trial
 from cartatlas.normalise import format_spec
@@ -42,28 +41,6 @@ def iter_trials(paths: list[Path], rejects: list[Reject]) -> Iterator[Trial]:
                 yield format_spec(item.format).to_trial(item.payload)
             except Exception as exc:  # a record that cannot be normalised is reported, not fatal
                 rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc}", item.record_id))
-
-
-def iter_classified(paths: list[Path], rejects: list[Reject]) -> Iterator[Classification]:
-    """The classification of every trial record in the files (``iter_trials``, then the rules).
-
-    An API v2 study is screened from a view of its text and normalised only where something about CAR may
-    be found (``prefilter.screen_study``, issue 16): the same classification, without normalising the rest.
-    """
-    kb = knowledge()
-    for item in read_paths(paths):
-        if isinstance(item, Reject):
-            rejects.append(item)
-        elif isinstance(item, RawRecord):
-            try:
-                if item.format == "ctgov_v2" and isinstance(item.payload, dict):
-                    yield screen_study(item.payload, kb)
-                    continue
-                trial = format_spec(item.format).to_trial(item.payload)
-            except Exception as exc:  # a record that cannot be normalised is reported, not fatal
-                rejects.append(Reject(item.source, item.locator, f"cannot normalise: {exc}", item.record_id))
-                continue
-            yield classify_trial(trial, kb)
 
 
 def _report_rejects(rejects: list[Reject], seen: int) -> None:
@@ -93,8 +70,8 @@ def classify_cmd(
         sink: IO[bytes] = stack.enter_context(out.open("wb")) if out is not None else sys.stdout.buffer
         bar = stack.enter_context(progress(total_known=False))
         task = bar.add_task("classifying", total=None)
-        for classification in iter_classified(paths, rejects):
-            sink.write(orjson.dumps(classification) + b"\n")
+        for trial in iter_trials(paths, rejects):
+            sink.write(orjson.dumps(classify_trial(trial)) + b"\n")
             seen += 1
             if seen % 500 == 0:
                 bar.update(task, completed=seen)
