@@ -34,9 +34,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +127,6 @@ class LinkStats:
 # -- reading trials ---------------------------------------------------------------------
 
 
-def _rows(store: Store, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = store.con.execute(f"SELECT {_COLUMNS} FROM trials {where} ORDER BY registry, trial_id", params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
 def identity_keys(registry: str, trial_id: str) -> set[Key]:
     """Ids that a registration *is*: its own, and those written inside it (EudraCT in an EUCTR id)."""
     keys = {(registry, norm_id(trial_id))}
@@ -212,34 +205,61 @@ def registration_features(row: dict[str, Any]) -> Features:
     return Features(list(mentions(row)), match.profile(row))
 
 
+@dataclass(slots=True)
+class Registrations:
+    """What the passes read of the registrations: only what they will use, not every registration's all.
+
+    At registry scale (560,000 registrations) every registration's matching
+    profile would take gigabytes of token sets, yet the passes compare only a
+    few thousand pairs.  ``cartatlas.link.features.read_registrations`` makes
+    this from the stored link features with the database doing the whole-corpus
+    work (blocking on rare title tokens, ids shared by several registrations,
+    token rarities), so memory holds the ids that records give, the pairs to
+    compare and the profiles of those pairs.
+    """
+
+    #: Registrations being linked.
+    n: int
+    #: The ids each registration gives, for those that give any, in (registry, trial_id) order.
+    mentions: dict[Key, list[Mention]]
+    #: For each id that a mention names, the registrations that are that id, in order.
+    by_identity: dict[Key, list[Key]]
+    #: Ids that two or more registrations are (the country copies of an EU CTR trial), with them, sorted.
+    shared_ids: list[tuple[Key, list[Key]]]
+    #: Pairs in different registries that share at least two rare title tokens (``MAX_BLOCK``).
+    pairs: list[tuple[Key, Key]]
+    #: The profiles of the registrations the passes compare, and the token rarities over all.
+    profiles: dict[Key, match.Profile]
+    corpus: match.Corpus
+    #: Every registration's key, read only when a curation file needs them.
+    all_keys: Callable[[], list[Key]]
+
+
+def id_text_pairs(mentions: dict[Key, list[Mention]], by_identity: dict[Key, list[Key]]) -> set[Key]:
+    """Registrations that name one in another registry in free text, and those named: the passes compare them."""
+    out: set[Key] = set()
+    for key, found in mentions.items():
+        own = identity_keys(*key)
+        for m in found:
+            if m.method == "id_in_text" and m.key not in own:
+                for target in by_identity.get(m.key, ()):
+                    if target != key and target[0] != key[0]:
+                        out.update((key, target))
+    return out
+
+
 class _Linker:
-    def __init__(self, rows: dict[Key, Features]) -> None:
-        #: Every registration, in (registry, trial_id) order: the order of the passes.
-        self.rows = rows
-        self.by_identity: dict[Key, list[Key]] = defaultdict(list)
-        self.identities: dict[Key, set[Key]] = {}
-        for key in self.rows:
-            ids = identity_keys(*key)
-            self.identities[key] = ids
-            for ident in ids:
-                self.by_identity[ident].append(key)
+    def __init__(self, regs: Registrations) -> None:
+        self.regs = regs
         self.links: dict[tuple[Key, Key], Link] = {}
         #: For each trial, registries in which it names a partner (any id, imported or not).
         self.declared: dict[Key, set[str]] = defaultdict(set)
-        self._corpus: match.Corpus | None = None
 
     # -- profiles and similarity --------------------------------------------------------
 
-    def profile(self, key: Key) -> match.Profile:
-        return self.rows[key].profile
-
-    def corpus(self) -> match.Corpus:
-        if self._corpus is None:
-            self._corpus = match.Corpus.of([self.profile(k) for k in self.rows])
-        return self._corpus
-
     def compare(self, a: Key, b: Key) -> match.Match | None:
-        return match.compare(self.profile(a), self.profile(b), self.corpus())
+        profiles = self.regs.profiles
+        return match.compare(profiles[a], profiles[b], self.regs.corpus)
 
     # -- pass 1: ids ------------------------------------------------------------------------
 
@@ -251,14 +271,15 @@ class _Linker:
             self.links[pk] = link
 
     def link_by_ids(self) -> None:
-        for key, row in self.rows.items():
-            own = self.identities[key]
-            for m in row.mentions:
+        by_identity = self.regs.by_identity
+        for key, found in self.regs.mentions.items():
+            own = identity_keys(*key)
+            for m in found:
                 if m.key in own:
                     continue
                 if m.method != "id_in_text":
                     self.declared[key].add(_registry_of(m.key))
-                targets = [t for t in self.by_identity.get(m.key, ()) if t != key]
+                targets = [t for t in by_identity.get(m.key, ()) if t != key]
                 if not targets:
                     if m.method != "id_in_text" and m.key[0] in CANONICAL_REGISTRIES:
                         evidence = {"named_by": list(key), "field": m.field, "id": m.text, "target_present": False}
@@ -267,10 +288,8 @@ class _Linker:
                 for target in targets:
                     self._id_link(key, target, m)
         # Registrations that carry the same id are one trial (the country copies of an EU CTR trial).
-        for ident, keys in self.by_identity.items():
-            if len(keys) < 2:
-                continue
-            first, *rest = sorted(keys)
+        for ident, keys in self.regs.shared_ids:
+            first, *rest = keys
             method = "same_eudract" if ident[0] == "eudract" else "same_id"
             for other in rest:
                 self._add(Link(first, other, method, 1.0, {"shared_id": ident[1], "id_registry": ident[0]}, "auto"))
@@ -293,27 +312,9 @@ class _Linker:
 
     # -- pass 2: scored matches ----------------------------------------------------------------
 
-    def candidate_pairs(self) -> Iterator[tuple[Key, Key]]:
-        """Pairs in different registries that share a rare title word or Chinese bigram."""
-        postings: dict[str, list[Key]] = defaultdict(list)
-        for key in self.rows:
-            p = self.profile(key)
-            for token in p.title_words | p.title_bigrams:
-                postings[token].append(key)
-        shared: Counter[tuple[Key, Key]] = Counter()
-        for keys in postings.values():
-            if len(keys) < 2 or len(keys) > MAX_BLOCK:
-                continue
-            for a, b in combinations(keys, 2):
-                if a[0] != b[0]:
-                    shared[pair_key(a, b)] += 1
-        for pair, n in shared.items():
-            if n >= 2:
-                yield pair
-
     def link_by_score(self) -> None:
         scored: list[tuple[float, Key, Key, match.Match]] = []
-        for a, b in self.candidate_pairs():
+        for a, b in self.regs.pairs:
             if (a, b) in self.links:
                 continue
             result = self.compare(a, b)
@@ -346,9 +347,12 @@ class _Linker:
 
     def apply_decisions(self, decisions: Iterable[LinkDecision], problems: list[str]) -> int:
         applied = 0
+        decisions = list(decisions)
         by_id: dict[str, list[Key]] = defaultdict(list)
-        for key in self.rows:
+        keys = self.regs.all_keys() if decisions else []
+        for key in keys:
             by_id[norm_id(key[1])].append(key)
+        present_keys = set(keys)
         for d in decisions:
             if d.registry:
                 source: Key | None = (d.registry, d.trial_id)
@@ -365,9 +369,9 @@ class _Linker:
                 problems.append(f"line {d.line}: cannot tell which registry {d.trial_id} belongs to")
                 continue
             target: Key = (d.other_registry, d.other_id)
-            present = [k for k in (source, target) if k in self.rows]
+            present = [k for k in (source, target) if k in present_keys]
             if len(present) < 2:
-                missing = ", ".join(f"{k[0]}:{k[1]}" for k in (source, target) if k not in self.rows)
+                missing = ", ".join(f"{k[0]}:{k[1]}" for k in (source, target) if k not in present_keys)
                 log.info("curation line %d names %s, not in the database", d.line, missing)
             pk = pair_key(source, target)
             old = self.links.get(pk)
@@ -445,21 +449,18 @@ def link_trials(store: Store, curation: Path | None = None, *, cached: bool = Tr
     that cannot be used are listed in ``LinkStats.problems``.  ``cached``
     reads each registration's features from ``link_features`` (computing
     those of new and changed registrations); without it they are all
-    computed from the rows, which gives the same links.
+    computed again from the rows first, which gives the same links.
     """
-    from cartatlas.link.features import cached_features
+    from cartatlas.link.features import read_registrations
 
     stats = LinkStats()
     decisions: list[LinkDecision] = []
     if curation is not None:
         decisions, problems = read_link_decisions(Path(curation))
         stats.problems.extend(problems)
-    if cached:
-        rows = cached_features(store)
-    else:
-        rows = {(str(r["registry"]), str(r["trial_id"])): registration_features(r) for r in _rows(store)}
-    stats.trials = len(rows)
-    linker = _Linker(rows)
+    regs = read_registrations(store, recompute=not cached)
+    stats.trials = regs.n
+    linker = _Linker(regs)
     linker.link_by_ids()
     linker.link_by_score()
     stats.curated = linker.apply_decisions(decisions, stats.problems)

@@ -5,28 +5,39 @@ profile are most of the cost of linking (about 0.4 ms per registration; at
 560,000 registrations, minutes), and both depend on the registration's own
 row alone (and on the knowledge base's id formats).  ``link_features`` keeps
 them with the content hash of the row they were made from and a version of
-the code and knowledge that made them; ``cached_features`` computes those of
-new and changed registrations (or all, after a knowledge change), stores
-them, and returns every registration's, in the order the passes read them.
+the code and knowledge that made them; ``stored_registrations`` computes those
+of new and changed registrations (or all, after a knowledge change), stores
+them, and reads every registration's in the order the passes read them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
 from cartatlas import knowledge
-from cartatlas.link import _COLUMNS, Features, Key, Mention, registration_features
-from cartatlas.link.match import Profile
+from cartatlas.link import (
+    _COLUMNS,
+    MAX_BLOCK,
+    Key,
+    Mention,
+    Registrations,
+    id_text_pairs,
+    identity_keys,
+    registration_features,
+)
+from cartatlas.link.match import Corpus, Idf, Profile
+from cartatlas.store.bulk import import_settings
 from cartatlas.store.db import Store, rollback
 from cartatlas.version import __version__
 
 #: Raised when what ``features`` computes changes: every stored feature is made again.
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 #: Registrations whose features are computed and written together.
 CHUNK = 5000
 
@@ -97,8 +108,33 @@ _FEATURE_SCHEMA = pa.schema(
         ("version", pa.string()),
         ("mentions", pa.string()),
         ("profile", pa.string()),
+        ("tokens", pa.list_(pa.string())),
+        ("corpus_tokens", pa.list_(pa.string())),
+        ("identities", pa.list_(pa.string())),
     ]
 )
+
+#: The kinds of token rarity (``match.Corpus``), as prefixes of ``corpus_tokens``.
+_KINDS = ("w", "b", "i", "s")
+
+
+def _kind_tokens(p: Profile) -> tuple[set[str], set[str], set[str], set[str]]:
+    """The tokens each rarity of ``match.Corpus`` counts for a profile (as ``match.CorpusCounts.add``)."""
+    return p.title_words, p.title_bigrams, p.intervention_words, set().union(*p.sponsor_words, *p.sponsor_bigrams)
+
+
+def corpus_tokens(p: Profile) -> list[str]:
+    """A profile's tokens for the rarities, each prefixed by its kind ("w:car", "b:细胞", ...)."""
+    return sorted(f"{kind}:{t}" for kind, tokens in zip(_KINDS, _kind_tokens(p), strict=True) for t in tokens)
+
+
+def _ident(key: Key) -> str:
+    return f"{key[0]}\t{key[1]}"
+
+
+def _key(ident: str) -> Key:
+    registry, _, identifier = ident.partition("\t")
+    return (registry, identifier)
 
 
 def refresh_features(store: Store) -> int:
@@ -137,6 +173,9 @@ def refresh_features(store: Store) -> int:
             out["version"].append(version)
             out["mentions"].append(mentions_json(f.mentions).decode())
             out["profile"].append(profile_json(f.profile).decode())
+            out["tokens"].append(sorted(f.profile.title_words | f.profile.title_bigrams))
+            out["corpus_tokens"].append(corpus_tokens(f.profile))
+            out["identities"].append(sorted(_ident(k) for k in identity_keys(row["registry"], row["trial_id"])))
         con.execute("BEGIN TRANSACTION")
         try:
             con.register("_feature_keys", key_table)
@@ -155,20 +194,112 @@ def refresh_features(store: Store) -> int:
     return len(stale)
 
 
-def _stored(store: Store, batch_size: int = 20_000) -> Iterator[tuple[str, str, str, str]]:
-    cur = store.con.execute(
-        "SELECT f.registry, f.trial_id, f.mentions, f.profile FROM trials t "
-        "JOIN link_features f USING (registry, trial_id, content_hash) ORDER BY registry, trial_id"
-    )
-    while rows := cur.fetchmany(batch_size):
-        yield from rows
+#: The current features (after ``refresh_features``, every registration has them).
+_CURRENT = "(SELECT f.* FROM link_features f JOIN trials t USING (registry, trial_id, content_hash))"
+
+#: Pairs in different registries sharing at least two title tokens that at most ``MAX_BLOCK``
+#: registrations have (each pair once, the smaller key first, as ``pair_key``).
+_PAIRS = f"""
+WITH postings AS (SELECT DISTINCT unnest(tokens) AS token, registry, trial_id FROM {_CURRENT}),
+blocks AS (SELECT token FROM postings GROUP BY token HAVING count(*) BETWEEN 2 AND {MAX_BLOCK}),
+blocked AS (SELECT * FROM postings SEMI JOIN blocks USING (token))
+SELECT a.registry, a.trial_id, b.registry, b.trial_id
+FROM blocked a JOIN blocked b ON a.token = b.token AND a.registry <> b.registry
+    AND (a.registry, a.trial_id) < (b.registry, b.trial_id)
+GROUP BY ALL HAVING count(*) >= 2
+ORDER BY ALL
+"""
 
 
-def cached_features(store: Store) -> dict[Key, Features]:
-    """Every registration's features, in (registry, trial_id) order, computing only the missing ones."""
+def _rows(store: Store, query: str, params: list[Any] | None = None, **tables: pa.Table) -> list[tuple[Any, ...]]:
+    cursor = store.cursor()
+    try:
+        for name, table in tables.items():
+            cursor.register(name, table)
+        return cursor.execute(query, params or []).fetchall()
+    finally:
+        cursor.close()
+
+
+def read_registrations(store: Store, *, recompute: bool = False) -> Registrations:
+    """What the passes read (``Registrations``), with the database doing the whole-corpus work.
+
+    Computes the features of new and changed registrations first (all of them
+    with ``recompute``).  Python then holds the ids records give, the pairs to
+    compare, their profiles and the rarities of their tokens: memory grows
+    with what links, not with the registry.
+    """
+    if recompute:
+        store.con.execute("DELETE FROM link_features")
     refresh_features(store)
-    out: dict[Key, Features] = {}
-    for registry, trial_id, mentions, profile in _stored(store):
-        key = (str(registry), str(trial_id))
-        out[key] = Features(mentions_from_json(mentions), profile_from_json(key[0], key[1], profile))
-    return out
+    with import_settings(store):  # bounded memory for the whole-corpus queries; they spill to disk
+        return _read_registrations(store)
+
+
+def _read_registrations(store: Store) -> Registrations:
+    n = _rows(store, f"SELECT count(*) FROM {_CURRENT}")[0][0]
+    mentions = {
+        (str(r), str(t)): mentions_from_json(m)
+        for r, t, m in _rows(
+            store, f"SELECT registry, trial_id, mentions FROM {_CURRENT} WHERE mentions <> '[]' ORDER BY ALL"
+        )
+    }
+    named = sorted({_ident(m.key) for found in mentions.values() for m in found})
+    by_identity: dict[Key, list[Key]] = {}
+    query = (
+        f"SELECT i.ident, i.registry, i.trial_id FROM (SELECT unnest(identities) AS ident, registry, trial_id "
+        f"FROM {_CURRENT}) i SEMI JOIN _named n ON i.ident = n.ident ORDER BY i.registry, i.trial_id"
+    )
+    for ident, registry, trial_id in _rows(store, query, _named=pa.table({"ident": pa.array(named, pa.string())})):
+        by_identity.setdefault(_key(ident), []).append((registry, trial_id))
+    shared = _rows(
+        store,
+        f"SELECT ident, list(registry ORDER BY registry, trial_id), list(trial_id ORDER BY registry, trial_id) "
+        f"FROM (SELECT unnest(identities) AS ident, registry, trial_id FROM {_CURRENT}) "
+        "GROUP BY ident HAVING count(*) >= 2",
+    )
+    shared_ids = sorted(
+        ((_key(ident), list(zip(registries, ids, strict=True))) for ident, registries, ids in shared),
+        key=lambda g: (g[1][0], g[0]),
+    )
+    pairs = [((a, b), (c, d)) for a, b, c, d in _rows(store, _PAIRS)]
+    needed = {k for pair in pairs for k in pair} | id_text_pairs(mentions, by_identity)
+    profiles = load_profiles(store, needed)
+    return Registrations(
+        n=n,
+        mentions=mentions,
+        by_identity=by_identity,
+        shared_ids=shared_ids,
+        pairs=pairs,
+        profiles=profiles,
+        corpus=_corpus(store, n, profiles.values()),
+        all_keys=lambda: [(str(r), str(t)) for r, t in _rows(store, f"SELECT registry, trial_id FROM {_CURRENT}")],
+    )
+
+
+def _corpus(store: Store, n: int, profiles: Iterable[Profile]) -> Corpus:
+    """Token rarities over every registration, counted by the database for the tokens of these profiles."""
+    needed = sorted({t for p in profiles for t in corpus_tokens(p)})
+    counts: dict[str, Counter[str]] = {kind: Counter() for kind in _KINDS}
+    query = (
+        f"SELECT t, count(*) FROM (SELECT unnest(corpus_tokens) AS t FROM {_CURRENT}) "
+        "SEMI JOIN _needed USING (t) GROUP BY t"
+    )
+    for token, count in _rows(store, query, _needed=pa.table({"t": pa.array(needed, pa.string())})):
+        kind, _, word = token.partition(":")
+        counts[kind][word] = count
+    w, b, i, s = (Idf(n=n, df=counts[kind]) for kind in _KINDS)
+    return Corpus(w, b, i, s)
+
+
+def load_profiles(store: Store, keys: set[Key]) -> dict[Key, Profile]:
+    """The stored profiles of these registrations (their current rows')."""
+    if not keys:
+        return {}
+    table = pa.table({"registry": [k[0] for k in keys], "trial_id": [k[1] for k in keys]})
+    rows = _rows(
+        store,
+        f"SELECT f.registry, f.trial_id, f.profile FROM _profile_keys k JOIN {_CURRENT} f USING (registry, trial_id)",
+        _profile_keys=table,
+    )
+    return {(r, t): profile_from_json(r, t, data) for r, t, data in rows}

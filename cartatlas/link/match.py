@@ -174,9 +174,9 @@ def profile(row: dict[str, Any]) -> Profile:
 class Idf:
     """Inverse document frequency of tokens over the registrations being linked."""
 
-    def __init__(self, documents: Iterable[Iterable[str]]) -> None:
-        df: Counter[str] = Counter()
-        n = 0
+    def __init__(self, documents: Iterable[Iterable[str]] = (), *, n: int = 0, df: Counter[str] | None = None) -> None:
+        """From the documents, or from counts made already (``n`` documents, ``df`` documents per token)."""
+        df = Counter() if df is None else df
         for doc in documents:
             n += 1
             df.update(set(doc))
@@ -288,12 +288,36 @@ class Corpus:
     sponsors: Idf
 
     @classmethod
-    def of(cls, profiles: list[Profile]) -> Corpus:
-        return cls(
-            Idf(p.title_words for p in profiles),
-            Idf(p.title_bigrams for p in profiles),
-            Idf(p.intervention_words for p in profiles),
-            Idf(set().union(*p.sponsor_words, *p.sponsor_bigrams) for p in profiles),
+    def of(cls, profiles: Iterable[Profile]) -> Corpus:
+        counts = CorpusCounts()
+        for p in profiles:
+            counts.add(p)
+        return counts.corpus()
+
+
+@dataclass(slots=True)
+class CorpusCounts:
+    """The counts behind a ``Corpus``, taken one profile at a time (the profiles need not be kept)."""
+
+    n: int = 0
+    title_words: Counter[str] = field(default_factory=Counter)
+    title_bigrams: Counter[str] = field(default_factory=Counter)
+    interventions: Counter[str] = field(default_factory=Counter)
+    sponsors: Counter[str] = field(default_factory=Counter)
+
+    def add(self, p: Profile) -> None:
+        self.n += 1
+        self.title_words.update(p.title_words)
+        self.title_bigrams.update(p.title_bigrams)
+        self.interventions.update(p.intervention_words)
+        self.sponsors.update(set().union(*p.sponsor_words, *p.sponsor_bigrams))
+
+    def corpus(self) -> Corpus:
+        return Corpus(
+            Idf(n=self.n, df=self.title_words),
+            Idf(n=self.n, df=self.title_bigrams),
+            Idf(n=self.n, df=self.interventions),
+            Idf(n=self.n, df=self.sponsors),
         )
 
 

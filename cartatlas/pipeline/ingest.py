@@ -34,6 +34,7 @@ import orjson
 
 from cartatlas.model import ImportStats
 from cartatlas.normalise.formats import DerivedTable, derived_tables, format_spec
+from cartatlas.pipeline.lines import digest_rows, seen_lines
 from cartatlas.pipeline.prepare import Batch, merge_batches, normalised_row
 from cartatlas.pipeline.version_plan import current_versions, known_hashes, plan_versions
 from cartatlas.pipeline.workers import Preparer, import_workers
@@ -59,7 +60,7 @@ def _units(items: Iterable[Item | LineBatch], size: int) -> Iterator[list[Item] 
     chunk: list[Item] = []
     for item in items:
         if isinstance(item, LineBatch):
-            if item.n_lines >= size:
+            if item.full or item.n_lines >= size:
                 if chunk:
                     yield chunk
                     chunk = []
@@ -92,9 +93,10 @@ def save_records(
     """Store new and changed versions, refresh normalised rows, log rejects.
 
     ``skip_known`` prepares records whose content hash is stored already
-    without normalising them (``KnownHashes``): what a re-import of a whole
-    export needs, where most records did not change.  The stored result is
-    the same either way.
+    without normalising them (``KnownHashes``), and leaves out the lines of
+    JSON-lines files that an earlier import stored (``SeenLines``): what a
+    re-import of a whole export needs, where most records did not change.
+    The stored result and the counts are the same either way.
 
     ``items`` may interleave records and rejects (a reader reports a broken
     record in place and goes on), and ``LineBatch``es of unparsed lines
@@ -134,9 +136,12 @@ def save_records(
         group.clear()
         settle()
         raw, derived = plan_versions(store, merged, run_id)
-        pending = (writer.submit(commit, store, run_id, raw, derived, merged.stats.rejects), merged.stats)
+        lines = digest_rows(merged.records, merged.dropped) if keep_lines else None
+        pending = (writer.submit(commit, store, run_id, raw, derived, merged.stats.rejects, lines), merged.stats)
 
-    preparer = Preparer(import_workers(), batch_size, known_hashes(store) if skip_known else None)
+    keep_lines = store.has_table("line_digests")  # not in a database of an older schema
+    known, seen = (known_hashes(store), seen_lines(store) if keep_lines else None) if skip_known else (None, None)
+    preparer = Preparer(import_workers(), batch_size, known, seen)
     with import_settings(store), ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartatlas-writer") as writer:
         try:
             for unit in _units(items, batch_size):
@@ -179,7 +184,7 @@ def rebuild(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
         for table in derived_tables():
             con.execute(f"DELETE FROM {table.name}")
         # Link features were made from the old rows under the same content hashes: made again on the next link.
-        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'link_features'").fetchone() != (0,):
+        if store.has_table("link_features"):
             con.execute("DELETE FROM link_features")
         for start in range(0, len(version_ids), batch_size):
             chunk = version_ids[start : start + batch_size]

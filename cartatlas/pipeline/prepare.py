@@ -41,10 +41,13 @@ RAW_SCHEMA = pa.schema(
         ("payload", pa.string()),
     ]
 )
-#: A prepared record: the stored columns known before planning, and the derived table of its row.
+#: The digest of the line a record is the only record of (``cartatlas.pipeline.lines``), else null.
+LINE_DIGEST = "line_digest"
+#: A prepared record: the stored columns known before planning, the derived table of its row and its
+#: line's digest.
 PREPARED_SCHEMA = pa.schema(
     [(f.name, f.type) for f in RAW_SCHEMA if f.name not in ("version_id", "fetched_at", "run_id")]
-    + [("target", pa.string())]
+    + [("target", pa.string()), (LINE_DIGEST, pa.binary(16))]
 )
 #: Links a normalised row to its record (row number in the prepared records table).
 ROW = "_row"
@@ -203,7 +206,7 @@ def _prepare_batch(items: Iterable[Item], known: KnownHashes | None = None) -> B
             continue
         if known is not None and digest in known:
             # Most likely a version stored already: no normalised row (no target) unless planning needs one.
-            values = (*record_values(item, digest, text), None)
+            values = (*record_values(item, digest, text), None, None)
             for column, value in zip(column_lists, values, strict=True):
                 column.append(value)
             n += 1
@@ -226,7 +229,7 @@ def _prepare_batch(items: Iterable[Item], known: KnownHashes | None = None) -> B
         if group is None:
             group = rows[target.name] = (target, [])
         group[1].append(row)
-        values = (*record_values(item, digest, text), target.name)
+        values = (*record_values(item, digest, text), target.name, None)
         for column, value in zip(column_lists, values, strict=True):
             column.append(value)
         n += 1
@@ -236,7 +239,7 @@ def _prepare_batch(items: Iterable[Item], known: KnownHashes | None = None) -> B
 
 
 def record_values(item: RawRecord, digest: str, text: str) -> tuple[Any, ...]:
-    """A prepared record's stored columns (``PREPARED_SCHEMA`` but its target), in order."""
+    """A prepared record's stored columns (``PREPARED_SCHEMA`` but its target and line digest), in order."""
     return (
         item.registry,
         item.record_id,

@@ -107,7 +107,7 @@ def plan_versions(store: Store, batch: Batch, run_id: str) -> tuple[pa.Table | N
         raw = pa.table(
             {
                 "version_id": pa.array(version_ids, pa.int64()),
-                **{name: chosen.column(name) for name in PREPARED_SCHEMA.names if name != "target"},
+                **{name: chosen.column(name) for name in RAW_SCHEMA.names if name in PREPARED_SCHEMA.names},
                 "fetched_at": pa.repeat(pa.scalar(fetched_at, RAW_SCHEMA.field("fetched_at").type), n),
                 "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
             }

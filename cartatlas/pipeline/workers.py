@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from cartatlas.model import ImportStats
+from cartatlas.pipeline.lines import SeenLines, prepare_lines
 from cartatlas.pipeline.prepare import Batch, KnownHashes, prepare
 from cartatlas.sources.base import Item, LineBatch
 
@@ -48,9 +49,9 @@ def _from_ipc(data: bytes) -> pa.Table:
 _IpcBatch = tuple[ImportStats, bytes, dict[str, bytes]]
 
 
-def _prepare_lines(batch: LineBatch, known: KnownHashes | None = None) -> _IpcBatch:
+def _prepare_lines(batch: LineBatch, known: KnownHashes | None = None, seen: SeenLines | None = None) -> _IpcBatch:
     """In a worker process: parse, serialise, hash and normalise a batch of lines; Arrow IPC back."""
-    prepared = prepare(batch.items(), known)
+    prepared = prepare_lines(batch, known, seen)
     return (
         prepared.stats,
         _to_ipc(prepared.records),
@@ -58,19 +59,21 @@ def _prepare_lines(batch: LineBatch, known: KnownHashes | None = None) -> _IpcBa
     )
 
 
-def worker_main(read_fd: int, write_fd: int, known_path: str | None = None) -> None:
+def worker_main(read_fd: int, write_fd: int, known_path: str | None = None, seen_path: str | None = None) -> None:
     """A preparing worker: ``LineBatch``es in, prepared batches (Arrow IPC) out, until its input closes.
 
     Ctrl-C is the importing process's to handle: it closes the pipes, and the
     worker ends at the next read.  Everything imported before the first batch
     is frozen out of the cyclic collector, so collections only see batch data.
-    ``known_path`` is a ``.npy`` file of ``KnownHashes`` prefixes, mapped
-    read-only (the workers share its pages).
+    ``known_path`` is a ``.npy`` file of ``KnownHashes`` prefixes, and
+    ``seen_path`` one of ``SeenLines`` digests, mapped read-only (the workers
+    share their pages).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cartatlas.normalise  # noqa: F401  (registers every format)
 
     known = KnownHashes(np.load(known_path, mmap_mode="r")) if known_path else None
+    seen = SeenLines.load(seen_path) if seen_path else None
     gc.freeze()
     source = Connection(read_fd, writable=False)
     sink = Connection(write_fd, readable=False)
@@ -80,7 +83,7 @@ def worker_main(read_fd: int, write_fd: int, known_path: str | None = None) -> N
         except (EOFError, OSError):
             return
         try:
-            result: tuple[str, Any] = ("ok", _prepare_lines(batch, known))
+            result: tuple[str, Any] = ("ok", _prepare_lines(batch, known, seen))
         except Exception:
             result = ("error", traceback.format_exc())
         try:
@@ -123,26 +126,32 @@ class _Workers:
     block on a full pipe while the other waits for it.
     """
 
-    def __init__(self, n: int, known: KnownHashes | None = None) -> None:
+    def __init__(self, n: int, known: KnownHashes | None = None, seen: SeenLines | None = None) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         self.procs: list[tuple[subprocess.Popen[bytes], Connection, Connection]] = []
         self.busy: list[bool] = []
         self.used = False
-        #: The known hashes for the workers to map (a file: a pipe would block until each worker started).
+        #: The known hashes and seen lines for the workers to map (files: a pipe would block until each
+        #: worker started).
         self.known_file: str | None = None
+        self.seen_file: str | None = None
         try:
             if known is not None:
                 fd, self.known_file = tempfile.mkstemp(prefix="cartatlas-known-", suffix=".npy")
                 with os.fdopen(fd, "wb") as fh:
                     np.save(fh, known.prefixes)
+            if seen is not None:
+                fd, self.seen_file = tempfile.mkstemp(prefix="cartatlas-lines-", suffix=".npy")
+                os.close(fd)
+                seen.save(self.seen_file)
             for _ in range(n):
                 to_child_r, to_child_w = os.pipe()
                 from_child_r, from_child_w = os.pipe()
                 code = (
                     "from cartatlas.pipeline.workers import worker_main; "
-                    f"worker_main({to_child_r}, {from_child_w}, {self.known_file!r})"
+                    f"worker_main({to_child_r}, {from_child_w}, {self.known_file!r}, {self.seen_file!r})"
                 )
                 for fd in (to_child_w, from_child_w):
                     _widen_pipe(fd)
@@ -187,9 +196,10 @@ class _Workers:
                 proc.kill()
                 proc.wait()
         self.procs = []
-        if self.known_file is not None:
-            Path(self.known_file).unlink(missing_ok=True)
-            self.known_file = None
+        for file in (self.known_file, self.seen_file):
+            if file is not None:
+                Path(file).unlink(missing_ok=True)
+        self.known_file = self.seen_file = None
 
 
 #: Full line batches prepared in this process before worker processes take over, and the batch at
@@ -210,9 +220,13 @@ class Preparer:
     never waits for them.
     """
 
-    def __init__(self, workers: int, batch_size: int, known: KnownHashes | None = None) -> None:
+    def __init__(
+        self, workers: int, batch_size: int, known: KnownHashes | None = None, seen: SeenLines | None = None
+    ) -> None:
         #: Hashes stored before the import began: their records are prepared without normalising.
         self.known = known
+        #: Lines stored before the import began: left out of line batches (``cartatlas.pipeline.lines``).
+        self.seen = seen
         self.workers = workers
         self.batch_size = batch_size
         self.pool: _Workers | None = None
@@ -223,10 +237,10 @@ class Preparer:
 
     def push(self, unit: Sequence[Item] | LineBatch) -> Iterator[Batch]:
         """Start preparing ``unit``; yield the batches that are due, oldest first."""
-        if isinstance(unit, LineBatch) and unit.n_lines >= self.batch_size and self.workers > 0:
+        if isinstance(unit, LineBatch) and (unit.full or unit.n_lines >= self.batch_size) and self.workers > 0:
             self.full_batches += 1
             if self.pool is None and self.full_batches >= min(WORKERS_START_AT, WORKERS_AFTER + 1):
-                self.pool = _Workers(self.workers, self.known)
+                self.pool = _Workers(self.workers, self.known, self.seen)
         # A short batch (the end of a large file) goes to the workers too once they have taken over.
         pool = self.pool
         if isinstance(unit, LineBatch) and pool is not None and (pool.used or self.full_batches > WORKERS_AFTER):
@@ -236,8 +250,10 @@ class Preparer:
                 yield self._next()
             pool.send(i, unit)
             self.queue.append(i)
+        elif isinstance(unit, LineBatch):
+            self.queue.append(prepare_lines(unit, self.known, self.seen))
         else:
-            self.queue.append(prepare(unit.items() if isinstance(unit, LineBatch) else unit, self.known))
+            self.queue.append(prepare(unit, self.known))
         while self.queue and isinstance(self.queue[0], Batch):
             yield self._next()
 

@@ -18,8 +18,9 @@ def commit(
     raw: pa.Table | None,
     derived: list[DerivedRows],
     rejects: list[Reject],
+    lines: pa.Table | None = None,
 ) -> None:
-    """One transaction per batch: raw versions, normalised rows and rejects together."""
+    """One transaction per batch: raw versions, normalised rows, rejects and line digests together."""
     con = store.con
     con.execute("BEGIN TRANSACTION")
     try:
@@ -30,6 +31,8 @@ def commit(
         for group in derived:
             upsert(store, group)
         store.save_rejects(run_id, rejects)
+        if lines is not None:
+            insert_arrow(store, "line_digests", lines)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -86,6 +86,8 @@ class Input:
 
 #: Lines per ``LineBatch``: one import batch (``cartatlas.pipeline.ingest.BATCH_SIZE``) of one-record lines.
 LINES_PER_BATCH = 2000
+#: Bytes at which a ``LineBatch`` ends even if it has fewer lines (see ``line_batches``).
+BATCH_BYTES = 16 << 20
 #: Decompressed bytes read at a time when cutting a file into line batches.
 _BLOCK = 1 << 22
 
@@ -152,20 +154,31 @@ class LineBatch:
     #: A line longer than this is a reject, not parsed (``max_record_bytes()`` when the batch was cut).
     max_line: int = 1 << 62
 
-    def items(self) -> Iterator[Item]:
-        """The records and rejects of every line, in order, exactly as the streaming reader yields them."""
-        data = self.data
-        ended = data.endswith(b"\n")
-        lines = data.split(b"\n")
-        if ended:
+    #: Cut by a batch limit (lines or bytes), not the end of the file: an import batch of its own.
+    full: bool = False
+
+    def lines(self) -> list[bytes]:
+        """The lines, each as ``parse`` receives it (with its b"\\n", but perhaps the file's last)."""
+        lines = self.data.split(b"\n")
+        if self.data.endswith(b"\n"):
             lines.pop()
-        last = len(lines) - 1
+            return [line + b"\n" for line in lines]
+        return [line + b"\n" for line in lines[:-1]] + lines[-1:]
+
+    def items(self, skip: Container[int] = ()) -> Iterator[Item]:
+        """The records and rejects of every line, in order, exactly as the streaming reader yields them.
+
+        ``skip`` holds indexes of lines to leave out (lines an import knows it stored before).
+        """
         parse, source, first, limit = self.parse, self.source, self.first_line, self.max_line
-        for i, line in enumerate(lines):
-            if len(line) > limit:
-                yield Reject(source, f"line {first + i}", record_too_large(len(line), limit))
+        for i, line in enumerate(self.lines()):
+            if i in skip:
                 continue
-            yield from parse(source, first + i, line + b"\n" if ended or i < last else line)
+            size = len(line) - line.endswith(b"\n")
+            if size > limit:
+                yield Reject(source, f"line {first + i}", record_too_large(size, limit))
+                continue
+            yield from parse(source, first + i, line)
 
 
 def line_batches(
@@ -175,8 +188,13 @@ def line_batches(
     size: int = LINES_PER_BATCH,
     *,
     max_line: int | None = None,
+    batch_bytes: int = BATCH_BYTES,
 ) -> Iterator[LineBatch | Reject]:
     """Cut a binary stream into batches of ``size`` lines, reading large blocks (no Python call per line).
+
+    A batch also ends before it passes ``batch_bytes``: the memory an import
+    worker needs for a batch grows with its bytes, and full registry records
+    are long (a batch of 2,000 API v2 studies with results is over 50 MB).
 
     Bad input costs only itself.  A line longer than ``max_line`` (default
     ``max_record_bytes()``) is dropped as it is read, never held whole, and
@@ -205,14 +223,18 @@ def line_batches(
         if block:
             pending = pending + block if pending else block
             newlines += block.count(b"\n")
-        while newlines >= size:
-            cut = -1
-            for _ in range(size):
-                cut = pending.index(b"\n", cut + 1)
-            yield LineBatch(name, first, pending[: cut + 1], size, parse, limit)
+        while newlines and (newlines >= size or len(pending) >= batch_bytes):
+            # ``size`` lines, or fewer when they would pass ``batch_bytes`` (but at least one line).
+            cut, n = -1, 0
+            while n < size:
+                end = pending.find(b"\n", cut + 1)
+                if end < 0 or (n and end >= batch_bytes):
+                    break
+                cut, n = end, n + 1
+            yield LineBatch(name, first, pending[: cut + 1], n, parse, limit, full=True)
             pending = pending[cut + 1 :]
-            newlines -= size
-            first += size
+            newlines -= n
+            first += n
         if dropped < 0 and len(pending) > limit:
             start = pending.rfind(b"\n") + 1  # of the unfinished last line
             if len(pending) - start > limit:

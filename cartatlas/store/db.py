@@ -266,6 +266,10 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
+    def has_table(self, name: str) -> bool:
+        """Whether the database has this table (one made by an older schema may lack a newer one)."""
+        return name in self._tables()
+
     def schema_version(self) -> int:
         if "schema_migrations" not in self._tables():
             return 0

@@ -17,6 +17,7 @@ import duckdb
 
 from cartatlas.knowledge.labels import BASE_SCHEMA, BY_NAME, LABELS, Label
 from cartatlas.store.schema import trials_ddl
+from cartatlas.store.schema.lines import DDL as LINES_DDL
 from cartatlas.store.schema.lookups import LOOKUPS, lookups_ddl
 
 RAW_DDL = """
@@ -204,21 +205,31 @@ def _add_label_columns(names: tuple[str, ...]) -> Callable[[duckdb.DuckDBPyConne
     return run
 
 
-def _label_migrations(after: int) -> list[Migration]:
+def _label_migrations(taken: set[int]) -> list[Migration]:
     """One migration per ``schema_version`` above ``BASE_SCHEMA`` in the label declaration.
 
     A label declared with ``schema_version`` N gets its column from migration N, so a database made before
     gains it at its next writable open, and one opened read-only is told to upgrade (``Store.open``).
+    ``taken`` are the versions of the other migrations: a label cannot share one.
     """
     versions = sorted({la.schema_version for la in LABELS if la.schema_version > BASE_SCHEMA})
     out = []
     for version in versions:
-        if version <= after:
-            raise ValueError(f"knowledge/labels.py: schema_version {version} is taken by a migration; use {after + 1}")
+        if version in taken:
+            free = max(taken | set(versions)) + 1
+            raise ValueError(f"knowledge/labels.py: schema_version {version} is taken by a migration; use {free}")
         names = tuple(la.name for la in LABELS if la.schema_version == version)
         name = f"label columns of classifications: {', '.join(names)}"
         out.append(Migration(version, name, _add_label_columns(names)))
-        after = version
+    return out
+
+
+def _ordered(migrations: list[Migration]) -> list[Migration]:
+    """The migrations by version, which must run 1, 2, 3, ... with none missing or doubled."""
+    out = sorted(migrations, key=lambda m: m.version)
+    versions = [m.version for m in out]
+    if versions != list(range(1, len(out) + 1)):
+        raise ValueError(f"migration versions must be 1..{len(out)} with no gap or repeat: {versions}")
     return out
 
 
@@ -263,6 +274,14 @@ def _create_link_features(con: duckdb.DuckDBPyConnection) -> None:
     """Issue 16: link features kept by content hash, so a weekly re-link redoes only what changed."""
     from cartatlas.store.schema.links import LINK_FEATURES_DDL
 
+    con.execute(LINK_FEATURES_DDL)
+
+
+def _recreate_link_features(con: duckdb.DuckDBPyConnection) -> None:
+    """Issue 16: the link features gain the columns the database links with; a cache, so made again."""
+    from cartatlas.store.schema.links import LINK_FEATURES_DDL
+
+    con.execute("DROP TABLE IF EXISTS link_features")
     con.execute(LINK_FEATURES_DDL)
 
 
@@ -311,7 +330,14 @@ MIGRATIONS: list[Migration] = [
     Migration(
         9, "indexes to read one trial by its id (trials, labels, versions, links, articles)", _sql(lookups_ddl())
     ),
+    # 10: the costim_domains label's column (its schema_version in knowledge/labels.py).
+    Migration(11, "line_digests: lines of record files imported before, so a re-import skips them", _sql(LINES_DDL)),
+    Migration(
+        12,
+        "link_features with blocking tokens, rarity tokens and identities, so the database does whole-corpus work",
+        _recreate_link_features,
+    ),
 ]
-MIGRATIONS += _label_migrations(MIGRATIONS[-1].version)
+MIGRATIONS = _ordered(MIGRATIONS + _label_migrations({m.version for m in MIGRATIONS}))
 
 LATEST_VERSION = MIGRATIONS[-1].version

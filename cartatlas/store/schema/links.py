@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS link_features (
     version VARCHAR NOT NULL,       -- features code and knowledge base that made them
     mentions VARCHAR NOT NULL,      -- JSON: the registry ids the record gives, with where
     profile VARCHAR NOT NULL,       -- JSON: title, sponsor, date, size and intervention tokens
+    tokens VARCHAR[],               -- title words and Chinese bigrams (blocking)
+    corpus_tokens VARCHAR[],        -- the tokens whose rarity is weighed, by kind ("w:car", "s:hospital", ...)
+    identities VARCHAR[],           -- the ids the registration is ("registry<TAB>id")
     PRIMARY KEY (registry, trial_id)
 )
 """
