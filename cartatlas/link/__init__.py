@@ -76,6 +76,11 @@ _COLUMNS = (
 )
 
 
+#: Computes the link features of batches of trials rows (``cartatlas.link.features.feature_table``), in
+#: order, given the batches and how many rows they hold in all; the pipeline runs it in worker processes.
+FeatureMap = Callable[[Iterator[pa.Table], int], Iterator[pa.Table]]
+
+
 def norm_id(identifier: str) -> str:
     return re.sub(r"\s+", "", identifier).upper()
 
@@ -442,7 +447,9 @@ def _registry_guess(trial_id: str) -> str | None:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def link_trials(store: Store, curation: Path | None = None, *, cached: bool = True) -> LinkStats:
+def link_trials(
+    store: Store, curation: Path | None = None, *, cached: bool = True, map_features: FeatureMap | None = None
+) -> LinkStats:
     """Recompute ``trial_links`` from the stored trials, then apply the curation file's link rows.
 
     Raises ``ValueError`` when the curation file cannot be read at all; rows
@@ -450,6 +457,8 @@ def link_trials(store: Store, curation: Path | None = None, *, cached: bool = Tr
     reads each registration's features from ``link_features`` (computing
     those of new and changed registrations); without it they are all
     computed again from the rows first, which gives the same links.
+    ``map_features`` computes features in worker processes
+    (``cartatlas.link.features.refresh_features``).
     """
     from cartatlas.link.features import read_registrations
 
@@ -458,7 +467,7 @@ def link_trials(store: Store, curation: Path | None = None, *, cached: bool = Tr
     if curation is not None:
         decisions, problems = read_link_decisions(Path(curation))
         stats.problems.extend(problems)
-    regs = read_registrations(store, recompute=not cached)
+    regs = read_registrations(store, recompute=not cached, map_tables=map_features)
     stats.trials = regs.n
     linker = _Linker(regs)
     linker.link_by_ids()

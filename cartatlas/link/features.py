@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from cartatlas import knowledge
 from cartatlas.link import (
     _COLUMNS,
     MAX_BLOCK,
+    FeatureMap,
     Key,
     Mention,
     Registrations,
@@ -137,54 +138,69 @@ def _key(ident: str) -> Key:
     return (registry, identifier)
 
 
-def refresh_features(store: Store) -> int:
-    """Compute and store the features of registrations that have none for their current row; returns how many."""
-    con = store.con
-    version = features_version()
-    stale = con.execute(
-        "SELECT t.registry, t.trial_id FROM trials t LEFT JOIN link_features f USING (registry, trial_id) "
-        "WHERE f.trial_id IS NULL OR f.content_hash IS DISTINCT FROM t.content_hash OR f.version <> ?",
-        [version],
-    ).fetchall()
-    con.execute(
-        "DELETE FROM link_features f WHERE NOT EXISTS "
-        "(SELECT 1 FROM trials t WHERE t.registry = f.registry AND t.trial_id = f.trial_id)"
-    )
+def feature_table(rows: pa.Table, version: str) -> pa.Table:
+    """The ``link_features`` rows of these trials rows (``content_hash`` and the columns linking reads)."""
+    out: dict[str, list[Any]] = {name: [] for name in _FEATURE_SCHEMA.names}
+    for row in rows.to_pylist():
+        f = registration_features(row)
+        out["registry"].append(row["registry"])
+        out["trial_id"].append(row["trial_id"])
+        out["content_hash"].append(row["content_hash"])
+        out["version"].append(version)
+        out["mentions"].append(mentions_json(f.mentions).decode())
+        out["profile"].append(profile_json(f.profile).decode())
+        out["tokens"].append(sorted(f.profile.title_words | f.profile.title_bigrams))
+        out["corpus_tokens"].append(corpus_tokens(f.profile))
+        out["identities"].append(sorted(_ident(k) for k in identity_keys(row["registry"], row["trial_id"])))
+    return pa.table(out, schema=_FEATURE_SCHEMA)
+
+
+def _stale_rows(store: Store, stale: list[tuple[str, str]]) -> Iterator[pa.Table]:
+    """The trials rows of these registrations, ``CHUNK`` at a time."""
     for start in range(0, len(stale), CHUNK):
         keys = stale[start : start + CHUNK]
         key_table = pa.table({"registry": [k[0] for k in keys], "trial_id": [k[1] for k in keys]})
         cursor = store.cursor()
         try:
             cursor.register("_feature_keys", key_table)
-            cur = cursor.execute(
+            yield cursor.sql(
                 f"SELECT content_hash, {_COLUMNS} FROM trials "
                 "WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _feature_keys)"
-            )
-            names = [d[0] for d in cur.description or ()]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            ).to_arrow_table()
         finally:
             cursor.close()
-        out: dict[str, list[Any]] = {name: [] for name in _FEATURE_SCHEMA.names}
-        for row in rows:
-            f = registration_features(row)
-            out["registry"].append(row["registry"])
-            out["trial_id"].append(row["trial_id"])
-            out["content_hash"].append(row["content_hash"])
-            out["version"].append(version)
-            out["mentions"].append(mentions_json(f.mentions).decode())
-            out["profile"].append(profile_json(f.profile).decode())
-            out["tokens"].append(sorted(f.profile.title_words | f.profile.title_bigrams))
-            out["corpus_tokens"].append(corpus_tokens(f.profile))
-            out["identities"].append(sorted(_ident(k) for k in identity_keys(row["registry"], row["trial_id"])))
+
+
+def refresh_features(store: Store, map_tables: FeatureMap | None = None) -> int:
+    """Compute and store the features of registrations that have none for their current row; returns how many.
+
+    ``map_tables`` computes them instead of this process (in worker processes;
+    it must give what ``feature_table`` gives).
+    """
+    con = store.con
+    version = features_version()
+    stale = con.execute(
+        "SELECT t.registry, t.trial_id FROM trials t LEFT JOIN link_features f USING (registry, trial_id) "
+        "WHERE f.trial_id IS NULL OR f.content_hash IS DISTINCT FROM t.content_hash OR f.version <> ? "
+        "ORDER BY ALL",
+        [version],
+    ).fetchall()
+    con.execute(
+        "DELETE FROM link_features f WHERE NOT EXISTS "
+        "(SELECT 1 FROM trials t WHERE t.registry = f.registry AND t.trial_id = f.trial_id)"
+    )
+    batches = _stale_rows(store, stale)
+    if map_tables is not None:
+        results = map_tables(batches, len(stale))
+    else:
+        results = (feature_table(rows, version) for rows in batches)
+    for table in results:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.register("_feature_keys", key_table)
+            con.register("_features", table)
             con.execute(
-                "DELETE FROM link_features WHERE (registry, trial_id) IN "
-                "(SELECT (registry, trial_id) FROM _feature_keys)"
+                "DELETE FROM link_features WHERE (registry, trial_id) IN (SELECT (registry, trial_id) FROM _features)"
             )
-            con.unregister("_feature_keys")
-            con.register("_features", pa.table(out, schema=_FEATURE_SCHEMA))
             con.execute("INSERT INTO link_features BY NAME SELECT * FROM _features")
             con.unregister("_features")
             con.execute("COMMIT")
@@ -221,17 +237,18 @@ def _rows(store: Store, query: str, params: list[Any] | None = None, **tables: p
         cursor.close()
 
 
-def read_registrations(store: Store, *, recompute: bool = False) -> Registrations:
+def read_registrations(store: Store, *, recompute: bool = False, map_tables: FeatureMap | None = None) -> Registrations:
     """What the passes read (``Registrations``), with the database doing the whole-corpus work.
 
-    Computes the features of new and changed registrations first (all of them
-    with ``recompute``).  Python then holds the ids records give, the pairs to
-    compare, their profiles and the rarities of their tokens: memory grows
-    with what links, not with the registry.
+    Computes the features of new and changed registrations first (all of
+    them with ``recompute``; with ``map_tables``, as ``refresh_features``).
+    Python then holds the ids records give, the pairs to compare, their
+    profiles and the rarities of their tokens: memory grows with what links,
+    not with the registry.
     """
     if recompute:
         store.con.execute("DELETE FROM link_features")
-    refresh_features(store)
+    refresh_features(store, map_tables)
     with import_settings(store):  # bounded memory for the whole-corpus queries; they spill to disk
         return _read_registrations(store)
 

@@ -210,10 +210,18 @@ def classify_trials(
     changed).  Returns (trials screened, curation outcomes or None).
     """
     from cartatlas.classify import classify_trial
+    from cartatlas.pipeline.parallel import screen_in_workers
     from cartatlas.store.classifications import save_classifications
 
     clf, kb = versions()
-    n = save_classifications(store, classify_trial, (clf, kb), force=force, on_batch=on_batch)  # type: ignore[arg-type]
+    n = save_classifications(
+        store,
+        classify_trial,  # type: ignore[arg-type]
+        (clf, kb),
+        force=force,
+        on_batch=on_batch,
+        map_tables=screen_in_workers((clf, kb)),
+    )
     record_state(
         store,
         "classifications",
@@ -322,12 +330,13 @@ def relink(store: Store, curation: Path | None = None) -> LinkStats:
     default the curation file last applied to this database.
     """
     from cartatlas.link import link_trials
+    from cartatlas.pipeline.parallel import features_in_workers
 
     path = curation if curation is not None else curation_file(store)
     if curation is None and path is not None and not path.exists():
         log.warning("curation file %s no longer exists; link decisions not applied", path)
         path = None
-    stats = link_trials(store, path)
+    stats = link_trials(store, path, map_features=features_in_workers())
     clf, kb = versions()
     record_state(
         store,

@@ -1,14 +1,18 @@
-"""The worker processes that prepare large JSON-lines inputs, and the preparer that hands them batches.
+"""Worker processes: the import's preparers of large JSON-lines inputs, and an ordered map for other bulk work.
 
-A worker parses, serialises, hashes and normalises a ``LineBatch`` (``cartatlas.pipeline.prepare``)
-and sends the prepared batch back as Arrow IPC, so the importing process only cuts the file into
-lines, plans versions and writes.  ``Preparer`` keeps the batches in input order, preparing small
-inputs in this process and starting the workers only for large files.
+A worker runs one task on item after item (``worker_main``).  For an import, the task parses,
+serialises, hashes and normalises a ``LineBatch`` (``cartatlas.pipeline.prepare``) and sends the
+prepared batch back as Arrow IPC, so the importing process only cuts the file into lines, plans
+versions and writes; ``Preparer`` keeps the batches in input order, preparing small inputs in this
+process and starting the workers only for large files.  ``ordered_map`` runs any task that a
+module-level setup function makes (screening a batch of trials, computing link features:
+``cartatlas.pipeline.parallel``) over items in input order.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import signal
 import subprocess
@@ -16,7 +20,7 @@ import sys
 import tempfile
 import traceback
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
@@ -59,31 +63,46 @@ def _prepare_lines(batch: LineBatch, known: KnownHashes | None = None, seen: See
     )
 
 
-def worker_main(read_fd: int, write_fd: int, known_path: str | None = None, seen_path: str | None = None) -> None:
-    """A preparing worker: ``LineBatch``es in, prepared batches (Arrow IPC) out, until its input closes.
+def line_task(known_path: str | None = None, seen_path: str | None = None) -> Callable[[LineBatch], _IpcBatch]:
+    """The import's task: prepare a ``LineBatch``.
 
-    Ctrl-C is the importing process's to handle: it closes the pipes, and the
-    worker ends at the next read.  Everything imported before the first batch
-    is frozen out of the cyclic collector, so collections only see batch data.
     ``known_path`` is a ``.npy`` file of ``KnownHashes`` prefixes, and
     ``seen_path`` one of ``SeenLines`` digests, mapped read-only (the workers
     share their pages).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import cartatlas.normalise  # noqa: F401  (registers every format)
 
     known = KnownHashes(np.load(known_path, mmap_mode="r")) if known_path else None
     seen = SeenLines.load(seen_path) if seen_path else None
-    gc.freeze()
+    return lambda batch: _prepare_lines(batch, known, seen)
+
+
+def worker_main(read_fd: int, write_fd: int, setup: str, args: tuple[Any, ...] = ()) -> None:
+    """A worker: items in, ``task(item)`` out, until its input closes.
+
+    ``setup`` names a module-level function ("module:function") that, given
+    ``args``, returns the task.  Ctrl-C is the parent process's to handle: it
+    closes the pipes, and the worker ends at the next read.  Everything
+    imported before the first item is frozen out of the cyclic collector, so
+    collections only see item data.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     source = Connection(read_fd, writable=False)
     sink = Connection(write_fd, readable=False)
+    module, _, name = setup.partition(":")
+    try:
+        task = getattr(importlib.import_module(module), name)(*args)
+    except Exception:
+        task = None
+        failure = traceback.format_exc()
+    gc.freeze()
     while True:
         try:
-            batch = source.recv()
+            item = source.recv()
         except (EOFError, OSError):
             return
         try:
-            result: tuple[str, Any] = ("ok", _prepare_lines(batch, known, seen))
+            result: tuple[str, Any] = ("ok", task(item)) if task is not None else ("error", failure)
         except Exception:
             result = ("error", traceback.format_exc())
         try:
@@ -93,7 +112,7 @@ def worker_main(read_fd: int, write_fd: int, known_path: str | None = None, seen
 
 
 def import_workers() -> int:
-    """How many worker processes prepare a large import (``$CARTATLAS_IMPORT_WORKERS`` or the CPU count)."""
+    """How many worker processes do bulk work (``$CARTATLAS_IMPORT_WORKERS`` or the CPU count)."""
     if os.name != "posix" or not sys.executable:  # workers inherit pipe descriptors (POSIX only)
         return 0
     value = os.environ.get(WORKERS_ENV, "").strip()
@@ -126,32 +145,20 @@ class _Workers:
     block on a full pipe while the other waits for it.
     """
 
-    def __init__(self, n: int, known: KnownHashes | None = None, seen: SeenLines | None = None) -> None:
+    def __init__(self, n: int, setup: str, args: tuple[Any, ...] = ()) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         self.procs: list[tuple[subprocess.Popen[bytes], Connection, Connection]] = []
         self.busy: list[bool] = []
         self.used = False
-        #: The known hashes and seen lines for the workers to map (files: a pipe would block until each
-        #: worker started).
-        self.known_file: str | None = None
-        self.seen_file: str | None = None
         try:
-            if known is not None:
-                fd, self.known_file = tempfile.mkstemp(prefix="cartatlas-known-", suffix=".npy")
-                with os.fdopen(fd, "wb") as fh:
-                    np.save(fh, known.prefixes)
-            if seen is not None:
-                fd, self.seen_file = tempfile.mkstemp(prefix="cartatlas-lines-", suffix=".npy")
-                os.close(fd)
-                seen.save(self.seen_file)
             for _ in range(n):
                 to_child_r, to_child_w = os.pipe()
                 from_child_r, from_child_w = os.pipe()
                 code = (
                     "from cartatlas.pipeline.workers import worker_main; "
-                    f"worker_main({to_child_r}, {from_child_w}, {self.known_file!r}, {self.seen_file!r})"
+                    f"worker_main({to_child_r}, {from_child_w}, {setup!r}, {args!r})"
                 )
                 for fd in (to_child_w, from_child_w):
                     _widen_pipe(fd)
@@ -168,12 +175,12 @@ class _Workers:
             self.close()
             raise
 
-    def send(self, i: int, batch: LineBatch) -> None:
-        self.procs[i][1].send(batch)
+    def send(self, i: int, item: Any) -> None:
+        self.procs[i][1].send(item)
         self.busy[i] = True
         self.used = True
 
-    def receive(self, i: int) -> _IpcBatch:
+    def receive(self, i: int) -> Any:
         try:
             status, value = self.procs[i][2].recv()
         except EOFError:
@@ -181,7 +188,7 @@ class _Workers:
         self.busy[i] = False
         if status != "ok":
             raise RuntimeError(f"import worker {i} failed:\n{value}")
-        return cast(_IpcBatch, value)
+        return value
 
     def close(self) -> None:
         for _proc, to_child, from_child in self.procs:
@@ -196,10 +203,30 @@ class _Workers:
                 proc.kill()
                 proc.wait()
         self.procs = []
-        for file in (self.known_file, self.seen_file):
-            if file is not None:
-                Path(file).unlink(missing_ok=True)
-        self.known_file = self.seen_file = None
+
+
+def ordered_map(setup: str, args: tuple[Any, ...], items: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``task(item)`` for every item, in input order, computed by ``workers`` worker processes.
+
+    ``setup(*args)`` (a "module:function" name) makes the task in each worker.
+    Each worker holds one item at a time, so at most ``workers`` items are in
+    flight and memory stays flat however many there are; the items are read
+    as the workers free up.  A task's error is raised here, naming the worker.
+    """
+    pool = _Workers(workers, setup, args)
+    try:
+        pending: deque[int] = deque()
+        i = 0
+        for item in items:
+            while pool.busy[i]:  # its previous item is still queued: hand results on until it is out
+                yield pool.receive(pending.popleft())
+            pool.send(i, item)
+            pending.append(i)
+            i = (i + 1) % workers
+        while pending:
+            yield pool.receive(pending.popleft())
+    finally:
+        pool.close()
 
 
 #: Full line batches prepared in this process before worker processes take over, and the batch at
@@ -227,6 +254,9 @@ class Preparer:
         self.known = known
         #: Lines stored before the import began: left out of line batches (``cartatlas.pipeline.lines``).
         self.seen = seen
+        #: The known hashes and seen lines for the workers to map (files: a pipe would block until each
+        #: worker started).
+        self.files: list[str] = []
         self.workers = workers
         self.batch_size = batch_size
         self.pool: _Workers | None = None
@@ -240,7 +270,7 @@ class Preparer:
         if isinstance(unit, LineBatch) and (unit.full or unit.n_lines >= self.batch_size) and self.workers > 0:
             self.full_batches += 1
             if self.pool is None and self.full_batches >= min(WORKERS_START_AT, WORKERS_AFTER + 1):
-                self.pool = _Workers(self.workers, self.known, self.seen)
+                self.pool = _Workers(self.workers, "cartatlas.pipeline.workers:line_task", self._shared_files())
         # A short batch (the end of a large file) goes to the workers too once they have taken over.
         pool = self.pool
         if isinstance(unit, LineBatch) and pool is not None and (pool.used or self.full_batches > WORKERS_AFTER):
@@ -257,6 +287,21 @@ class Preparer:
         while self.queue and isinstance(self.queue[0], Batch):
             yield self._next()
 
+    def _shared_files(self) -> tuple[str | None, str | None]:
+        """The known hashes and seen lines written to files for the workers to map."""
+        known_file = seen_file = None
+        if self.known is not None:
+            fd, known_file = tempfile.mkstemp(prefix="cartatlas-known-", suffix=".npy")
+            self.files.append(known_file)
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, self.known.prefixes)
+        if self.seen is not None:
+            fd, seen_file = tempfile.mkstemp(prefix="cartatlas-lines-", suffix=".npy")
+            self.files.append(seen_file)
+            os.close(fd)
+            self.seen.save(seen_file)
+        return known_file, seen_file
+
     def drain(self) -> Iterator[Batch]:
         while self.queue:
             yield self._next()
@@ -266,10 +311,13 @@ class Preparer:
         if isinstance(head, Batch):
             return head
         assert self.pool is not None
-        stats, records, derived = self.pool.receive(head)
+        stats, records, derived = cast(_IpcBatch, self.pool.receive(head))
         return Batch(stats, _from_ipc(records), {name: _from_ipc(data) for name, data in derived.items()})
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        for file in self.files:
+            Path(file).unlink(missing_ok=True)
+        self.files = []

@@ -118,8 +118,8 @@ def stale_trials(store: Store, classifier_version: str, kb_version: str, *, forc
     return [r[0] for r in rows]
 
 
-def iter_trials(store: Store, trial_ids: list[str], batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-    """Normalised trials as Trial dicts, in batches (what the classifier reads).
+def iter_trials(store: Store, trial_ids: list[str], batch_size: int = 5000) -> Iterator[pa.Table]:
+    """Normalised trials (the trials table's columns) in Arrow tables of ``batch_size`` rows.
 
     One query streamed in record batches: a query per batch scanned the whole
     trials table each time, which made classifying N trials cost O(N^2) reads.
@@ -134,16 +134,47 @@ def iter_trials(store: Store, trial_ids: list[str], batch_size: int = 5000) -> I
         reader = cursor.sql(
             f"SELECT {columns} FROM trials WHERE trial_id IN (SELECT trial_id FROM _trial_ids)"
         ).to_arrow_reader(batch_size)
-        rows: list[dict[str, Any]] = []
+        pending: list[pa.RecordBatch] = []
+        rows = 0
         for batch in reader:
-            rows.extend(batch.to_pylist())
-            if len(rows) >= batch_size:
-                yield rows[:batch_size]
-                rows = rows[batch_size:]
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= batch_size:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, batch_size)
+                rest = table.slice(batch_size)
+                pending, rows = rest.to_batches(), rest.num_rows
         if rows:
-            yield rows
+            yield pa.Table.from_batches(pending)
     finally:
         cursor.close()
+
+
+#: A classifications row as a batch makes it, before it is stamped with the time it is stored.
+_ROW_SCHEMA = pa.schema([f for f in _CLASS_SCHEMA if f.name != "classified_at"])
+
+#: Classifies batches of trials (``classify_table``), in order; the pipeline may run it in worker processes.
+#: Given the batches and how many trials they hold in all.
+TableMap = Callable[[Iterator[pa.Table], int], Iterator[pa.Table]]
+
+
+def classify_table(
+    trials: pa.Table, classify: Callable[[dict[str, Any]], dict[str, Any]], versions: tuple[str, str]
+) -> pa.Table:
+    """The ``classifications`` rows of a batch of trials (without ``classified_at``).
+
+    A trial the classifier fails on is logged and left out: one bad record must
+    not stop the screening of the rest.
+    """
+    rows = []
+    for trial in trials.to_pylist():
+        try:
+            result = classify(trial)
+        except Exception:
+            log.exception("classification failed for %s", trial.get("trial_id"))
+            continue
+        rows.append(classification_row(result, trial["content_hash"], versions))
+    return pa.Table.from_pylist(rows, schema=_ROW_SCHEMA)
 
 
 def save_classifications(
@@ -153,52 +184,39 @@ def save_classifications(
     *,
     force: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    map_tables: TableMap | None = None,
 ) -> int:
     """Classify every trial that needs it and store the results; returns how many.
 
+    ``map_tables`` classifies the batches instead of this process (in worker
+    processes; it must give what ``classify_table`` with ``classify`` gives).
     Runs under the import's DuckDB memory settings: reading every trial once
     otherwise leaves the whole table cached, and memory grows with the database.
     """
     from cartatlas.store.bulk import import_settings
 
     with import_settings(store):
-        return _save_classifications(store, classify, versions, force=force, on_batch=on_batch)
+        todo = stale_trials(store, *versions, force=force)
+        batches = iter_trials(store, todo)
+        if map_tables is not None:
+            results = map_tables(batches, len(todo))
+        else:
+            results = (classify_table(batch, classify, versions) for batch in batches)
+        done = 0
+        for table in results:
+            _replace(store, table)
+            done += table.num_rows
+            if on_batch is not None:
+                on_batch(table.num_rows)
+        return done
 
 
-def _save_classifications(
-    store: Store,
-    classify: Callable[[dict[str, Any]], dict[str, Any]],
-    versions: tuple[str, str],
-    *,
-    force: bool,
-    on_batch: Callable[[int], None] | None,
-) -> int:
-    todo = stale_trials(store, *versions, force=force)
-    done = 0
-    for trials in iter_trials(store, todo):
-        rows = []
-        for trial in trials:
-            try:
-                result = classify(trial)
-            except Exception:  # one bad record must not stop the screening of the rest
-                log.exception("classification failed for %s", trial.get("trial_id"))
-                continue
-            rows.append(classification_row(result, trial["content_hash"], versions))
-        stamp = now()
-        for row in rows:
-            row["classified_at"] = stamp
-        _replace(store, rows)
-        done += len(rows)
-        if on_batch is not None:
-            on_batch(len(rows))
-    return done
-
-
-def _replace(store: Store, rows: list[dict[str, Any]]) -> None:
-    if not rows:
+def _replace(store: Store, rows: pa.Table) -> None:
+    if not rows.num_rows:
         return
     con = store.con
-    table = pa.Table.from_pylist(rows, schema=_CLASS_SCHEMA)
+    stamp = pa.repeat(pa.scalar(now(), _CLASS_SCHEMA.field("classified_at").type), rows.num_rows)
+    table = rows.append_column(_CLASS_SCHEMA.field("classified_at"), stamp)
     con.execute("BEGIN TRANSACTION")
     try:
         con.register("_class_batch", table)
