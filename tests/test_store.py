@@ -289,3 +289,20 @@ def test_an_existing_database_gets_the_lookup_indexes_and_uses_them(
         atlas.rebuild()
         names = set(atlas.sql("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'trials'")["index_name"])
         assert names == {"trials_by_trial_id"}
+
+
+def test_duckdb_memory_is_bounded_and_the_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's own default (80% of the machine) would fill with cached pages; cartatlas bounds it."""
+    from cartatlas.store.db import MEMORY_LIMIT_ENV, StoreError
+
+    db = tmp_path / "m.duckdb"
+    with Store.open(db) as store:
+        row = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None and row[0] in ("1.0 GiB", "1024.0 MiB")
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MB")
+    with Store.open(db, read_only=True) as store:
+        row = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None and row[0] in ("286.1 MiB", "300.0 MB")
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(StoreError, match=r"CARTATLAS_MEMORY_LIMIT='lots' is not a memory size"):
+        Store.open(db)

@@ -26,7 +26,8 @@ and finding ids in free text is most of a run's cost.  Both are kept in
 ``link_features`` by content hash (``cartatlas.link.features``), so a run
 after a weekly import computes them only for the registrations that changed;
 the passes themselves always run over every registration, so the links are
-those of a run from scratch.
+those of a run from scratch.  The database does the passes' whole-corpus work
+(``Registrations``), so memory does not grow with the registry.
 """
 
 from __future__ import annotations

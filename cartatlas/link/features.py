@@ -120,7 +120,7 @@ _KINDS = ("w", "b", "i", "s")
 
 
 def _kind_tokens(p: Profile) -> tuple[set[str], set[str], set[str], set[str]]:
-    """The tokens each rarity of ``match.Corpus`` counts for a profile (as ``match.CorpusCounts.add``)."""
+    """The tokens each rarity of ``match.Corpus`` counts for a profile, in the order of ``_KINDS``."""
     return p.title_words, p.title_bigrams, p.intervention_words, set().union(*p.sponsor_words, *p.sponsor_bigrams)
 
 

@@ -20,7 +20,6 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,12 +173,8 @@ def profile(row: dict[str, Any]) -> Profile:
 class Idf:
     """Inverse document frequency of tokens over the registrations being linked."""
 
-    def __init__(self, documents: Iterable[Iterable[str]] = (), *, n: int = 0, df: Counter[str] | None = None) -> None:
-        """From the documents, or from counts made already (``n`` documents, ``df`` documents per token)."""
-        df = Counter() if df is None else df
-        for doc in documents:
-            n += 1
-            df.update(set(doc))
+    def __init__(self, n: int, df: Counter[str]) -> None:
+        """``n`` registrations, of which ``df[token]`` have the token (at least those that will be asked for)."""
         self.n = n
         self.df = df
 
@@ -280,45 +275,17 @@ def title_similarity(a: Profile, b: Profile, idf_words: Idf, idf_bigrams: Idf) -
 
 @dataclass(slots=True)
 class Corpus:
-    """Token rarities over every registration being linked."""
+    """Token rarities over every registration being linked.
+
+    Counted by the database over the stored link features, for the tokens of
+    the profiles compared (``cartatlas.link.features``, where the tokens of
+    each kind are declared).
+    """
 
     title_words: Idf
     title_bigrams: Idf
     interventions: Idf
     sponsors: Idf
-
-    @classmethod
-    def of(cls, profiles: Iterable[Profile]) -> Corpus:
-        counts = CorpusCounts()
-        for p in profiles:
-            counts.add(p)
-        return counts.corpus()
-
-
-@dataclass(slots=True)
-class CorpusCounts:
-    """The counts behind a ``Corpus``, taken one profile at a time (the profiles need not be kept)."""
-
-    n: int = 0
-    title_words: Counter[str] = field(default_factory=Counter)
-    title_bigrams: Counter[str] = field(default_factory=Counter)
-    interventions: Counter[str] = field(default_factory=Counter)
-    sponsors: Counter[str] = field(default_factory=Counter)
-
-    def add(self, p: Profile) -> None:
-        self.n += 1
-        self.title_words.update(p.title_words)
-        self.title_bigrams.update(p.title_bigrams)
-        self.interventions.update(p.intervention_words)
-        self.sponsors.update(set().union(*p.sponsor_words, *p.sponsor_bigrams))
-
-    def corpus(self) -> Corpus:
-        return Corpus(
-            Idf(n=self.n, df=self.title_words),
-            Idf(n=self.n, df=self.title_bigrams),
-            Idf(n=self.n, df=self.interventions),
-            Idf(n=self.n, df=self.sponsors),
-        )
 
 
 def compare(a: Profile, b: Profile, corpus: Corpus) -> Match | None:

@@ -9,15 +9,14 @@ plugs in without touching this module.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, cast
+from typing import cast
 
 from cartatlas.model import Reject, Skipped
-from cartatlas.sources.base import _READ_ERRORS, _READERS, Input, Item, LineBatch, Reader, stream_break
+from cartatlas.sources.base import _READ_ERRORS, _READERS, Input, Item, LineBatch, Reader, gunzip, stream_break
 from cartatlas.sources.limits import TooLarge
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ def _read_input(inp: Input, strict: bool, *, batches: bool) -> Iterator[Item | L
         yield Reject(inp.name, "", f"cannot read: {stream_break(exc)}")
         return
     if head[:2] == b"\x1f\x8b":
-        gz = Input(inp.name, lambda: cast(IO[bytes], gzip.GzipFile(fileobj=inp.open(), mode="rb")))
+        gz = Input(inp.name, lambda: gunzip(inp.open()))
         yield from _read_input(gz, strict, batches=batches)
         return
     if head[:4] == b"PK\x03\x04":

@@ -56,12 +56,33 @@ _RUN_COLUMNS = (
 )
 
 
+#: The memory DuckDB may hold (``SET memory_limit``); past it, large joins and sorts spill to disk.
+MEMORY_LIMIT_ENV = "CARTATLAS_MEMORY_LIMIT"
+#: DuckDB's own default is 80% of the machine's memory, which it fills with cached pages as it reads: at
+#: 560,000 trials the report's process reached 2.4 GiB, for no gain in time over 1.1 GiB with 512 MB
+#: (``docs/performance.md``).  Imports and bulk screening lower it further while they run.
+DEFAULT_MEMORY_LIMIT = "1GiB"
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    value = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    try:
+        con.execute("SELECT current_setting('memory_limit')")  # a connection that works, before blaming the value
+        con.execute(f"SET memory_limit = '{value.replace(chr(39), '')}'")
+    except duckdb.Error as exc:
+        problem = f"${MEMORY_LIMIT_ENV}={value!r} is not a memory size DuckDB knows (e.g. 1GiB, 512MB): {exc}"
+        raise StoreError(problem) from None
+
+
 def _connect(target: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection to ``target``, attached with cartatlas's storage options and made the default."""
     if target == ":memory:":
-        return duckdb.connect(target)
+        con = duckdb.connect(target)
+        _limit_memory(con)
+        return con
     con = duckdb.connect()
     try:
+        _limit_memory(con)
         _attach(con, target, read_only=read_only)
         # Spill files next to the database, as DuckDB does for a database it opens itself.
         quoted = target.replace("'", "''")
