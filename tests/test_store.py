@@ -139,13 +139,16 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(
     assert atlas.import_files([LEUKEMIA]).new == 100
 
 
-@pytest.mark.parametrize(("commit_size", "kept"), [(10, 20), (25, 60)])
+@pytest.mark.parametrize(
+    ("commit_size", "commit_bytes", "kept"), [(10, 1 << 30, 20), (25, 1 << 30, 60), (10_000, 1, 20)]
+)
 def test_batches_commit_independently(
-    atlas: cartatlas.Atlas, monkeypatch: pytest.MonkeyPatch, commit_size: int, kept: int
+    atlas: cartatlas.Atlas, monkeypatch: pytest.MonkeyPatch, commit_size: int, commit_bytes: int, kept: int
 ) -> None:
     """A crash in the third transaction keeps the first two whole and adds nothing of the third.
 
-    Batches of 10 records are merged into transactions of at least ``commit_size`` records.
+    Batches of 10 records are merged into transactions of at least ``commit_size`` records, or
+    fewer once they pass ``commit_bytes`` (1 byte: each batch is a transaction).
     """
     calls = {"n": 0}
     real = write.upsert
@@ -158,7 +161,7 @@ def test_batches_commit_independently(
 
     monkeypatch.setattr(write, "upsert", flaky)
     monkeypatch.setattr(ingest, "BATCH_SIZE", 10)
-    defaults = {"batch_size": 10, "commit_size": commit_size, "on_batch": None}
+    defaults = {"batch_size": 10, "commit_size": commit_size, "commit_bytes": commit_bytes, "on_batch": None}
     monkeypatch.setattr(ingest.save_records, "__kwdefaults__", defaults)
     with pytest.raises(RuntimeError):
         atlas.import_files([LEUKEMIA])
