@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from cartatlas.model import _order_key
 from cartatlas.normalise import format_spec
@@ -231,19 +232,33 @@ def compute_feed(
         by_record.setdefault((row[0], row[1]), []).append(row)
     if not by_record:
         return feed
-    keys = list(by_record)
-    current_rows = con.execute(
-        """
-        SELECT t.registry, t.trial_id, t.version_id, t.brief_title, t.lead_sponsor, t.overall_status, t.phases,
-               t.first_posted, t.enrollment, t.start_date, t.primary_completion_date, t.completion_date,
-               t.countries, c.relation, c.targets, c.platforms, coalesce(k.cluster_id, t.trial_id)
-        FROM trials t
-        LEFT JOIN classifications c USING (registry, trial_id)
-        LEFT JOIN trial_clusters k USING (registry, trial_id)
-        WHERE (t.registry, t.trial_id) IN (SELECT (UNNEST(?), UNNEST(?)))
-        """,
-        [[k[0] for k in keys], [k[1] for k in keys]],
-    ).fetchall()
+    # Only CAR trials, and records with an earlier version (which may have stopped being CAR trials), can
+    # be entries: a first import of a whole registry otherwise read 560,000 current rows for 5,600 entries.
+    keys = pa.table(
+        {
+            "registry": [k[0] for k in by_record],
+            "trial_id": [k[1] for k in by_record],
+            "earlier": [any(v[3] < start for v in found) for found in by_record.values()],
+        }
+    )
+    cursor = store.cursor()
+    try:
+        cursor.register("_feed_keys", keys)
+        current_rows = cursor.execute(
+            """
+            SELECT t.registry, t.trial_id, t.version_id, t.brief_title, t.lead_sponsor, t.overall_status, t.phases,
+                   t.first_posted, t.enrollment, t.start_date, t.primary_completion_date, t.completion_date,
+                   t.countries, c.relation, c.targets, c.platforms, coalesce(k.cluster_id, t.trial_id)
+            FROM trials t
+            JOIN _feed_keys f USING (registry, trial_id)
+            LEFT JOIN classifications c USING (registry, trial_id)
+            LEFT JOIN trial_clusters k USING (registry, trial_id)
+            WHERE f.earlier OR c.relation IN (SELECT UNNEST(?))
+            """,
+            [sorted(wanted)],
+        ).fetchall()
+    finally:
+        cursor.close()
     names = [
         "registry", "trial_id", "version_id", "brief_title", "lead_sponsor", "overall_status", "phases",
         "first_posted", "enrollment", "start_date", "primary_completion_date", "completion_date", "countries",
