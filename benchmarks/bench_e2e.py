@@ -211,6 +211,7 @@ def run(name: str, code: str, *args: str) -> Stage:
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if child.returncode:
+        print(f"  stage {name} failed (exit {child.returncode}):\n{stderr[-4000:]}", file=sys.stderr)
         raise subprocess.CalledProcessError(child.returncode, name, stdout, stderr)
     n, seconds, rss, largest = stdout.strip().splitlines()[-1].split()
     return Stage(name, int(n), float(seconds), int(rss) / 1024, int(largest) / 1024, tree / 2**20)

@@ -33,7 +33,6 @@ from cartatlas.link import (
     registration_features,
 )
 from cartatlas.link.match import Corpus, Idf, Profile
-from cartatlas.store.bulk import import_settings
 from cartatlas.store.db import Store, rollback
 from cartatlas.version import __version__
 
@@ -249,8 +248,7 @@ def read_registrations(store: Store, *, recompute: bool = False, map_tables: Fea
     if recompute:
         store.con.execute("DELETE FROM link_features")
     refresh_features(store, map_tables)
-    with import_settings(store):  # bounded memory for the whole-corpus queries; they spill to disk
-        return _read_registrations(store)
+    return _read_registrations(store)  # under the store's memory limit: the whole-corpus queries spill to disk
 
 
 def _read_registrations(store: Store) -> Registrations:
@@ -269,16 +267,18 @@ def _read_registrations(store: Store) -> Registrations:
     )
     for ident, registry, trial_id in _rows(store, query, _named=pa.table({"ident": pa.array(named, pa.string())})):
         by_identity.setdefault(_key(ident), []).append((registry, trial_id))
-    shared = _rows(
+    # Which ids are shared first (a count, which spills to disk), then only their registrations: list
+    # aggregates over every id ran out of memory at 1,120,000 registrations.
+    shared_rows = _rows(
         store,
-        f"SELECT ident, list(registry ORDER BY registry, trial_id), list(trial_id ORDER BY registry, trial_id) "
-        f"FROM (SELECT unnest(identities) AS ident, registry, trial_id FROM {_CURRENT}) "
-        "GROUP BY ident HAVING count(*) >= 2",
+        f"WITH ids AS (SELECT unnest(identities) AS ident, registry, trial_id FROM {_CURRENT}), "
+        "shared AS (SELECT ident FROM ids GROUP BY ident HAVING count(*) >= 2) "
+        "SELECT ident, registry, trial_id FROM ids SEMI JOIN shared USING (ident) ORDER BY ALL",
     )
-    shared_ids = sorted(
-        ((_key(ident), list(zip(registries, ids, strict=True))) for ident, registries, ids in shared),
-        key=lambda g: (g[1][0], g[0]),
-    )
+    groups: dict[str, list[Key]] = {}
+    for ident, registry, trial_id in shared_rows:
+        groups.setdefault(ident, []).append((registry, trial_id))
+    shared_ids = sorted(((_key(ident), keys) for ident, keys in groups.items()), key=lambda g: (g[1][0], g[0]))
     pairs = [((a, b), (c, d)) for a, b, c, d in _rows(store, _PAIRS)]
     needed = {k for pair in pairs for k in pair} | id_text_pairs(mentions, by_identity)
     profiles = load_profiles(store, needed)
