@@ -19,21 +19,10 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-from cartatlas.pipeline.workers import import_workers, ordered_map
+from cartatlas.pipeline.workers import _from_ipc, _to_ipc, import_workers, ordered_map
 
 #: Trials from which screening and link features use worker processes.
 PARALLEL_FROM = 20_000
-
-
-def _to_ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(data).read_all()
 
 
 def screen_task(classifier_version: str, kb_version: str) -> Callable[[bytes], bytes]:
